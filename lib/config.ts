@@ -1,0 +1,182 @@
+/**
+ * Typed configuration from environment variables.
+ *
+ * Each worker declares the variables it reads as a {@link SettingsSpec}; {@link readConfig}
+ * parses them all at start and throws one {@link ConfigError} naming every bad variable and
+ * the form it expects, and {@link describeSettings} renders the same spec for `--help`.
+ * Pure: the environment is passed in, so tests and Deno notebooks can use it as they like.
+ */
+
+/** One environment variable: how to parse it, its default, and what it means. */
+export interface Setting<T> {
+  /** What the variable is for, one line. */
+  describe: string;
+  /** The expected form, shown in `--help` and in errors, e.g. `host:port[,host:port...]`. */
+  form: string;
+  /** Used when the variable is unset or empty. */
+  default: T;
+  /** Throws a `RangeError` or `TypeError` whose message says what is wrong with `raw`. */
+  parse(raw: string): T;
+  /** Hide the value in `--help` and errors (tokens, passwords). */
+  secret?: boolean;
+}
+
+export type SettingsSpec = Record<string, Setting<unknown>>;
+export type ConfigOf<S extends SettingsSpec> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+export type Env = Record<string, string | undefined>;
+
+/** Every bad variable at once, so a person fixes them in one go. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  readonly code = "CONFIG_INVALID";
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(
+      `invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join("\n")}\n` +
+        "Fix the variables above (see --help for every setting and its default).",
+    );
+  }
+}
+
+export function readConfig<S extends SettingsSpec>(spec: S, env: Env): ConfigOf<S> {
+  const out: Record<string, unknown> = {};
+  const problems: { variable: string; message: string }[] = [];
+  for (const [variable, setting] of Object.entries(spec)) {
+    const raw = env[variable];
+    if (raw === undefined || raw.trim() === "") {
+      out[variable] = setting.default;
+      continue;
+    }
+    try {
+      out[variable] = setting.parse(raw.trim());
+    } catch (error) {
+      const shown = setting.secret ? "(hidden)" : JSON.stringify(raw);
+      const why = error instanceof Error ? error.message : String(error);
+      problems.push({ variable, message: `expected ${setting.form}, got ${shown}: ${why}` });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as ConfigOf<S>;
+}
+
+/** `--help` lines for a spec: name, form, default and meaning of each variable. */
+export function describeSettings(spec: SettingsSpec): string {
+  const rows = Object.entries(spec).map(([variable, s]) => {
+    const shownDefault = s.secret ? "(unset)" : formatDefault(s.default);
+    return `  ${variable.padEnd(24)} ${s.describe}\n  ${"".padEnd(24)} form: ${s.form}; default: ${shownDefault}`;
+  });
+  return rows.join("\n");
+}
+
+function formatDefault(value: unknown): string {
+  if (Array.isArray(value)) return value.join(",");
+  if (value === undefined || value === "") return "(unset)";
+  return String(value);
+}
+
+// ---- parsers -------------------------------------------------------------------------------
+
+/** A list of `host:port` broker addresses, comma-separated. */
+export function parseBrokers(raw: string): string[] {
+  const brokers = raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (brokers.length === 0) throw new RangeError("no broker address given");
+  for (const broker of brokers) {
+    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(broker);
+    const port = match ? Number(match[2]) : 0;
+    if (!match || port < 1 || port > 65535) {
+      throw new RangeError(`${JSON.stringify(broker)} is not host:port with a port from 1 to 65535`);
+    }
+  }
+  return brokers;
+}
+
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+
+/** A Kafka topic name: 1 to 249 of letters, digits, `.`, `_` and `-` (Kafka's own rule). */
+export function parseTopic(raw: string): string {
+  if (!TOPIC_NAME.test(raw) || raw === "." || raw === "..") {
+    throw new RangeError("a topic name is 1 to 249 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
+  }
+  return raw;
+}
+
+const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+
+/** A duration such as `500ms`, `2s`, `1m`, `1h` or `1m30s`, in milliseconds. Bare numbers are ms. */
+export function parseDurationMs(raw: string): number {
+  const text = raw.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let totalMs = 0;
+  let consumed = 0;
+  for (const match of text.matchAll(part)) {
+    const unit = match[2] as keyof typeof DURATION_UNITS_MS;
+    totalMs += Number(match[1]) * DURATION_UNITS_MS[unit];
+    consumed += match[0].length;
+  }
+  if (consumed === 0 || consumed !== text.length) {
+    throw new RangeError(`${JSON.stringify(raw)} is not a duration such as 500ms, 2s, 1m or 1h`);
+  }
+  return Math.round(totalMs);
+}
+
+/** A whole number within `[min, max]`. */
+export function intParser(min: number, max = Number.MAX_SAFE_INTEGER): (raw: string) => number {
+  return (raw) => {
+    if (!/^-?\d+$/.test(raw)) throw new TypeError(`${JSON.stringify(raw)} is not a whole number`);
+    const value = Number(raw);
+    if (value < min || value > max) throw new RangeError(`${value} is outside ${min}..${max}`);
+    return value;
+  };
+}
+
+/** One of a closed set of words. */
+export function oneOf<const T extends string>(choices: readonly T[]): (raw: string) => T {
+  return (raw) => {
+    if (!(choices as readonly string[]).includes(raw)) {
+      throw new RangeError(`${JSON.stringify(raw)} is not one of ${choices.join(", ")}`);
+    }
+    return raw as T;
+  };
+}
+
+// ---- the settings every worker shares ------------------------------------------------------
+
+export const kafkaSettings = {
+  KAFKA_BROKERS: {
+    describe: "Kafka bootstrap brokers",
+    form: "host:port[,host:port...]",
+    default: ["127.0.0.1:9092"],
+    parse: parseBrokers,
+  },
+  KAFKA_CLIENT_ID: {
+    describe: "client id prefix sent to the broker (shows in its logs and quotas)",
+    form: "a word",
+    default: "orderpulse",
+    parse: (raw: string) => {
+      if (!/^[A-Za-z0-9._-]+$/.test(raw)) throw new RangeError("use letters, digits, '.', '_' and '-'");
+      return raw;
+    },
+  },
+} satisfies SettingsSpec;
+
+export const topicSettings = {
+  ORDERS_TOPIC: { describe: "topic of order events", form: "a topic name", default: "orders", parse: parseTopic },
+  DLQ_TOPIC: {
+    describe: "topic for invalid events, with the reason",
+    form: "a topic name",
+    default: "orders.dlq",
+    parse: parseTopic,
+  },
+  LATE_TOPIC: {
+    describe: "topic for events later than the watermark",
+    form: "a topic name",
+    default: "orders.late",
+    parse: parseTopic,
+  },
+  ORDERS_PARTITIONS: {
+    describe: "partitions of the orders topic when orderpulse creates it",
+    form: "a whole number 1..1000",
+    default: 6,
+    parse: intParser(1, 1000),
+  },
+} satisfies SettingsSpec;

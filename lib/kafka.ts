@@ -1,0 +1,155 @@
+/**
+ * The one place orderpulse talks to Kafka. Workers build their clients here so that every
+ * client gets the same serialisation (string keys and headers, raw `Buffer` values so that
+ * bytes which are not valid UTF-8 reach the validator intact), the same retry policy and the
+ * same topic conventions.
+ *
+ * The client is @platformatic/kafka (pure TypeScript); see the README's design notes for why
+ * not @confluentinc/kafka-javascript or kafkajs.
+ */
+import {
+  Admin,
+  Consumer,
+  type Message,
+  ProduceAcks,
+  Producer,
+  stringDeserializer,
+  stringSerializer,
+} from "@platformatic/kafka";
+
+export { MessagesStreamModes, ProduceAcks } from "@platformatic/kafka";
+
+export interface KafkaConnection {
+  brokers: string[];
+  /** Prefix of the client id the broker sees; each client appends its role. */
+  clientId: string;
+}
+
+/** A consumed record: key and headers as strings, the value as the bytes on the wire. */
+export type OrderMessage = Message<string, Buffer, string, string>;
+export type OrderProducer = Producer<string, Buffer | string, string, string>;
+export type OrderConsumer = Consumer<string, Buffer, string, string>;
+
+const keyAndHeaderSerializers = { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer };
+
+export interface ProducerOptions {
+  /** Role appended to the client id, e.g. `produce`. */
+  role: string;
+  /** Idempotent producer with acks from all in-sync replicas. Default `true`. */
+  idempotent?: boolean;
+  /** Default `lz4`. */
+  compression?: "none" | "gzip" | "snappy" | "lz4";
+  /** Milliseconds before a request to the broker fails and is retried. Default 30 000. */
+  timeoutMs?: number;
+}
+
+export function createProducer(conn: KafkaConnection, options: ProducerOptions): OrderProducer {
+  const idempotent = options.idempotent ?? true;
+  return new Producer({
+    clientId: `${conn.clientId}-${options.role}`,
+    bootstrapBrokers: conn.brokers,
+    idempotent,
+    acks: idempotent ? ProduceAcks.ALL : ProduceAcks.LEADER,
+    compression: options.compression ?? "lz4",
+    timeout: options.timeoutMs ?? 30_000,
+    // Value is either bytes (sent as they are) or a string (UTF-8).
+    serializers: {
+      ...keyAndHeaderSerializers,
+      value: (value: Buffer | string | undefined) =>
+        value === undefined ? undefined : typeof value === "string" ? Buffer.from(value, "utf8") : value,
+    },
+    autocreateTopics: false,
+  });
+}
+
+export interface ConsumerOptions {
+  role: string;
+  groupId: string;
+  /** Longest time in ms the broker holds a fetch open when there is no data. Default 500. */
+  maxWaitTimeMs?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+}
+
+export function createConsumer(conn: KafkaConnection, options: ConsumerOptions): OrderConsumer {
+  return new Consumer({
+    clientId: `${conn.clientId}-${options.role}`,
+    bootstrapBrokers: conn.brokers,
+    groupId: options.groupId,
+    deserializers: {
+      key: stringDeserializer,
+      headerKey: stringDeserializer,
+      headerValue: stringDeserializer,
+      value: (data: Buffer | undefined) => data ?? Buffer.alloc(0),
+    },
+    maxWaitTime: options.maxWaitTimeMs ?? 500,
+    sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+    heartbeatInterval: options.heartbeatIntervalMs ?? 1_000,
+    autocreateTopics: false,
+  });
+}
+
+export function createAdmin(conn: KafkaConnection): Admin {
+  return new Admin({ clientId: `${conn.clientId}-admin`, bootstrapBrokers: conn.brokers });
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+}
+
+/**
+ * Creates the topics that do not exist yet; existing ones are left as they are (their partition
+ * count is not changed, since that would move keys to other partitions).
+ * Returns the names it created.
+ */
+export async function ensureTopics(conn: KafkaConnection, topics: TopicSpec[]): Promise<string[]> {
+  const admin = createAdmin(conn);
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.name));
+    for (const topic of missing) {
+      await admin.createTopics({ topics: [topic.name], partitions: topic.partitions, replicas: 1 });
+    }
+    return missing.map((t) => t.name);
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
+ * Resolves once a broker answers a metadata request; rejects after `timeoutMs` with the last
+ * error as `cause`. `onWait` is called once per failed attempt (for one log line per wait).
+ */
+export async function waitForBroker(
+  conn: KafkaConnection,
+  options: { timeoutMs?: number; intervalMs?: number; onWait?: (attempt: number, error: unknown) => void } = {},
+): Promise<void> {
+  const deadline = performance.now() + (options.timeoutMs ?? 60_000);
+  let attempt = 0;
+  for (;;) {
+    attempt += 1;
+    const admin = new Admin({
+      clientId: `${conn.clientId}-probe`,
+      bootstrapBrokers: conn.brokers,
+      retries: 0,
+      timeout: 2_000,
+    });
+    try {
+      await admin.listTopics();
+      return;
+    } catch (error) {
+      if (performance.now() >= deadline) {
+        throw new Error(
+          `no Kafka broker answered at ${conn.brokers.join(",")} within ${options.timeoutMs ?? 60_000} ms; ` +
+            "start one with `bun run kafka` or point KAFKA_BROKERS at a running broker",
+          { cause: error },
+        );
+      }
+      options.onWait?.(attempt, error);
+      await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
+    } finally {
+      await admin.close().catch(() => {});
+    }
+  }
+}

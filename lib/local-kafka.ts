@@ -1,0 +1,254 @@
+/**
+ * A single-node Apache Kafka 4.x broker (KRaft, combined broker + controller) on loopback,
+ * for development (`bun run kafka`) and for tests. No Docker: the broker's jars are resolved
+ * once by Maven from `infra/kafka/pom.xml` into the local Maven repository, and the resulting
+ * classpath is cached outside the repository (`~/.cache/orderpulse`, or `ORDERPULSE_CACHE`).
+ *
+ * The broker keeps its ports and data directory across `stop()` and `start()`, so a test can
+ * take it down and bring it back as a real outage would.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createHash, getRandomValues } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { homedir, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { type KafkaConnection, waitForBroker } from "./kafka.ts";
+
+const repoRoot = resolve(import.meta.dirname, "..");
+const pomPath = join(repoRoot, "infra", "kafka", "pom.xml");
+const log4jPath = join(repoRoot, "infra", "kafka", "log4j2.properties");
+
+export interface LocalBrokerOptions {
+  /** Where the broker keeps its log segments and metadata. Default: a new temporary directory, removed by `stop({ removeData: true })`. */
+  dataDir?: string;
+  /** Client port on 127.0.0.1. Default: a free port chosen at the first start. */
+  port?: number;
+  /** JVM maximum heap. Default `512m`. */
+  heap?: string;
+  /** Default partition count for topics created without one. Default 3. */
+  defaultPartitions?: number;
+  /** Called with one human-readable line per step (resolving jars, formatting, waiting). */
+  onProgress?: (line: string) => void;
+  /** How long to wait for the broker to answer, in ms. Default 60 000. */
+  startTimeoutMs?: number;
+}
+
+export function kafkaVersion(): string {
+  const match = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(pomPath, "utf8"));
+  if (!match?.[1]) throw new Error(`cannot read <kafka.version> from ${pomPath}`);
+  return match[1];
+}
+
+/**
+ * The broker's Java classpath, resolved through Maven on first use and cached by the pom's hash.
+ * Throws with Maven's own output when resolution fails.
+ */
+export function resolveKafkaClasspath(onProgress: (line: string) => void = () => {}): string {
+  const pom = readFileSync(pomPath);
+  const hash = createHash("sha256").update(pom).digest("hex").slice(0, 12);
+  const cacheDir = process.env.ORDERPULSE_CACHE ?? join(homedir(), ".cache", "orderpulse");
+  const cached = join(cacheDir, `kafka-${kafkaVersion()}-${hash}.classpath`);
+  if (existsSync(cached)) {
+    const classpath = readFileSync(cached, "utf8").trim();
+    if (classpath.split(":").every((jar) => existsSync(jar))) return classpath;
+  }
+  mkdirSync(cacheDir, { recursive: true });
+  onProgress(`resolving Apache Kafka ${kafkaVersion()} jars with Maven (once; cached in ${cacheDir})`);
+  const result = spawnSync(
+    "mvn",
+    ["-q", "-B", "-f", pomPath, "dependency:build-classpath", `-Dmdep.outputFile=${cached}.tmp`],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+  );
+  if (result.error || result.status !== 0) {
+    const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-20).join("\n");
+    throw new Error(
+      `could not resolve the Kafka broker jars with Maven (${result.error?.message ?? `exit ${result.status}`}).\n` +
+        `Is Maven installed (mvn --version) and the Maven repository reachable?\n${output}`,
+    );
+  }
+  const classpath = readFileSync(`${cached}.tmp`, "utf8").trim();
+  writeFileSync(cached, classpath);
+  rmSync(`${cached}.tmp`);
+  return classpath;
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** A KRaft cluster id: 16 random bytes, base64url without padding (what `kafka-storage random-uuid` prints). */
+function randomClusterId(): string {
+  return Buffer.from(getRandomValues(new Uint8Array(16))).toString("base64url");
+}
+
+/**
+ * Runs java under a small shell guard that stops the broker when this process dies, even by
+ * SIGKILL, so a crashed test run never leaves a broker holding ports and disk.
+ */
+const GUARD_SCRIPT = `
+"$@" &
+child=$!
+trap 'kill -TERM $child 2>/dev/null; wait $child; exit $?' TERM INT
+while kill -0 $child 2>/dev/null; do
+  if ! kill -0 $ORDERPULSE_PARENT_PID 2>/dev/null; then kill -TERM $child; wait $child; exit 1; fi
+  sleep 1 & wait $!
+done
+wait $child
+`;
+
+export class LocalBroker {
+  readonly dataDir: string;
+  #ownsDataDir: boolean;
+  #port: number | undefined;
+  #controllerPort: number | undefined;
+  #process: ChildProcess | undefined;
+  #exited: Promise<number | null> | undefined;
+  #options: LocalBrokerOptions;
+
+  constructor(options: LocalBrokerOptions = {}) {
+    this.#options = options;
+    this.#ownsDataDir = options.dataDir === undefined;
+    this.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "orderpulse-kafka-"));
+    this.#port = options.port;
+  }
+
+  get port(): number {
+    if (this.#port === undefined) throw new Error("the broker has not been started yet");
+    return this.#port;
+  }
+
+  get bootstrap(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  connection(clientId = "orderpulse"): KafkaConnection {
+    return { brokers: [this.bootstrap], clientId };
+  }
+
+  get running(): boolean {
+    return this.#process !== undefined;
+  }
+
+  /** Starts the broker (formatting storage on first use) and resolves when it answers a client. */
+  async start(): Promise<void> {
+    if (this.#process) return;
+    const progress = this.#options.onProgress ?? (() => {});
+    const classpath = resolveKafkaClasspath(progress);
+    this.#port ??= await freePort();
+    this.#controllerPort ??= await freePort();
+    const logDir = join(this.dataDir, "log");
+    mkdirSync(logDir, { recursive: true });
+    const propertiesPath = join(this.dataDir, "server.properties");
+    writeFileSync(propertiesPath, serverProperties(this.#port, this.#controllerPort, logDir, this.#options));
+
+    if (!existsSync(join(logDir, "meta.properties"))) {
+      progress(`formatting broker storage in ${logDir}`);
+      const format = spawnSync(
+        "java",
+        ["-cp", classpath, "kafka.tools.StorageTool", "format", "-t", randomClusterId(), "-c", propertiesPath],
+        { encoding: "utf8" },
+      );
+      if (format.error || format.status !== 0) {
+        throw new Error(
+          `kafka storage format failed (${format.error?.message ?? `exit ${format.status}`}); is JDK 17+ installed (java -version)?\n` +
+            `${format.stdout}${format.stderr}`.trim(),
+        );
+      }
+    }
+
+    progress(`starting Kafka ${kafkaVersion()} on ${this.bootstrap}`);
+    const logPath = join(this.dataDir, "broker.log");
+    const logFd = openSync(logPath, "a");
+    const child = spawn(
+      "bash",
+      [
+        "-c",
+        GUARD_SCRIPT,
+        "kafka-guard",
+        "java",
+        `-Xmx${this.#options.heap ?? "512m"}`,
+        "-XX:+UseG1GC",
+        "-XX:TieredStopAtLevel=1",
+        "-Xshare:auto",
+        `-Dlog4j2.configurationFile=${log4jPath}`,
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        propertiesPath,
+      ],
+      { stdio: ["ignore", logFd, logFd], env: { ...process.env, ORDERPULSE_PARENT_PID: String(process.pid) } },
+    );
+    this.#process = child;
+    this.#exited = new Promise((resolveExit) => child.once("exit", (code) => resolveExit(code)));
+    let exitedEarly = false;
+    void this.#exited.then(() => {
+      exitedEarly = true;
+    });
+
+    try {
+      await waitForBroker(this.connection("orderpulse-local"), {
+        timeoutMs: this.#options.startTimeoutMs ?? 60_000,
+        intervalMs: 200,
+        onWait: () => {
+          if (exitedEarly) throw new Error("exited");
+        },
+      });
+    } catch (error) {
+      await this.stop();
+      const tail = readFileSync(logPath, "utf8").trim().split("\n").slice(-30).join("\n");
+      throw new Error(`the local Kafka broker did not start; last lines of ${logPath}:\n${tail}`, { cause: error });
+    }
+  }
+
+  /** Stops the broker (SIGTERM, then SIGKILL after `timeoutMs`). Keeps its data unless `removeData`. */
+  async stop(options: { timeoutMs?: number; removeData?: boolean } = {}): Promise<void> {
+    const child = this.#process;
+    if (child && this.#exited) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 20_000);
+      await this.#exited;
+      clearTimeout(timer);
+    }
+    this.#process = undefined;
+    this.#exited = undefined;
+    if (options.removeData && this.#ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop({ removeData: true });
+  }
+}
+
+function serverProperties(port: number, controllerPort: number, logDir: string, options: LocalBrokerOptions): string {
+  return `# written by orderpulse (lib/local-kafka.ts); rewritten at every start
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${controllerPort}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=${logDir}
+num.partitions=${options.defaultPartitions ?? 3}
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=10
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+`;
+}

@@ -1,0 +1,40 @@
+/**
+ * The Kafka broker integration suites share: `KAFKA_BROKERS` when it is set, otherwise one
+ * local broker per `bun test` process, started by the first suite that asks and stopped by the
+ * preload's `afterAll` (test/support/preload.ts).
+ */
+import { randomUUID } from "node:crypto";
+import { ensureTopics, type KafkaConnection } from "../../lib/kafka.ts";
+import { LocalBroker } from "../../lib/local-kafka.ts";
+import { parseBrokers } from "../../lib/config.ts";
+
+let shared: Promise<{ brokers: string[]; local?: LocalBroker }> | undefined;
+
+export function testBrokers(): Promise<string[]> {
+  shared ??= (async () => {
+    const given = process.env.KAFKA_BROKERS;
+    if (given) return { brokers: parseBrokers(given) };
+    const local = new LocalBroker({ onProgress: (line) => console.error(`[test broker] ${line}`) });
+    await local.start();
+    return { brokers: [local.bootstrap], local };
+  })();
+  return shared.then((s) => s.brokers);
+}
+
+export async function testConnection(role: string): Promise<KafkaConnection> {
+  return { brokers: await testBrokers(), clientId: `test-${role}` };
+}
+
+/** A topic no other test uses, created with `partitions` partitions. */
+export async function uniqueTopic(prefix: string, partitions: number): Promise<string> {
+  const name = `${prefix}-${randomUUID().slice(0, 8)}`;
+  await ensureTopics(await testConnection("admin"), [{ name, partitions }]);
+  return name;
+}
+
+export async function stopSharedBroker(): Promise<void> {
+  const current = shared;
+  shared = undefined;
+  const local = current ? (await current.catch(() => undefined))?.local : undefined;
+  await local?.stop({ removeData: true });
+}

@@ -1,0 +1,4 @@
+import { afterAll } from "bun:test";
+import { stopSharedBroker } from "./broker.ts";
+
+afterAll(stopSharedBroker);
