@@ -35,7 +35,8 @@ export type Parsed<F extends Record<string, FlagSpec>, S extends SettingsSpec> =
   | { kind: "error"; message: string };
 
 export function helpText(spec: CommandSpec<Record<string, FlagSpec>, SettingsSpec>): string {
-  const flags = Object.entries({ ...spec.flags, help: { type: "boolean", describe: "show this help", short: "h" } })
+  const help: FlagSpec = { type: "boolean", describe: "show this help", short: "h" };
+  const flags = Object.entries({ ...spec.flags, help })
     .map(([name, f]) => {
       const left = `${f.short ? `-${f.short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.value ?? "VALUE"}` : ""}`;
       return `  ${left.padEnd(30)} ${f.describe}`;

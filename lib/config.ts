@@ -50,7 +50,9 @@ export function readConfig<S extends SettingsSpec>(spec: S, env: Env): ConfigOf<
       out[variable] = setting.parse(raw.trim());
     } catch (error) {
       const shown = setting.secret ? "(hidden)" : JSON.stringify(raw);
-      const why = error instanceof Error ? error.message : String(error);
+      let why = error instanceof Error ? error.message : String(error);
+      // A parser's message may quote the value; a secret must not reach logs through it.
+      if (setting.secret) why = why.replaceAll(raw.trim(), "(hidden)").replaceAll(JSON.stringify(raw.trim()), "(hidden)");
       problems.push({ variable, message: `expected ${setting.form}, got ${shown}: ${why}` });
     }
   }

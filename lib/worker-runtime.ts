@@ -1,0 +1,68 @@
+/**
+ * The shell every worker's `main` runs in: `--help` and usage errors, one AbortSignal for
+ * SIGINT/SIGTERM (a second signal exits at once), and a last-resort error line that says what
+ * went wrong instead of a stack trace alone.
+ */
+
+/** One log line on stderr: `HH:MM:SS.mmm [worker] message`. stdout stays free for data. */
+export function log(worker: string, message: string): void {
+  const time = new Date().toISOString().slice(11, 23);
+  process.stderr.write(`${time} [${worker}] ${message}\n`);
+}
+
+/** What `main` may return: nothing when it ran, or the outcome of argument parsing. */
+export type MainOutcome = void | { kind: "help"; text: string } | { kind: "error"; message: string };
+
+/**
+ * Runs `main` with a signal that aborts on the first SIGINT or SIGTERM; the process then exits
+ * 0 once `main` returns. Help goes to stdout (exit 0); a usage or configuration error to stderr
+ * (exit 2); a thrown error to stderr with its causes (exit 1).
+ */
+export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): void {
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: string) => {
+    signals += 1;
+    if (signals > 1) {
+      process.stderr.write(`received ${name} again; exiting without cleanup\n`);
+      process.exit(130);
+    }
+    controller.abort(new Error(`received ${name}`));
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+
+  main(controller.signal).then(
+    (outcome) => {
+      if (outcome?.kind === "help") {
+        process.stdout.write(outcome.text);
+        process.exit(0);
+      }
+      if (outcome?.kind === "error") {
+        process.stderr.write(`error: ${outcome.message}\n`);
+        process.exit(2);
+      }
+      process.exit(0);
+    },
+    (error: unknown) => {
+      process.stderr.write(`error: ${describeError(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+/** An error and its chain of causes, one per line. */
+export function describeError(error: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 5; depth++) {
+    if (current instanceof Error) {
+      lines.push(depth === 0 ? current.message : `caused by: ${current.message}`);
+      current = current.cause;
+    } else {
+      lines.push(depth === 0 ? String(current) : `caused by: ${String(current)}`);
+      current = undefined;
+    }
+  }
+  return lines.join("\n  ");
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what orderpulse needs on a fresh Debian machine, and nothing that is already there.
+# Safe to run again. Used by .ci/run; people run it once on a new machine.
+#   - JDK 17+ and Maven (the local Kafka broker), from Debian's packages
+#   - Bun (pinned), from the npm registry, if `bun --version` is not the pinned version
+#   - the project's packages (bun install --frozen-lockfile; Deno comes in as a devDependency)
+#   - the Kafka broker's jars, resolved once through Maven (lib/local-kafka.ts)
+set -euo pipefail
+
+BUN_VERSION=1.4.5
+cd "$(dirname "$0")/.."
+
+step() { printf '[setup] %s\n' "$*"; }
+
+apt_packages=()
+command -v java >/dev/null 2>&1 || apt_packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || apt_packages+=(maven)
+if ((${#apt_packages[@]} > 0)); then
+  step "installing Debian packages: ${apt_packages[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${apt_packages[@]}"
+fi
+
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+if [ -z "$java_major" ] || [ "$java_major" -lt 17 ]; then
+  echo "[setup] Kafka 4 needs Java 17 or newer; found: $(java -version 2>&1 | head -n1)" >&2
+  exit 1
+fi
+
+if [ "$(bun --version 2>/dev/null || true)" != "$BUN_VERSION" ]; then
+  command -v npm >/dev/null 2>&1 || { echo "[setup] npm is needed to install Bun $BUN_VERSION (or install Bun yourself)" >&2; exit 1; }
+  step "installing Bun $BUN_VERSION (npm install -g bun@$BUN_VERSION)"
+  npm install -g --no-fund --no-audit "bun@$BUN_VERSION"
+fi
+step "bun $(bun --version)"
+
+step "installing packages (bun install --frozen-lockfile)"
+bun install --frozen-lockfile
+
+step "resolving the Kafka broker jars (Maven, cached after the first time)"
+bun -e 'import { resolveKafkaClasspath, kafkaVersion } from "./lib/local-kafka.ts";
+resolveKafkaClasspath((line) => console.log(`[setup] ${line}`));
+console.log(`[setup] Kafka ${kafkaVersion()} jars ready`);'
+step "done"

@@ -1,0 +1,57 @@
+/**
+ * `bun run kafka`: a single-node Apache Kafka 4.x broker (KRaft) on loopback for development.
+ * Data survives restarts in `data/kafka` (or KAFKA_DATA_DIR); Ctrl-C stops it cleanly.
+ */
+import { intParser, type SettingsSpec } from "../lib/config.ts";
+import { parseCommand } from "../lib/cli.ts";
+import { kafkaVersion, LocalBroker } from "../lib/local-kafka.ts";
+import { log, runMain } from "../lib/worker-runtime.ts";
+
+export const settings = {
+  KAFKA_PORT: { describe: "client port on 127.0.0.1", form: "a port 1..65535", default: 9092, parse: intParser(1, 65535) },
+  KAFKA_DATA_DIR: {
+    describe: "broker storage (formatted on first start)",
+    form: "a directory path",
+    default: "data/kafka",
+    parse: (raw: string) => raw,
+  },
+  KAFKA_HEAP: {
+    describe: "JVM maximum heap of the broker",
+    form: "a JVM size such as 512m or 1g",
+    default: "512m",
+    parse: (raw: string) => {
+      if (!/^\d+[kKmMgG]$/.test(raw)) throw new RangeError("use a number followed by k, m or g");
+      return raw;
+    },
+  },
+} satisfies SettingsSpec;
+
+const command = {
+  usage: "bun run kafka [--port N]",
+  summary:
+    "Runs a single-node Apache Kafka broker (KRaft mode, combined broker and controller) on 127.0.0.1,\n" +
+    "resolving its jars through Maven on first use. Needs JDK 17+ and Maven. Ctrl-C stops it.",
+  flags: {
+    port: { type: "string", value: "N", describe: "client port (overrides KAFKA_PORT; default 9092)" },
+  },
+  settings,
+} as const;
+
+runMain(async (signal) => {
+  const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
+  if (parsed.kind !== "run") return parsed;
+  const port = parsed.flags.port ? intParser(1, 65535)(parsed.flags.port) : parsed.config.KAFKA_PORT;
+  const broker = new LocalBroker({
+    dataDir: parsed.config.KAFKA_DATA_DIR,
+    port,
+    heap: parsed.config.KAFKA_HEAP,
+    onProgress: (line) => log("kafka", line),
+  });
+  const startMs = performance.now();
+  await broker.start();
+  log("kafka", `Kafka ${kafkaVersion()} ready on ${broker.bootstrap} in ${((performance.now() - startMs) / 1000).toFixed(1)} s; data in ${broker.dataDir}; Ctrl-C stops it`);
+  await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  log("kafka", "stopping the broker");
+  await broker.stop();
+  log("kafka", "stopped");
+});
