@@ -17,6 +17,10 @@
  *
  * `total` and the weights must be integers (minor units); `out`, when given, is reused.
  */
+// Reused between calls (the function is synchronous): this runs once per multi-category order.
+const scratchRemainders: number[] = [];
+const scratchTaken: boolean[] = [];
+
 export function allocateLargestRemainder(total: number, weights: readonly number[], out: number[] = []): number[] {
   const n = weights.length;
   out.length = n;
@@ -33,7 +37,8 @@ export function allocateLargestRemainder(total: number, weights: readonly number
   if (!Number.isSafeInteger(magnitude * weightSum)) return allocateBig(magnitude, weights, weightSum, sign, out);
 
   // remainders[i] is the numerator of part i's fractional remainder over weightSum.
-  const remainders = new Array<number>(n);
+  const remainders = scratchRemainders;
+  remainders.length = n;
   let allocated = 0;
   for (let i = 0; i < n; i++) {
     const product = magnitude * Math.max(0, weights[i]!);
@@ -69,7 +74,9 @@ function allocateBig(magnitude: number, weights: readonly number[], weightSum: n
 /** Give one unit each to the `leftover` largest remainders, ties to the lower index. */
 function distributeLeftover<R extends number | bigint>(leftover: number, remainders: R[], out: number[]): void {
   // leftover < n, and n is the handful of categories in one order: a selection pass per unit is cheaper than sorting.
-  const taken = new Array<boolean>(remainders.length).fill(false);
+  const taken = scratchTaken;
+  taken.length = remainders.length;
+  taken.fill(false);
   for (let unit = 0; unit < leftover; unit++) {
     let best = -1;
     for (let i = 0; i < remainders.length; i++) {
