@@ -15,7 +15,7 @@
  *   1. duplicate — its event_id is in the partition's dedup state: dropped, counted in `duplicates`;
  *   2. late — its window's end <= watermark (that window has closed): not counted, counted in
  *      `late`; the worker forwards it to orders.late. An event whose time equals the watermark is
- *      not late unless it is also its window's end (it never is: the end is outside the window);
+ *      therefore not late: its window ends after its time;
  *   3. counted — added to its window, its event_id added to the dedup state, then
  *      watermark = max(watermark, t − watermarkDelayMs), and every open window whose end <=
  *      watermark closes (its result is final).
