@@ -62,6 +62,8 @@ export interface SimulatorOptions {
   malformedFraction?: number;
   /** Mean stream time between flash sales; 0 turns them off. Default 5 min. */
   flashSaleEveryMs?: number;
+  /** Follow the daily traffic curve (0.5×..1.5× of `ratePerS`). Default true; false gives a steady rate. */
+  dailyCurve?: boolean;
   catalog?: CatalogOptions;
   customers?: CustomerOptions;
 }
@@ -104,6 +106,7 @@ export class Simulator {
       duplicateDistance: options.duplicateDistance ?? 200,
       malformedFraction: options.malformedFraction ?? 0,
       flashSaleEveryMs: options.flashSaleEveryMs ?? 5 * 60_000,
+      dailyCurve: options.dailyCurve ?? true,
     };
     const o = this.#o;
     if (!Number.isFinite(o.startMs)) throw new RangeError(`startMs must be a finite number of ms: got ${o.startMs}`);
@@ -183,7 +186,7 @@ export class Simulator {
     let now = this.#streamMs;
     if (this.#o.flashSaleEveryMs > 0 && now >= this.#flash.endMs) this.#flash = this.#scheduleFlashSale(now);
     const inFlash = now >= this.#flash.startMs && now < this.#flash.endMs;
-    const rate = this.#o.ratePerS * dailyShape(now) * (inFlash ? this.#flash.multiplier : 1);
+    const rate = this.#o.ratePerS * (this.#o.dailyCurve ? dailyShape(now) : 1) * (inFlash ? this.#flash.multiplier : 1);
     now += this.#prng.exponential(1_000 / rate);
     this.#streamMs = now;
   }

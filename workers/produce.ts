@@ -1,0 +1,320 @@
+/**
+ * The order-event producer: runs the seeded simulator (lib/simulator.ts) and publishes each
+ * record to Kafka (key = user_id, value = the JSON bytes, headers `schema_version` and
+ * `emitted_at_ms`), or writes JSON lines to stdout with --stdout.
+ *
+ * Shell only: flags and environment, pacing against the wall clock, batching and in-flight
+ * sends, progress, signals and the summary. Everything that decides bytes is in lib/.
+ */
+import { rename, writeFile } from "node:fs/promises";
+import { type FlagSpec, parseCommand } from "../lib/cli.ts";
+import { kafkaSettings, parseDurationMs, topicSettings } from "../lib/config.ts";
+import { createProducer, ensureTopics, type OrderProducer, waitForBroker } from "../lib/kafka.ts";
+import { SCHEMA_VERSION } from "../lib/order-event.ts";
+import { partitionForKey } from "../lib/partition.ts";
+import { formatBar, formatProgress, formatSummary, ProduceTally } from "../lib/produce-tally.ts";
+import { seedFrom } from "../lib/prng.ts";
+import { MAX_JITTER_MS, type SimRecord, Simulator } from "../lib/simulator.ts";
+
+const flags = {
+  seed: { type: "string", value: "S", describe: "seed (number or text); same seed + --start = byte-identical stream. Default: random, printed" },
+  start: { type: "string", value: "ISO", describe: "stream time of the first event, e.g. 2026-11-27T18:00:00.000Z. Default: now" },
+  rate: { type: "string", value: "N", describe: "mean events/s of stream time; paced to the wall clock unless --max. Default 1000" },
+  max: { type: "boolean", describe: "send as fast as possible (stream time still advances at --rate)" },
+  flat: { type: "boolean", describe: "steady rate: no daily curve, no flash sales" },
+  "flash-sale-every": { type: "string", value: "DUR", describe: "mean stream time between flash-sale bursts (3-8x traffic for 20-90 s); 0 = none. Default 5m" },
+  count: { type: "string", value: "N", describe: "stop after N records (all kinds). Default: no limit" },
+  duration: { type: "string", value: "DUR", describe: "stop after this much wall time, e.g. 30s, 5m. Default: no limit" },
+  "late-fraction": { type: "string", value: "F", describe: "share of orders created 30 s..10 min before they are sent. Default 0" },
+  "late-beyond-share": { type: "string", value: "F", describe: "of the late ones, share beyond the 2-min watermark (3..10 min); rest 30..110 s. Default 0.5" },
+  "out-of-order": { type: "string", value: "F", describe: "share of orders whose created_at is jittered back by up to --jitter. Default 0" },
+  jitter: { type: "string", value: "DUR", describe: `largest out-of-order jitter, at most ${MAX_JITTER_MS} ms. Default 5s` },
+  "duplicate-fraction": { type: "string", value: "F", describe: "share of good events re-sent once, same bytes and key, within 200 records. Default 0" },
+  "malformed-fraction": { type: "string", value: "F", describe: "share of records broken on purpose (bad JSON, missing fields, bad types, ...). Default 0" },
+  customers: { type: "string", value: "N", describe: "customer population. Default 200000" },
+  products: { type: "string", value: "N", describe: "catalog size. Default 5000" },
+  stdout: { type: "boolean", describe: "write JSON lines to stdout instead of Kafka" },
+  topic: { type: "string", value: "NAME", describe: "topic to write to (overrides ORDERS_TOPIC)" },
+  compression: { type: "string", value: "C", describe: "none, lz4, snappy or gzip. Default lz4" },
+  batch: { type: "string", value: "N", describe: "most records per produce request. Default 8192" },
+  "in-flight": { type: "string", value: "N", describe: "produce requests outstanding at once. Default 2" },
+  "progress-every": { type: "string", value: "DUR", describe: "progress line on stderr this often. Default 5s" },
+  "summary-json": { type: "string", value: "PATH", describe: "also write the summary as JSON to PATH (atomically)" },
+  "flush-timeout": { type: "string", value: "DUR", describe: "on stop, how long to keep retrying unsent batches. Default 60s" },
+} satisfies Record<string, FlagSpec>;
+
+const settings = {
+  ...kafkaSettings,
+  ORDERS_TOPIC: topicSettings.ORDERS_TOPIC,
+  ORDERS_PARTITIONS: topicSettings.ORDERS_PARTITIONS,
+};
+
+const SUMMARY = `Simulates a shop's order events (catalog, customers, daily traffic, flash sales) from a seed and
+publishes them to Kafka, key = user_id, with optional late, out-of-order, duplicate and malformed
+events, each counted in the final summary. Progress and the summary go to stderr; --summary-json
+writes the summary's counts for machines. SIGINT/SIGTERM: stop, flush what is in flight, summarise, exit 0.`;
+
+class UsageError extends RangeError {}
+
+function fraction(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (raw.trim() === "" || !(value >= 0 && value <= 1)) throw new UsageError(`--${name} must be a number from 0 to 1: got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function wholeNumber(name: string, raw: string | undefined, fallback: number | undefined, min = 1): number | undefined {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}: got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+function duration(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  try {
+    return parseDurationMs(raw);
+  } catch (error) {
+    throw new UsageError(`--${name}: ${(error as Error).message}`);
+  }
+}
+
+/** Where records go. `send` resolves once every record in it is safely out. */
+interface RecordSink {
+  send(records: SimRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+class StdoutSink implements RecordSink {
+  send(records: SimRecord[]): Promise<void> {
+    let size = 0;
+    for (const r of records) size += r.value.length + 1;
+    const chunk = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const r of records) {
+      chunk.set(r.value, at);
+      at += r.value.length;
+      chunk[at++] = 10;
+    }
+    return new Promise((resolve, reject) => process.stdout.write(chunk, (error) => (error ? reject(error) : resolve())));
+  }
+  async close(): Promise<void> {}
+}
+
+const SCHEMA_HEADER = String(SCHEMA_VERSION);
+
+class KafkaSink implements RecordSink {
+  constructor(
+    private readonly producer: OrderProducer,
+    private readonly topic: string,
+    private readonly partitions: number,
+    private readonly onError: (error: unknown, attempt: number) => void,
+    private readonly giveUp: () => boolean,
+  ) {}
+
+  async send(records: SimRecord[]): Promise<void> {
+    const messages = records.map((r) => ({
+      topic: this.topic,
+      key: r.key,
+      // A view, not a copy: the client only reads the bytes.
+      value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+      // Assigned here with Kafka's Java partitioner, so that key → partition is the standard mapping.
+      partition: partitionForKey(r.key, this.partitions),
+      headers: { schema_version: SCHEMA_HEADER, emitted_at_ms: String(r.emittedAtMs) },
+    }));
+    // The idempotent producer already retries retriable errors without limit; an error that
+    // reaches here is one it gave up on. Retry the same batch with the same client, so that the
+    // broker still sees it as the same producer session where the client kept one.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.producer.send({ messages });
+        return;
+      } catch (error) {
+        this.onError(error, attempt);
+        if (this.giveUp()) throw error;
+        await Bun.sleep(Math.min(5_000, 250 * attempt));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.producer.close();
+  }
+}
+
+async function main(): Promise<number> {
+  const parsed = parseCommand({ usage: "bun run workers/produce.ts [options]", summary: SUMMARY, flags, settings }, process.argv.slice(2), process.env);
+  if (parsed.kind === "help") {
+    process.stdout.write(parsed.text);
+    return 0;
+  }
+  if (parsed.kind === "error") {
+    console.error(parsed.message);
+    return 2;
+  }
+  const { flags: f, config } = parsed;
+
+  const seedText = f.seed ?? String(Math.floor(Math.random() * 2 ** 31));
+  const startMs = f.start === undefined ? Date.now() : Date.parse(f.start);
+  if (!Number.isFinite(startMs)) throw new UsageError(`--start must be an ISO-8601 time: got ${JSON.stringify(f.start)}`);
+  const ratePerS = Number(f.rate ?? 1000);
+  if (!(ratePerS > 0)) throw new UsageError(`--rate must be a positive number of events/s: got ${JSON.stringify(f.rate)}`);
+  const count = wholeNumber("count", f.count, undefined, 0);
+  const durationMs = f.duration === undefined ? undefined : duration("duration", f.duration, 0);
+  const batchSize = wholeNumber("batch", f.batch, 8192)!;
+  const inFlightMax = wholeNumber("in-flight", f["in-flight"], 2)!;
+  const progressEveryMs = duration("progress-every", f["progress-every"], 5_000);
+  const flushTimeoutMs = duration("flush-timeout", f["flush-timeout"], 60_000);
+  const compression = f.compression ?? "lz4";
+  if (compression !== "none" && compression !== "lz4" && compression !== "snappy" && compression !== "gzip") {
+    throw new UsageError(`--compression must be none, lz4, snappy or gzip: got ${JSON.stringify(compression)}`);
+  }
+
+  const sim = new Simulator({
+    seed: seedFrom(seedText),
+    startMs,
+    ratePerS,
+    dailyCurve: !f.flat,
+    flashSaleEveryMs: f.flat ? 0 : duration("flash-sale-every", f["flash-sale-every"], 5 * 60_000),
+    lateFraction: fraction("late-fraction", f["late-fraction"], 0),
+    lateBeyondShare: fraction("late-beyond-share", f["late-beyond-share"], 0.5),
+    outOfOrderFraction: fraction("out-of-order", f["out-of-order"], 0),
+    jitterMs: duration("jitter", f.jitter, 5_000),
+    duplicateFraction: fraction("duplicate-fraction", f["duplicate-fraction"], 0),
+    malformedFraction: fraction("malformed-fraction", f["malformed-fraction"], 0),
+    customers: { customers: wholeNumber("customers", f.customers, 200_000) },
+    catalog: { products: wholeNumber("products", f.products, 5_000) },
+  });
+
+  const tally = new ProduceTally();
+  let stopping = false;
+  let stoppedBy = "count";
+  let flushDeadline = Infinity;
+  const log = (line: string) => process.stderr.write(`[produce] ${line}\n`);
+
+  let sink: RecordSink;
+  let destination: string;
+  if (f.stdout) {
+    sink = new StdoutSink();
+    destination = "stdout";
+  } else {
+    const topic = f.topic ?? config.ORDERS_TOPIC;
+    const conn = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
+    await waitForBroker(conn, { onWait: (attempt) => attempt === 1 && log(`waiting for a broker at ${conn.brokers.join(",")}`) });
+    await ensureTopics(conn, [{ name: topic, partitions: config.ORDERS_PARTITIONS }]);
+    const producer = createProducer(conn, { role: "produce", compression });
+    const metadata = await producer.metadata({ topics: [topic] });
+    const partitions = metadata.topics.get(topic)?.partitionsCount;
+    if (!partitions) throw new Error(`topic ${topic} has no partitions in the broker's metadata`);
+    sink = new KafkaSink(
+      producer,
+      topic,
+      partitions,
+      (error, attempt) => {
+        tally.errors++;
+        log(`send failed (attempt ${attempt}), retrying: ${error instanceof Error ? error.message : String(error)}`);
+      },
+      () => stopping && performance.now() > flushDeadline,
+    );
+    destination = `topic ${topic} (${partitions} partitions) at ${conn.brokers.join(",")}`;
+  }
+
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log(`${signal} again: exiting without flushing`);
+      process.exit(130);
+    }
+    stopping = true;
+    stoppedBy = signal;
+    flushDeadline = performance.now() + flushTimeoutMs;
+    log(`${signal}: stopping, flushing what is in flight`);
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+
+  const t0 = performance.now();
+  let inFlightRecords = 0;
+  const inFlight = new Set<Promise<void>>();
+  let lastProgress = { atMs: 0, sent: 0 };
+  const tty = process.stderr.isTTY === true;
+  const progress = setInterval(() => {
+    const nowMs = performance.now() - t0;
+    const rateNowPerS = ((tally.sent - lastProgress.sent) * 1000) / Math.max(1, nowMs - lastProgress.atMs);
+    lastProgress = { atMs: nowMs, sent: tally.sent };
+    const line = formatProgress({ sent: tally.sent, errors: tally.errors, inFlight: inFlightRecords, elapsedMs: nowMs, rateNowPerS });
+    if (tty) process.stderr.write(`\r\x1b[2K${formatBar(tally.sent, count)} ${line}`);
+    else log(line);
+  }, tty ? Math.min(progressEveryMs, 250) : progressEveryMs);
+
+  let generated = 0;
+  let held: SimRecord | undefined;
+  const streamStartMs = sim.streamMs;
+  while (!stopping) {
+    if (count !== undefined && generated >= count) break;
+    const elapsedMs = performance.now() - t0;
+    if (durationMs !== undefined && elapsedMs >= durationMs) {
+      stoppedBy = "duration";
+      break;
+    }
+    const limit = Math.min(batchSize, count === undefined ? Infinity : count - generated);
+    const batch: SimRecord[] = [];
+    while (batch.length < limit) {
+      const record = held ?? sim.next();
+      held = undefined;
+      // Paced: a record goes out once the wall clock has caught up with its stream time.
+      if (!f.max && record.emittedAtMs - streamStartMs > elapsedMs) {
+        held = record;
+        break;
+      }
+      batch.push(record);
+    }
+    generated += batch.length;
+    if (batch.length > 0) {
+      inFlightRecords += batch.length;
+      const sending: Promise<void> = sink.send(batch).then(
+        () => {
+          tally.add(batch);
+        },
+        () => {
+          tally.failed += batch.length;
+        },
+      ).finally(() => {
+        inFlightRecords -= batch.length;
+        inFlight.delete(sending);
+      });
+      inFlight.add(sending);
+      if (inFlight.size >= inFlightMax) await Promise.race(inFlight);
+      else if (f.max) await Promise.resolve(); // let I/O callbacks run between batches
+    }
+    if (held !== undefined) {
+      const waitMs = Math.min(50, held.emittedAtMs - streamStartMs - (performance.now() - t0));
+      if (waitMs >= 1) await Bun.sleep(waitMs);
+      else await Promise.resolve();
+    }
+  }
+  if (stopping && flushDeadline === Infinity) flushDeadline = performance.now() + flushTimeoutMs;
+  else if (!stopping) flushDeadline = performance.now() + flushTimeoutMs;
+  stopping = true;
+  await Promise.allSettled([...inFlight]);
+  const elapsedMs = performance.now() - t0;
+  clearInterval(progress);
+  if (tty) process.stderr.write("\n");
+  await sink.close().catch((error) => log(`closing the producer failed: ${String(error)}`));
+
+  const summary = tally.summary(elapsedMs);
+  process.stderr.write(`${formatSummary(summary, { destination, seed: seedText, stoppedBy })}\n`);
+  if (f["summary-json"]) {
+    const path = f["summary-json"];
+    const json = { ...summary, seed: seedText, start: new Date(startMs).toISOString(), destination, stopped_by: stoppedBy };
+    await writeFile(`${path}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
+    await rename(`${path}.tmp`, path);
+  }
+  return summary.failed > 0 ? 1 : 0;
+}
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  console.error(error instanceof UsageError ? `${error.message}\nRun with --help to see the options.` : error);
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+}
+process.exit(process.exitCode);
