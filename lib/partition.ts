@@ -21,16 +21,12 @@ export function murmur2(bytes: Uint8Array): number {
     k = Math.imul(k, M);
     h = Math.imul(h, M) ^ k;
   }
-  switch (length & 3) {
-    case 3:
-      h ^= bytes[whole + 2]! << 16;
-    // falls through
-    case 2:
-      h ^= bytes[whole + 1]! << 8;
-    // falls through
-    case 1:
-      h ^= bytes[whole]!;
-      h = Math.imul(h, M);
+  const rest = length & 3;
+  if (rest > 0) {
+    if (rest === 3) h ^= bytes[whole + 2]! << 16;
+    if (rest >= 2) h ^= bytes[whole + 1]! << 8;
+    h ^= bytes[whole]!;
+    h = Math.imul(h, M);
   }
   h ^= h >>> 13;
   h = Math.imul(h, M);
