@@ -116,3 +116,12 @@ export async function readTopic(conn: KafkaConnection, topic: string, timeoutMs 
     await consumer.close();
   }
 }
+
+/** Resolves once `condition()` holds, checking every `intervalMs`; rejects after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<void> {
+  const deadline = performance.now() + (options.timeoutMs ?? 60_000);
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${options.timeoutMs ?? 60_000} ms: ${condition}`);
+    await Bun.sleep(options.intervalMs ?? 50);
+  }
+}
