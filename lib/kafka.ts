@@ -67,8 +67,15 @@ export interface ConsumerOptions {
   groupId: string;
   /** Longest time in ms the broker holds a fetch open when there is no data. Default 500. */
   maxWaitTimeMs?: number;
+  /** Default 10 000. */
   sessionTimeoutMs?: number;
+  /** Default 1 000. */
   heartbeatIntervalMs?: number;
+  /**
+   * Static membership (KIP-345): a restarted worker with the same instance id takes its old
+   * place at once instead of waiting out the session timeout and a rebalance.
+   */
+  groupInstanceId?: string;
 }
 
 export function createConsumer(conn: KafkaConnection, options: ConsumerOptions): OrderConsumer {
@@ -86,6 +93,7 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     sessionTimeout: options.sessionTimeoutMs ?? 10_000,
     heartbeatInterval: options.heartbeatIntervalMs ?? 1_000,
     autocreateTopics: false,
+    ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
   });
 }
 

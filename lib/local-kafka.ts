@@ -250,5 +250,7 @@ transaction.state.log.num.partitions=10
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Lets tests use short session timeouts, so a killed consumer leaves its group quickly.
+group.min.session.timeout.ms=1000
 `;
 }

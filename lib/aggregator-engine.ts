@@ -1,0 +1,320 @@
+/**
+ * The aggregator worker without Kafka: it owns the per-partition states, validates and routes
+ * every record, emits results to the sinks and takes checkpoints. `workers/aggregate.ts` feeds
+ * it records and assignment changes; tests can drive it with in-memory sinks, stores and a fake
+ * clock.
+ *
+ * Exactly-once results rest on one ordering, in `checkpoint()`:
+ *   1. synchronously, per partition: collect the results due, hand them to every sink, and take
+ *      the state's snapshot — so the snapshot never claims an emission a sink has not received;
+ *   2. await every sink's flush and every forwarded record's acknowledgement;
+ *   3. save each partition's snapshot (atomic file replace).
+ * A crash before 3 restarts from the previous checkpoint and replays the same records into the
+ * same state, so every window's final result is emitted again with the same numbers (sinks
+ * store by key, so the replay overwrites rather than adds).
+ *
+ * Records arrive per partition in offset order. A record below the partition's nextOffset was
+ * already applied (a replay after a rebalance or restart) and is skipped.
+ */
+import { type CheckpointSnapshot, decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+import { CheckpointError } from "./checkpoint.ts";
+import type { CheckpointStore } from "./checkpoint-store.ts";
+import {
+  type AggregatorSettings,
+  DEFAULT_AGGREGATOR_SETTINGS,
+  DEFAULT_EMIT_INTERVAL_MS,
+  PartitionAggregator,
+} from "./partition-aggregator.ts";
+import type { PartitionMetrics, ResultSink, WorkerMetrics } from "./result-sink.ts";
+import { DEFAULT_MAX_FUTURE_MS, validateOrder } from "./validate-order.ts";
+import type { WindowResult } from "./window-aggregate.ts";
+
+/** A record to publish to another topic (the DLQ or the late topic). */
+export interface ForwardRecord {
+  topic: string;
+  key: string | undefined;
+  value: Uint8Array;
+  headers: Record<string, string>;
+}
+
+/** Publishes forwarded records; `flush()` resolves once every record sent so far is acknowledged. */
+export interface Forwarder {
+  send(record: ForwardRecord): void;
+  flush(): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+/** Where to start a partition that has no usable checkpoint. */
+export type ResetPolicy = "earliest" | "latest";
+
+export interface EngineOptions {
+  topic: string;
+  dlqTopic: string;
+  /** null: late events are counted but not forwarded. */
+  lateTopic: string | null;
+  settings?: Partial<AggregatorSettings>;
+  emitIntervalMs?: number;
+  /** Processing time without records after which a partition's watermark follows the clock. Default 30 s. */
+  idleTimeoutMs?: number;
+  /** How far ahead of the clock created_at may be before the event is invalid. Default 5 min. */
+  maxFutureMs?: number;
+  /** How far behind the clock created_at may be before the event is invalid. Default 1 day. */
+  maxPastMs?: number;
+  clock: Clock;
+  sinks: ResultSink[];
+  forwarder: Forwarder;
+  /** The checkpoint store of one partition. */
+  checkpointStore(partition: number): CheckpointStore;
+  /** Applied only to partitions whose checkpoint is missing or unusable; see `assign()`. */
+  reset?: ResetPolicy;
+  worker?: string;
+}
+
+interface Owned {
+  state: PartitionAggregator;
+  lastRecordAtMs: number;
+  lastCheckpointAtMs: number | null;
+  lag: bigint | null;
+}
+
+export interface Totals {
+  records: number;
+  counted: number;
+  duplicates: number;
+  late: number;
+  invalid: number;
+  skippedReplays: number;
+}
+
+export class AggregatorEngine {
+  readonly settings: AggregatorSettings;
+  readonly totals: Totals = { records: 0, counted: 0, duplicates: 0, late: 0, invalid: 0, skippedReplays: 0 };
+  readonly invalidByReason = new Map<string, number>();
+  #owned = new Map<number, Owned>();
+  #options: EngineOptions;
+  #idleTimeoutMs: number;
+  #maxFutureMs: number;
+
+  constructor(options: EngineOptions) {
+    this.#options = options;
+    this.settings = { ...DEFAULT_AGGREGATOR_SETTINGS, ...options.settings };
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.#maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+  }
+
+  get partitions(): number[] {
+    return [...this.#owned.keys()].sort((a, b) => a - b);
+  }
+
+  nextOffset(partition: number): bigint | undefined {
+    return this.#owned.get(partition)?.state.nextOffset;
+  }
+
+  /**
+   * Takes ownership of `partitions` (those not owned yet): restores each from its checkpoint, or
+   * starts it fresh. Returns the offset to read each from.
+   *
+   * - A valid checkpoint: its state and its nextOffset.
+   * - No checkpoint and no committed offset for the group (`hasCommittedOffset` false): a new
+   *   pipeline; start at `reset` (default earliest) with empty state.
+   * - No checkpoint but a committed offset, or a checkpoint that is corrupt, truncated, of
+   *   another version or other settings: the state is lost. Without `reset` this throws a
+   *   {@link CheckpointError} (the worker stops with its message); with it, the partition
+   *   starts empty at that end and the problem is reported through `onReset`.
+   */
+  async assign(
+    partitions: number[],
+    resolve: {
+      offsetAt(partition: number, end: ResetPolicy): Promise<bigint>;
+      hasCommittedOffset(partition: number): Promise<boolean>;
+      onReset?(partition: number, why: string): void;
+    },
+  ): Promise<Map<number, bigint>> {
+    const starts = new Map<number, bigint>();
+    const now = this.#options.clock.now();
+    for (const partition of partitions) {
+      const owned = this.#owned.get(partition);
+      if (owned) {
+        starts.set(partition, owned.state.nextOffset);
+        continue;
+      }
+      let state: PartitionAggregator | undefined;
+      let problem: CheckpointError | undefined;
+      const bytes = await this.#options.checkpointStore(partition).load();
+      if (bytes) {
+        try {
+          const snapshot = decodeCheckpoint(bytes, { settings: this.settings });
+          const saved = snapshot.partitions.find((p) => p.partition === partition && p.topic === this.#options.topic);
+          if (!saved) {
+            throw new CheckpointError("corrupt", `checkpoint of partition ${partition} holds no state for ${this.#options.topic}/${partition}`);
+          }
+          state = PartitionAggregator.restore(saved, this.#stateOptions());
+        } catch (error) {
+          if (!(error instanceof CheckpointError)) throw error;
+          problem = new CheckpointError(error.code, `partition ${partition}: ${error.message}`, { cause: error });
+        }
+      } else if (await resolve.hasCommittedOffset(partition)) {
+        problem = new CheckpointError(
+          "corrupt",
+          `partition ${partition}: the consumer group has committed offsets but there is no checkpoint ` +
+            "(was the checkpoint directory lost or not shared between hosts?); restart with --reset earliest|latest to rebuild state",
+        );
+      }
+      if (problem) {
+        if (!this.#options.reset) throw problem;
+        resolve.onReset?.(partition, problem.message);
+      }
+      if (!state) {
+        const startOffset = await resolve.offsetAt(partition, this.#options.reset ?? "earliest");
+        state = new PartitionAggregator(this.#options.topic, partition, { ...this.#stateOptions(), startOffset });
+      }
+      this.#owned.set(partition, { state, lastRecordAtMs: now, lastCheckpointAtMs: null, lag: null });
+      starts.set(partition, state.nextOffset);
+    }
+    return starts;
+  }
+
+  /** Gives up partitions: their state is dropped unsaved, and nothing more is emitted for them. */
+  revoke(partitions: number[]): void {
+    for (const partition of partitions) this.#owned.delete(partition);
+  }
+
+  /**
+   * The hot path: one record of an owned partition. Never throws on the record's content; a
+   * record of a partition not owned (a stale fetch after a rebalance) is ignored.
+   */
+  process(partition: number, offset: bigint, key: string | undefined, value: Uint8Array): void {
+    const owned = this.#owned.get(partition);
+    if (!owned) return;
+    const { state } = owned;
+    if (offset < state.nextOffset) {
+      this.totals.skippedReplays += 1;
+      return;
+    }
+    const now = this.#options.clock.now();
+    owned.lastRecordAtMs = now;
+    this.totals.records += 1;
+    const result = validateOrder(value, { nowMs: now, maxFutureMs: this.#maxFutureMs, ...(this.#options.maxPastMs === undefined ? {} : { maxPastMs: this.#options.maxPastMs }) });
+    if (!result.ok) {
+      state.skip(offset);
+      this.totals.invalid += 1;
+      this.invalidByReason.set(result.reason, (this.invalidByReason.get(result.reason) ?? 0) + 1);
+      this.#options.forwarder.send({
+        topic: this.#options.dlqTopic,
+        key,
+        value,
+        headers: this.#provenance(partition, offset, { reason: result.reason, detail: result.detail.slice(0, 500) }),
+      });
+      return;
+    }
+    const watermarkBefore = state.watermarkMs;
+    const outcome = state.add(offset, result.event, result.eventTimeMs);
+    switch (outcome) {
+      case "counted":
+        this.totals.counted += 1;
+        return;
+      case "duplicate":
+        this.totals.duplicates += 1;
+        return;
+      case "late":
+        this.totals.late += 1;
+        if (this.#options.lateTopic !== null) {
+          this.#options.forwarder.send({
+            topic: this.#options.lateTopic,
+            key,
+            value,
+            headers: this.#provenance(partition, offset, {
+              reason: "late",
+              detail: `created_at ${result.event.created_at} is in a window that closed at watermark ${new Date(watermarkBefore).toISOString()}`,
+              "watermark-ms": String(watermarkBefore),
+            }),
+          });
+        }
+        return;
+      case "invalid":
+        // The validator never passes a non-finite time; counted like any invalid record.
+        this.totals.invalid += 1;
+        return;
+      default:
+        outcome satisfies never;
+    }
+  }
+
+  /** Emits what is due (update mode) and lets idle partitions' watermarks follow the clock. */
+  async tick(): Promise<WindowResult[]> {
+    const now = this.#options.clock.now();
+    const results: WindowResult[] = [];
+    for (const owned of this.#owned.values()) {
+      if (now - owned.lastRecordAtMs >= this.#idleTimeoutMs) owned.state.advanceIdle(now);
+      for (const r of owned.state.collect(now)) results.push(r);
+    }
+    if (results.length > 0) await Promise.all(this.#options.sinks.map((s) => s.write(results)));
+    return results;
+  }
+
+  /**
+   * Saves every owned partition's checkpoint after its results and forwarded records are
+   * durable (see the module comment). Returns the saved positions, for committing to the group.
+   * `stillOwned` is asked right before each save, so a partition revoked meanwhile is not saved
+   * over its new owner's checkpoint.
+   */
+  async checkpoint(stillOwned: (partition: number) => boolean = () => true): Promise<Map<number, bigint>> {
+    const now = this.#options.clock.now();
+    const results: WindowResult[] = [];
+    const snapshots = new Map<number, CheckpointSnapshot>();
+    for (const [partition, owned] of this.#owned) {
+      for (const r of owned.state.collect(now)) results.push(r);
+      snapshots.set(partition, { settings: this.settings, partitions: [owned.state.snapshot()] });
+    }
+    if (results.length > 0) await Promise.all(this.#options.sinks.map((s) => s.write(results)));
+    await Promise.all([...this.#options.sinks.map((s) => s.flush()), this.#options.forwarder.flush()]);
+    const saved = new Map<number, bigint>();
+    for (const [partition, snapshot] of snapshots) {
+      const owned = this.#owned.get(partition);
+      if (!owned || !stillOwned(partition)) continue;
+      await this.#options.checkpointStore(partition).save(encodeCheckpoint(snapshot));
+      owned.lastCheckpointAtMs = now;
+      saved.set(partition, snapshot.partitions[0]!.nextOffset);
+    }
+    return saved;
+  }
+
+  /** Records the lag of a partition (end offset minus next offset), for metrics. */
+  setEndOffset(partition: number, endOffset: bigint): void {
+    const owned = this.#owned.get(partition);
+    if (owned) owned.lag = endOffset > owned.state.nextOffset ? endOffset - owned.state.nextOffset : 0n;
+  }
+
+  metrics(eventsPerSecond: number): WorkerMetrics {
+    const now = this.#options.clock.now();
+    const partitions: PartitionMetrics[] = [];
+    for (const [partition, owned] of [...this.#owned].sort((a, b) => a[0] - b[0])) {
+      const watermarkMs = owned.state.watermarkMs;
+      partitions.push({
+        partition,
+        watermarkMs,
+        watermarkDelayMs: Number.isFinite(watermarkMs) ? now - watermarkMs : null,
+        lag: owned.lag,
+        checkpointAgeMs: owned.lastCheckpointAtMs === null ? null : now - owned.lastCheckpointAtMs,
+      });
+    }
+    const { counted, duplicates, late, invalid } = this.totals;
+    return { worker: this.#options.worker ?? "aggregate", atMs: now, eventsPerSecond, counted, duplicates, late, invalid, partitions };
+  }
+
+  #stateOptions() {
+    return { ...this.settings, emitIntervalMs: this.#options.emitIntervalMs ?? DEFAULT_EMIT_INTERVAL_MS };
+  }
+
+  #provenance(partition: number, offset: bigint, extra: Record<string, string>): Record<string, string> {
+    return {
+      ...extra,
+      "source-topic": this.#options.topic,
+      "source-partition": String(partition),
+      "source-offset": String(offset),
+    };
+  }
+}

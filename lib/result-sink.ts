@@ -1,0 +1,47 @@
+/**
+ * Where the aggregator's results go. The worker writes each batch of emissions, and before it
+ * saves a checkpoint it awaits `flush()`: a sink must have made everything written so far
+ * durable (or acknowledged by its server) when `flush()` resolves, because the checkpoint then
+ * moves past the records those results came from.
+ *
+ * Results are keyed by (partition, windowStartMs); a sink stores a later result for a key over
+ * an earlier one (an InfluxDB point with the same series and timestamp), or keeps every result
+ * in order (a JSON-lines file) so that the last one per key is the current value.
+ */
+import type { WindowResult } from "./window-aggregate.ts";
+
+/** The worker's own health figures, written every few seconds. */
+export interface WorkerMetrics {
+  worker: string;
+  atMs: number;
+  /** Records read per second over the last interval. */
+  eventsPerSecond: number;
+  /** Totals since the worker started. */
+  counted: number;
+  duplicates: number;
+  late: number;
+  invalid: number;
+  partitions: PartitionMetrics[];
+}
+
+export interface PartitionMetrics {
+  partition: number;
+  /** -Infinity until the partition saw a counted event. */
+  watermarkMs: number;
+  /** Wall clock minus watermark, in ms (how far results trail real time); null before the first event. */
+  watermarkDelayMs: number | null;
+  /** Records between the partition's last read offset and its end, at the last lag check. */
+  lag: bigint | null;
+  /** Time since the partition's checkpoint was last saved, in ms; null before the first save. */
+  checkpointAgeMs: number | null;
+}
+
+export interface ResultSink {
+  /** For logs: `console`, `jsonl:/path`, ... */
+  readonly name: string;
+  write(results: readonly WindowResult[]): Promise<void>;
+  writeMetrics(metrics: WorkerMetrics): Promise<void>;
+  /** Resolves once everything written is durable. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

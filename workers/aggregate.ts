@@ -1,0 +1,371 @@
+/**
+ * `bun run workers/aggregate.ts`: 1-minute event-time tumbling windows over `orders` with a
+ * 2-minute watermark, de-duplication, late and invalid events routed to their own topics, and a
+ * checkpoint file per partition that makes results exactly-once across crashes and rebalances.
+ * The logic lives in lib/aggregator-engine.ts and lib/partition-aggregator.ts; this file is the
+ * Kafka shell around it.
+ *
+ * Offsets: the checkpoint is the source of truth. The consumer group only decides which worker
+ * owns which partition. On every assignment the worker loads the checkpoints of its partitions
+ * and opens a fresh fetch stream positioned exactly at their next offsets; offsets are committed
+ * to the group only after the checkpoint holding them is saved (for lag tools), never before.
+ */
+import { join } from "node:path";
+import { AggregatorEngine, type ResetPolicy } from "../lib/aggregator-engine.ts";
+import { CheckpointError } from "../lib/checkpoint.ts";
+import { parseCommand } from "../lib/cli.ts";
+import { intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
+import { ConsoleSink } from "../lib/console-sink.ts";
+import { FileCheckpointStore } from "../lib/file-checkpoint-store.ts";
+import { JsonlSink } from "../lib/jsonl-sink.ts";
+import {
+  createConsumer,
+  createProducer,
+  ensureTopics,
+  type KafkaConnection,
+  MessagesStreamModes,
+  type OrderConsumer,
+  type OrderMessage,
+  waitForBroker,
+} from "../lib/kafka.ts";
+import { KafkaForwarder } from "../lib/kafka-forwarder.ts";
+import type { ResultSink } from "../lib/result-sink.ts";
+import { describeError, log, runMain } from "../lib/worker-runtime.ts";
+
+const WORKER = "aggregate";
+
+const settings = {
+  ...kafkaSettings,
+  ...topicSettings,
+  CHECKPOINT_DIR: {
+    describe: "directory of the checkpoint files; several hosts need a shared directory",
+    form: "a directory path",
+    default: "data/checkpoints",
+    parse: (raw: string) => raw,
+  },
+  AGGREGATE_GROUP: {
+    describe: "consumer group of the aggregator workers",
+    form: "a group id",
+    default: "orderpulse-aggregate",
+    parse: (raw: string) => raw,
+  },
+  AGGREGATE_INSTANCE_ID: {
+    describe: "static group membership: a restarted worker with the same id keeps its partitions without a rebalance",
+    form: "a word unique per worker, or unset",
+    default: "",
+    parse: (raw: string) => raw,
+  },
+  KAFKA_SESSION_TIMEOUT: {
+    describe: "how long the group waits for a silent worker before moving its partitions",
+    form: "a duration such as 10s",
+    default: 10_000,
+    parse: parseDurationMs,
+  },
+} satisfies SettingsSpec;
+
+const command = {
+  usage: "bun run workers/aggregate.ts [options]",
+  summary:
+    "Aggregates order events into event-time tumbling windows per Kafka partition: orders, revenue\n" +
+    "(USD cents, exact), items, distinct customers, by category and by country. Emits open windows\n" +
+    "as they change (update mode) and once more, final, when the watermark closes them.\n" +
+    "Invalid events go to DLQ_TOPIC and late ones to LATE_TOPIC, each with the reason.",
+  flags: {
+    window: { type: "string", value: "DURATION", describe: "window size (default 1m)" },
+    watermark: { type: "string", value: "DURATION", describe: "watermark delay behind the largest event time (default 2m)" },
+    "emit-interval": { type: "string", value: "DURATION", describe: "at most one update per open window per interval (default 1s)" },
+    "idle-timeout": { type: "string", value: "DURATION", describe: "a partition without records this long lets its watermark follow the clock (default 30s)" },
+    "max-future": { type: "string", value: "DURATION", describe: "created_at further ahead of the clock is invalid (default 5m)" },
+    "max-past": { type: "string", value: "DURATION", describe: "created_at further behind the clock is invalid (default 1d = 24h)" },
+    "max-dimension-values": { type: "string", value: "N", describe: "categories/countries per window before 'other' (default 50)" },
+    "checkpoint-interval": { type: "string", value: "DURATION", describe: "how often state is checkpointed (default 5s)" },
+    reset: { type: "string", value: "earliest|latest", describe: "start partitions whose checkpoint is missing or unusable there, with empty state" },
+    sink: { type: "string", value: "LIST", describe: "comma-separated: console, jsonl:PATH (default console)" },
+    "no-late-topic": { type: "boolean", describe: "count late events but do not forward them" },
+    "exit-when-idle": { type: "string", value: "DURATION", describe: "stop by itself after no records arrived for this long (tests, batch runs)" },
+  },
+  settings,
+} as const;
+
+runMain(async (signal) => {
+  const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
+  if (parsed.kind !== "run") return parsed;
+  const { config, flags } = parsed;
+  const duration = (flag: keyof typeof flags, fallbackMs: number) => {
+    const raw = flags[flag];
+    if (typeof raw !== "string") return fallbackMs;
+    try {
+      return parseDurationMs(raw);
+    } catch (error) {
+      throw new RangeError(`--${String(flag)}: ${(error as Error).message}`);
+    }
+  };
+  const windowSizeMs = duration("window", 60_000);
+  const watermarkDelayMs = duration("watermark", 120_000);
+  const emitIntervalMs = duration("emit-interval", 1_000);
+  const idleTimeoutMs = duration("idle-timeout", 30_000);
+  const checkpointIntervalMs = duration("checkpoint-interval", 5_000);
+  const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
+  const reset = flags.reset === undefined ? undefined : (oneOf(["earliest", "latest"] as const)(flags.reset) as ResetPolicy);
+  const maxDimensionValues = flags["max-dimension-values"] ? intParser(0, 10_000)(flags["max-dimension-values"]) : 50;
+  const topic = parseTopic(config.ORDERS_TOPIC);
+  const conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
+  const sinks = buildSinks(flags.sink ?? "console");
+
+  await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${conn.brokers.join(",")}`) });
+  await ensureTopics(conn, [
+    { name: config.DLQ_TOPIC, partitions: 1 },
+    { name: config.LATE_TOPIC, partitions: 1 },
+  ]);
+
+  const producer = createProducer(conn, { role: `${WORKER}-forward` });
+  const forwarder = new KafkaForwarder(producer);
+  const checkpointRoot = join(config.CHECKPOINT_DIR, config.AGGREGATE_GROUP, topic);
+  const engine = new AggregatorEngine({
+    topic,
+    dlqTopic: config.DLQ_TOPIC,
+    lateTopic: flags["no-late-topic"] ? null : config.LATE_TOPIC,
+    settings: { windowSizeMs, watermarkDelayMs, maxDimensionValues },
+    emitIntervalMs,
+    idleTimeoutMs,
+    maxFutureMs: duration("max-future", 5 * 60_000),
+    maxPastMs: duration("max-past", 24 * 3_600_000),
+    clock: { now: () => Date.now() },
+    sinks,
+    forwarder,
+    checkpointStore: (partition) => new FileCheckpointStore(join(checkpointRoot, `partition-${partition}.ckpt`)),
+    ...(reset ? { reset } : {}),
+    worker: WORKER,
+  });
+  log(
+    WORKER,
+    `topic ${topic}, group ${config.AGGREGATE_GROUP}, window ${windowSizeMs} ms, watermark ${watermarkDelayMs} ms, ` +
+      `checkpoints in ${checkpointRoot}, sinks ${sinks.map((s) => s.name).join(", ")}`,
+  );
+
+  const consumer = createConsumer(conn, {
+    role: WORKER,
+    groupId: config.AGGREGATE_GROUP,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT,
+    heartbeatIntervalMs: Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5)),
+    ...(config.AGGREGATE_INSTANCE_ID ? { groupInstanceId: config.AGGREGATE_INSTANCE_ID } : {}),
+  });
+  const feed = new AssignedFeed(consumer, topic, engine, (partition, why) => log(WORKER, `reset: ${why}`));
+  let fatal: unknown;
+  const fail = (error: unknown) => {
+    fatal ??= error;
+    feed.stop();
+  };
+
+  // Update-mode emissions, idle watermarks, checkpoints, metrics: all on timers between records.
+  let checkpointing: Promise<void> | undefined;
+  const takeCheckpoint = async () => {
+    const saved = await engine.checkpoint((p) => feed.owns(p));
+    if (saved.size > 0) await feed.commit(saved);
+  };
+  const emitTimer = setInterval(() => void engine.tick().catch(fail), Math.min(200, Math.max(20, emitIntervalMs / 5)));
+  const checkpointTimer = setInterval(() => {
+    if (checkpointing) return;
+    checkpointing = takeCheckpoint().catch(fail).finally(() => (checkpointing = undefined));
+  }, checkpointIntervalMs);
+  let lastRecords = 0;
+  let lastMetricsAt = performance.now();
+  let lastRecordAt = performance.now();
+  const metricsTimer = setInterval(async () => {
+    const now = performance.now();
+    const rate = ((engine.totals.records - lastRecords) * 1000) / (now - lastMetricsAt);
+    if (engine.totals.records !== lastRecords) lastRecordAt = now;
+    lastRecords = engine.totals.records;
+    lastMetricsAt = now;
+    await feed.refreshLag().catch(() => {});
+    const metrics = engine.metrics(rate);
+    await Promise.all(sinks.map((s) => s.writeMetrics(metrics))).catch(fail);
+    const watermarks = metrics.partitions
+      .map((p) => `${p.partition}:${Number.isFinite(p.watermarkMs) ? new Date(p.watermarkMs).toISOString().slice(11, 19) : "-"}${p.lag === null ? "" : `/lag ${p.lag}`}`)
+      .join(" ");
+    const t = engine.totals;
+    log(
+      WORKER,
+      `${Math.round(rate)} events/s; counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, invalid ${t.invalid}; ` +
+        `watermarks ${watermarks || "(no partitions)"}`,
+    );
+    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs) {
+      log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
+      feed.stop();
+    }
+  }, exitWhenIdleMs === undefined ? 5_000 : Math.min(5_000, Math.max(250, exitWhenIdleMs / 4)));
+  signal.addEventListener("abort", () => feed.stop(), { once: true });
+
+  try {
+    await feed.run();
+  } catch (error) {
+    fatal ??= error;
+  }
+  clearInterval(emitTimer);
+  clearInterval(checkpointTimer);
+  clearInterval(metricsTimer);
+  await checkpointing;
+
+  if (fatal === undefined) {
+    log(WORKER, "stopping: final checkpoint");
+    await takeCheckpoint().catch((error) => (fatal = error));
+  }
+  await Promise.all(sinks.map((s) => s.close().catch(() => {})));
+  await feed.close();
+  await producer.close().catch(() => {});
+  const t = engine.totals;
+  log(WORKER, `stopped; read ${t.records} records: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, invalid ${t.invalid}`);
+  if (fatal !== undefined) {
+    if (fatal instanceof CheckpointError) throw new Error(fatal.message);
+    throw new Error(`the aggregator stopped on an error: ${describeError(fatal)}`);
+  }
+});
+
+function buildSinks(spec: string): ResultSink[] {
+  return spec.split(",").map((part) => {
+    const item = part.trim();
+    if (item === "console") return new ConsoleSink();
+    if (item.startsWith("jsonl:") && item.length > "jsonl:".length) return new JsonlSink(item.slice("jsonl:".length));
+    throw new RangeError(`--sink: unknown sink ${JSON.stringify(item)}; use console or jsonl:PATH, comma-separated`);
+  });
+}
+
+/**
+ * Feeds the engine the records of the partitions the group assigns to this worker. Each
+ * assignment change opens a new fetch stream positioned at the engine's next offsets (from the
+ * checkpoints) and closes the old one; records still buffered in an old stream are dropped.
+ */
+class AssignedFeed {
+  #stream: Awaited<ReturnType<OrderConsumer["consume"]>> | undefined;
+  #generation = 0;
+  #queue: Promise<void> = Promise.resolve();
+  #wake: (() => void) | undefined;
+  #stopped = false;
+  #error: unknown;
+  #owned = new Set<number>();
+
+  constructor(
+    private readonly consumer: OrderConsumer,
+    private readonly topic: string,
+    private readonly engine: AggregatorEngine,
+    private readonly onReset: (partition: number, why: string) => void,
+  ) {}
+
+  owns(partition: number): boolean {
+    return this.#owned.has(partition) && this.#assignedNow().has(partition);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#wake?.();
+    void this.#stream?.close().catch(() => {});
+  }
+
+  async run(): Promise<void> {
+    // The first stream only joins the group (nobody reads it, so it fetches nothing); every join
+    // event, this first one included, then opens a stream positioned from the checkpoints.
+    let joined!: () => void;
+    const ready = new Promise<void>((resolve) => (joined = resolve));
+    this.#queue = ready;
+    this.consumer.on("consumer:group:join", () => this.#enqueueReassign());
+    const joining = await this.consumer.consume({
+      topics: [this.topic],
+      mode: MessagesStreamModes.MANUAL,
+      offsets: [],
+      autocommit: false,
+    });
+    joined();
+    await this.#queue;
+    void joining.close().catch(() => {});
+    while (!this.#stopped) {
+      if (this.#error !== undefined) throw this.#error;
+      const stream = this.#stream;
+      const generation = this.#generation;
+      if (!stream) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        continue;
+      }
+      for await (const message of stream as AsyncIterable<OrderMessage>) {
+        if (generation !== this.#generation || this.#stopped) break;
+        this.engine.process(message.partition, message.offset, message.key, message.value);
+      }
+      if (generation === this.#generation && !this.#stopped) {
+        // The stream ended without a new assignment: wait for the next one.
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+      }
+    }
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  async commit(offsets: Map<number, bigint>): Promise<void> {
+    const list = [...offsets].filter(([p]) => this.owns(p)).map(([partition, offset]) => ({ topic: this.topic, partition, offset, leaderEpoch: -1 }));
+    if (list.length === 0) return;
+    // Informational only (lag tools); a commit refused mid-rebalance is retried at the next checkpoint.
+    await this.consumer.commit({ offsets: list }).catch(() => {});
+  }
+
+  async refreshLag(): Promise<void> {
+    const ends = await this.consumer.listOffsets({ topics: [this.topic] });
+    const partitions = ends.get(this.topic) ?? [];
+    for (const partition of this.#owned) {
+      const end = partitions[partition];
+      if (end !== undefined) this.engine.setEndOffset(partition, end);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#stream?.close().catch(() => {});
+    await this.consumer.close(true).catch(() => {});
+  }
+
+  #assignedNow(): Set<number> {
+    const assignment = this.consumer.assignments?.find((a) => a.topic === this.topic);
+    return new Set(assignment?.partitions ?? []);
+  }
+
+  #enqueueReassign(): void {
+    this.#queue = this.#queue.then(() => this.#reassign()).catch((error) => {
+      this.#error ??= error;
+      this.stop();
+    });
+  }
+
+  async #reassign(): Promise<void> {
+    if (this.#stopped) return;
+    const assigned = this.#assignedNow();
+    const revoked = [...this.#owned].filter((p) => !assigned.has(p));
+    this.engine.revoke(revoked);
+    this.#generation += 1;
+    const starts = await this.engine.assign([...assigned].sort((a, b) => a - b), {
+      offsetAt: async (partition, end) => {
+        const offsets = await this.consumer.listOffsets({ topics: [this.topic], timestamp: end === "earliest" ? -2n : -1n });
+        return offsets.get(this.topic)?.[partition] ?? 0n;
+      },
+      hasCommittedOffset: async (partition) => {
+        const committed = await this.consumer.listCommittedOffsets({ topics: [{ topic: this.topic, partitions: [partition] }] });
+        return (committed.get(this.topic)?.[partition] ?? -1n) >= 0n;
+      },
+      onReset: this.onReset,
+    });
+    this.#owned = new Set(assigned);
+    log(
+      WORKER,
+      `assigned partitions [${[...assigned].sort((a, b) => a - b).join(", ")}]` +
+        (revoked.length > 0 ? `, revoked [${revoked.join(", ")}]` : "") +
+        `; starting at ${[...starts].map(([p, o]) => `${p}@${o}`).join(" ") || "-"}`,
+    );
+    const previous = this.#stream;
+    this.#stream = assigned.size === 0
+      ? undefined
+      : await this.consumer.consume({
+          topics: [this.topic],
+          mode: MessagesStreamModes.MANUAL,
+          offsets: [...starts].map(([partition, offset]) => ({ topic: this.topic, partition, offset })),
+          autocommit: false,
+        });
+    this.#generation += 1;
+    // Closed after the new stream exists, so the topic stays subscribed and no rejoin follows.
+    void previous?.close().catch(() => {});
+    this.#wake?.();
+  }
+}
