@@ -1,0 +1,58 @@
+/**
+ * Sustained throughput of one producer process (workers/produce.ts --max) into Kafka.
+ *
+ *   bun run bench/produce.ts [--count N] [--runs R] [-- extra producer flags]
+ *
+ * Starts its own LocalBroker unless KAFKA_BROKERS is set, writes to a fresh 6-partition topic per
+ * run, and prints events/s as the producer's own summary measures it (from the first record to
+ * the last acknowledgement, excluding process start-up and catalog building).
+ */
+import { parseArgs } from "node:util";
+import { cpus } from "node:os";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseBrokers } from "../lib/config.ts";
+import { LocalBroker } from "../lib/local-kafka.ts";
+
+const { values, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  options: { count: { type: "string", default: "1000000" }, runs: { type: "string", default: "3" } },
+  allowPositionals: true,
+});
+const count = Number(values.count);
+const runs = Number(values.runs);
+const repoRoot = resolve(import.meta.dirname, "..");
+
+let local: LocalBroker | undefined;
+let brokers: string[];
+if (process.env.KAFKA_BROKERS) {
+  brokers = parseBrokers(process.env.KAFKA_BROKERS);
+} else {
+  local = new LocalBroker({ heap: "1g", onProgress: (line) => console.error(`[bench broker] ${line}`) });
+  await local.start();
+  brokers = [local.bootstrap];
+}
+
+const rates: number[] = [];
+try {
+  for (let run = 1; run <= runs; run++) {
+    const summaryPath = join(mkdtempSync(join(tmpdir(), "orderpulse-bench-")), "summary.json");
+    const topic = `bench-produce-${Date.now()}-${run}`;
+    const args = ["run", join(repoRoot, "workers/produce.ts"), "--seed", "1", "--max", "--flat", "--count", String(count), "--topic", topic, "--progress-every", "1h", "--summary-json", summaryPath, ...positionals];
+    const proc = Bun.spawn(["bun", ...args], { env: { ...process.env, KAFKA_BROKERS: brokers.join(",") }, stdout: "inherit", stderr: "pipe" });
+    const stderr = await new Response(proc.stderr).text();
+    if ((await proc.exited) !== 0) throw new Error(`producer failed:\n${stderr}`);
+    const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as { sent: number; elapsed_ms: number; events_per_s: number };
+    rates.push(summary.events_per_s);
+    console.log(`run ${run}: ${summary.sent.toLocaleString("en-US")} events in ${(summary.elapsed_ms / 1000).toFixed(2)} s = ${summary.events_per_s.toLocaleString("en-US")} events/s`);
+  }
+} finally {
+  await local?.stop({ removeData: true });
+}
+const sorted = [...rates].sort((a, b) => a - b);
+const median = sorted[Math.floor(sorted.length / 2)]!;
+console.log(
+  `producer throughput: median ${median.toLocaleString("en-US")} events/s over ${runs} runs of ${count.toLocaleString("en-US")} ` +
+    `(${cpus().length} cores, broker ${local ? "local, same machine" : brokers.join(",")}, extra flags: ${positionals.join(" ") || "none"})`,
+);
