@@ -7,8 +7,8 @@
  *
  * Offsets: the checkpoint is the source of truth. The consumer group only decides which worker
  * owns which partition. On every assignment the worker loads the checkpoints of its partitions
- * and opens a fresh fetch stream positioned exactly at their next offsets; offsets are committed
- * to the group only after the checkpoint holding them is saved (for lag tools), never before.
+ * and fetches from exactly their next offsets (lib/group-fetcher.ts); offsets are committed to
+ * the group only after the checkpoint holding them is saved (for lag tools), never before.
  */
 import { join } from "node:path";
 import { AggregatorEngine, type ResetPolicy } from "../lib/aggregator-engine.ts";
@@ -18,16 +18,8 @@ import { intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type Sett
 import { ConsoleSink } from "../lib/console-sink.ts";
 import { FileCheckpointStore } from "../lib/file-checkpoint-store.ts";
 import { JsonlSink } from "../lib/jsonl-sink.ts";
-import {
-  createConsumer,
-  createProducer,
-  ensureTopics,
-  type KafkaConnection,
-  MessagesStreamModes,
-  type OrderConsumer,
-  type OrderMessage,
-  waitForBroker,
-} from "../lib/kafka.ts";
+import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
+import { createConsumer, createProducer, ensureTopics, type KafkaConnection, type OrderConsumer, waitForBroker } from "../lib/kafka.ts";
 import { KafkaForwarder } from "../lib/kafka-forwarder.ts";
 import type { ResultSink } from "../lib/result-sink.ts";
 import { describeError, log, runMain } from "../lib/worker-runtime.ts";
@@ -150,7 +142,13 @@ runMain(async (signal) => {
     heartbeatIntervalMs: Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5)),
     ...(config.AGGREGATE_INSTANCE_ID ? { groupInstanceId: config.AGGREGATE_INSTANCE_ID } : {}),
   });
-  const feed = new AssignedFeed(consumer, topic, engine, (partition, why) => log(WORKER, `reset: ${why}`));
+  const feed = new AssignedFeed(
+    consumer,
+    topic,
+    engine,
+    { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT, heartbeatIntervalMs: Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5)) },
+    (_partition, why) => log(WORKER, `reset: ${why}`),
+  );
   let fatal: unknown;
   const fail = (error: unknown) => {
     fatal ??= error;
@@ -177,7 +175,6 @@ runMain(async (signal) => {
     if (engine.totals.records !== lastRecords) lastRecordAt = now;
     lastRecords = engine.totals.records;
     lastMetricsAt = now;
-    await feed.refreshLag().catch(() => {});
     const metrics = engine.metrics(rate);
     await Promise.all(sinks.map((s) => s.writeMetrics(metrics))).catch(fail);
     const watermarks = metrics.partitions
@@ -186,8 +183,8 @@ runMain(async (signal) => {
     const t = engine.totals;
     log(
       WORKER,
-      `${Math.round(rate)} events/s; counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, invalid ${t.invalid}; ` +
-        `watermarks ${watermarks || "(no partitions)"}`,
+      `${Math.round(rate)} events/s; records ${t.records}: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, ` +
+        `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB; watermarks ${watermarks || "(no partitions)"}`,
     );
     if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs) {
       log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
@@ -215,6 +212,14 @@ runMain(async (signal) => {
   await producer.close().catch(() => {});
   const t = engine.totals;
   log(WORKER, `stopped; read ${t.records} records: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, invalid ${t.invalid}`);
+  if (feed.firstRecordAtMs !== undefined && feed.lastRecordAtMs !== undefined && t.records > 1) {
+    const seconds = (feed.lastRecordAtMs - feed.firstRecordAtMs) / 1000;
+    log(
+      WORKER,
+      `drain: ${t.records} records in ${seconds.toFixed(2)} s from first to last = ${Math.round(t.records / seconds)} records/s; ` +
+        `peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
+    );
+  }
   if (fatal !== undefined) {
     if (fatal instanceof CheckpointError) throw new Error(fatal.message);
     throw new Error(`the aggregator stopped on an error: ${describeError(fatal)}`);
@@ -231,70 +236,84 @@ function buildSinks(spec: string): ResultSink[] {
 }
 
 /**
- * Feeds the engine the records of the partitions the group assigns to this worker. Each
- * assignment change opens a new fetch stream positioned at the engine's next offsets (from the
- * checkpoints) and closes the old one; records still buffered in an old stream are dropped.
+ * Feeds the engine the records of the partitions the group assigns to this worker, fetched from
+ * exactly the engine's next offsets (lib/group-fetcher.ts). An assignment change is applied
+ * between two fetches: revoked partitions' state is dropped, new ones are loaded from their
+ * checkpoints.
  */
 class AssignedFeed {
-  #stream: Awaited<ReturnType<OrderConsumer["consume"]>> | undefined;
-  #generation = 0;
-  #queue: Promise<void> = Promise.resolve();
-  #wake: (() => void) | undefined;
+  #fetcher: GroupFetcher;
+  #positions = new Map<number, bigint>();
+  #reassignNeeded = true;
   #stopped = false;
-  #error: unknown;
-  #owned = new Set<number>();
+  #wake: (() => void) | undefined;
+  /** performance.now() of the first and the latest record fed to the engine. */
+  firstRecordAtMs: number | undefined;
+  lastRecordAtMs: number | undefined;
 
   constructor(
     private readonly consumer: OrderConsumer,
     private readonly topic: string,
     private readonly engine: AggregatorEngine,
+    private readonly group: { sessionTimeoutMs: number; heartbeatIntervalMs: number },
     private readonly onReset: (partition: number, why: string) => void,
-  ) {}
+  ) {
+    this.#fetcher = new GroupFetcher(consumer, topic);
+  }
 
   owns(partition: number): boolean {
-    return this.#owned.has(partition) && this.#assignedNow().has(partition);
+    return this.#positions.has(partition) && this.#fetcher.assigned().includes(partition);
   }
 
   stop(): void {
     this.#stopped = true;
     this.#wake?.();
-    void this.#stream?.close().catch(() => {});
   }
 
   async run(): Promise<void> {
-    // The first stream only joins the group (nobody reads it, so it fetches nothing); every join
-    // event, this first one included, then opens a stream positioned from the checkpoints.
-    let joined!: () => void;
-    const ready = new Promise<void>((resolve) => (joined = resolve));
-    this.#queue = ready;
-    this.consumer.on("consumer:group:join", () => this.#enqueueReassign());
-    const joining = await this.consumer.consume({
-      topics: [this.topic],
-      mode: MessagesStreamModes.MANUAL,
-      offsets: [],
-      autocommit: false,
+    this.consumer.on("consumer:group:join", () => {
+      this.#reassignNeeded = true;
+      this.#wake?.();
     });
-    joined();
-    await this.#queue;
-    void joining.close().catch(() => {});
+    await this.#fetcher.join(this.group);
+    const engine = this.engine;
+    const onRecord = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => {
+      engine.process(partition, offset, key?.toString("utf8"), value ?? EMPTY);
+    };
     while (!this.#stopped) {
-      if (this.#error !== undefined) throw this.#error;
-      const stream = this.#stream;
-      const generation = this.#generation;
-      if (!stream) {
+      if (this.#reassignNeeded) {
+        this.#reassignNeeded = false;
+        await this.#reassign();
+        continue;
+      }
+      if (this.#positions.size === 0) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         continue;
       }
-      for await (const message of stream as AsyncIterable<OrderMessage>) {
-        if (generation !== this.#generation || this.#stopped) break;
-        this.engine.process(message.partition, message.offset, message.key, message.value);
+      let fetched;
+      try {
+        fetched = await this.#fetcher.fetchOnce(this.#positions, onRecord);
+      } catch (error) {
+        if (error instanceof OffsetOutOfRangeError) {
+          throw new Error(
+            `${error.message}: its checkpoint points at records Kafka no longer has (retention?) or does not have yet ` +
+              "(topic recreated?). Results would silently skip data; restart with --reset earliest|latest after moving the checkpoint away.",
+          );
+        }
+        if (this.#stopped) break;
+        log(WORKER, `fetch failed, retrying: ${describeError(error)}`);
+        await Bun.sleep(500);
+        continue;
       }
-      if (generation === this.#generation && !this.#stopped) {
-        // The stream ended without a new assignment: wait for the next one.
-        await new Promise<void>((resolve) => (this.#wake = resolve));
+      if (fetched.records > 0) {
+        this.lastRecordAtMs = performance.now();
+        this.firstRecordAtMs ??= this.lastRecordAtMs;
       }
+      for (const [partition, next] of fetched.nextPositions) if (this.#positions.has(partition)) this.#positions.set(partition, next);
+      for (const [partition, end] of fetched.highWatermarks) engine.setEndOffset(partition, end);
+      // Let the timers (emissions, checkpoints, heartbeats) run between fetches.
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    if (this.#error !== undefined) throw this.#error;
   }
 
   async commit(offsets: Map<number, bigint>): Promise<void> {
@@ -304,39 +323,17 @@ class AssignedFeed {
     await this.consumer.commit({ offsets: list }).catch(() => {});
   }
 
-  async refreshLag(): Promise<void> {
-    const ends = await this.consumer.listOffsets({ topics: [this.topic] });
-    const partitions = ends.get(this.topic) ?? [];
-    for (const partition of this.#owned) {
-      const end = partitions[partition];
-      if (end !== undefined) this.engine.setEndOffset(partition, end);
-    }
-  }
-
   async close(): Promise<void> {
-    await this.#stream?.close().catch(() => {});
+    // Closing leaves the group, so the partitions move to the other workers at once.
     await this.consumer.close(true).catch(() => {});
   }
 
-  #assignedNow(): Set<number> {
-    const assignment = this.consumer.assignments?.find((a) => a.topic === this.topic);
-    return new Set(assignment?.partitions ?? []);
-  }
-
-  #enqueueReassign(): void {
-    this.#queue = this.#queue.then(() => this.#reassign()).catch((error) => {
-      this.#error ??= error;
-      this.stop();
-    });
-  }
-
   async #reassign(): Promise<void> {
-    if (this.#stopped) return;
-    const assigned = this.#assignedNow();
-    const revoked = [...this.#owned].filter((p) => !assigned.has(p));
+    const assigned = this.#fetcher.assigned();
+    const revoked = [...this.#positions.keys()].filter((p) => !assigned.includes(p));
     this.engine.revoke(revoked);
-    this.#generation += 1;
-    const starts = await this.engine.assign([...assigned].sort((a, b) => a - b), {
+    for (const p of revoked) this.#positions.delete(p);
+    const starts = await this.engine.assign(assigned, {
       offsetAt: async (partition, end) => {
         const offsets = await this.consumer.listOffsets({ topics: [this.topic], timestamp: end === "earliest" ? -2n : -1n });
         return offsets.get(this.topic)?.[partition] ?? 0n;
@@ -347,25 +344,14 @@ class AssignedFeed {
       },
       onReset: this.onReset,
     });
-    this.#owned = new Set(assigned);
+    for (const [partition, offset] of starts) if (!this.#positions.has(partition)) this.#positions.set(partition, offset);
     log(
       WORKER,
-      `assigned partitions [${[...assigned].sort((a, b) => a - b).join(", ")}]` +
+      `assigned partitions [${assigned.join(", ")}]` +
         (revoked.length > 0 ? `, revoked [${revoked.join(", ")}]` : "") +
-        `; starting at ${[...starts].map(([p, o]) => `${p}@${o}`).join(" ") || "-"}`,
+        `; starting at ${[...this.#positions].map(([p, o]) => `${p}@${o}`).join(" ") || "-"}`,
     );
-    const previous = this.#stream;
-    this.#stream = assigned.size === 0
-      ? undefined
-      : await this.consumer.consume({
-          topics: [this.topic],
-          mode: MessagesStreamModes.MANUAL,
-          offsets: [...starts].map(([partition, offset]) => ({ topic: this.topic, partition, offset })),
-          autocommit: false,
-        });
-    this.#generation += 1;
-    // Closed after the new stream exists, so the topic stays subscribed and no rejoin follows.
-    void previous?.close().catch(() => {});
-    this.#wake?.();
   }
 }
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,110 @@
+/**
+ * The aggregator against a real broker: how fast one worker drains a pre-loaded backlog, and its
+ * peak memory.
+ *
+ *   bun run bench/aggregate.ts [--events 2000000] [--partitions 6] [--rss-at 1000000]
+ *
+ * Loads a seeded stream (the producer's simulator, with its usual mix of out-of-order, late,
+ * duplicate and malformed events) into a fresh topic, then runs workers/aggregate.ts on it with a
+ * JSON-lines sink until it has been idle for 3 s. Prints the drain rate (records from the first to
+ * the last one read), the worker's resident memory when it had read `--rss-at` records, and its
+ * peak. Starts its own broker unless KAFKA_BROKERS is set.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { parseBrokers } from "../lib/config.ts";
+import { createProducer, ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
+import { LocalBroker } from "../lib/local-kafka.ts";
+import { Simulator } from "../lib/simulator.ts";
+
+const { values } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    events: { type: "string", default: "2000000" },
+    partitions: { type: "string", default: "6" },
+    "rss-at": { type: "string", default: "1000000" },
+  },
+});
+const events = Number(values.events);
+const partitions = Number(values.partitions);
+const rssAt = Number(values["rss-at"]);
+const repoRoot = resolve(import.meta.dirname, "..");
+const scratch = mkdtempSync(join(tmpdir(), "orderpulse-bench-aggregate-"));
+
+let local: LocalBroker | undefined;
+let conn: KafkaConnection;
+if (process.env.KAFKA_BROKERS) {
+  conn = { brokers: parseBrokers(process.env.KAFKA_BROKERS), clientId: "bench" };
+} else {
+  local = new LocalBroker({ heap: "1g", onProgress: (line) => console.error(`[bench broker] ${line}`) });
+  await local.start();
+  conn = local.connection("bench");
+}
+
+try {
+  const topic = `bench-aggregate-${Date.now()}`;
+  await ensureTopics(conn, [{ name: topic, partitions }]);
+  // Stream time runs at 200 orders/s, so 2 M events span under 3 hours of event time — inside the
+  // validator's one-day past limit when the stream starts that long ago.
+  const streamSpanMs = (events / 200) * 1000;
+  const simulator = new Simulator({
+    seed: 1,
+    startMs: Date.now() - streamSpanMs - 3_600_000,
+    ratePerS: 200,
+    lateFraction: 0.02,
+    outOfOrderFraction: 0.2,
+    duplicateFraction: 0.01,
+    malformedFraction: 0.005,
+  });
+  const producer = createProducer(conn, { role: "bench-load" });
+  const loadStart = performance.now();
+  const inFlight: Promise<unknown>[] = [];
+  for (let sent = 0; sent < events; ) {
+    const messages = [];
+    for (let i = 0; i < 5_000 && sent < events; i++, sent++) {
+      const r = simulator.next();
+      messages.push({ topic, key: r.key, value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) });
+    }
+    inFlight.push(producer.send({ messages }));
+    if (inFlight.length >= 8) await inFlight.shift();
+    if (sent % 500_000 === 0) console.error(`[bench] loaded ${sent.toLocaleString("en-US")} events`);
+  }
+  await Promise.all(inFlight);
+  await producer.close();
+  console.error(`[bench] loaded ${events.toLocaleString("en-US")} events in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
+
+  const worker = Bun.spawn(
+    [process.execPath, "run", join(repoRoot, "workers/aggregate.ts"), "--sink", `jsonl:${join(scratch, "results.jsonl")}`, "--exit-when-idle", "3s", "--idle-timeout", "2s"],
+    {
+      env: { ...process.env, KAFKA_BROKERS: conn.brokers.join(","), ORDERS_TOPIC: topic, CHECKPOINT_DIR: join(scratch, "checkpoints"), AGGREGATE_GROUP: `bench-${topic}` },
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+  );
+  let log = "";
+  let rssAtMark: number | undefined;
+  const decoder = new TextDecoder();
+  for await (const chunk of worker.stderr) {
+    const text = decoder.decode(chunk, { stream: true });
+    log += text;
+    for (const line of text.split("\n")) {
+      const m = /records (\d+):.*rss (\d+) MB/.exec(line);
+      if (m && rssAtMark === undefined && Number(m[1]) >= rssAt) rssAtMark = Number(m[2]);
+      if (/events\/s|drain:/.test(line)) console.error(line);
+    }
+  }
+  if ((await worker.exited) !== 0) throw new Error(`the aggregator failed:\n${log.slice(-3000)}`);
+  const drain = /drain: (\d+) records in ([\d.]+) s from first to last = (\d+) records\/s; peak rss (\d+) MB/.exec(log);
+  if (!drain) throw new Error(`no drain line in the aggregator's log:\n${log.slice(-3000)}`);
+  const [, records, seconds, rate, peak] = drain;
+  console.log(
+    `aggregator drain: ${Number(records).toLocaleString("en-US")} records over ${partitions} partitions in ${seconds} s = ` +
+      `${Number(rate).toLocaleString("en-US")} records/s; rss at ${rssAt.toLocaleString("en-US")} records: ${rssAtMark ?? "n/a"} MB; ` +
+      `peak rss ${peak} MB (${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version})`,
+  );
+} finally {
+  await local?.stop({ removeData: true });
+  rmSync(scratch, { recursive: true, force: true });
+}
