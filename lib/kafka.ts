@@ -9,6 +9,7 @@
  */
 import {
   Admin,
+  compatibilityPartitioner,
   Consumer,
   type Message,
   ProduceAcks,
@@ -52,6 +53,9 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions):
     acks: idempotent ? ProduceAcks.ALL : ProduceAcks.LEADER,
     compression: options.compression ?? "lz4",
     timeout: options.timeoutMs ?? 30_000,
+    // Java's partitioner (murmur2 & 0x7fffffff): the library's default uses `>>> 0`, which puts
+    // keys on other partitions than every standard Kafka tool would (see lib/partition.ts).
+    partitioner: compatibilityPartitioner,
     // Value is either bytes (sent as they are) or a string (UTF-8).
     serializers: {
       ...keyAndHeaderSerializers,

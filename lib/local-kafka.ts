@@ -13,11 +13,32 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { intParser, type SettingsSpec } from "./config.ts";
 import { type KafkaConnection, waitForBroker } from "./kafka.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const pomPath = join(repoRoot, "infra", "kafka", "pom.xml");
 const log4jPath = join(repoRoot, "infra", "kafka", "log4j2.properties");
+
+/** The environment of the local broker (`bun run kafka`, `bun run pipeline`). */
+export const localBrokerSettings = {
+  KAFKA_PORT: { describe: "client port on 127.0.0.1", form: "a port 1..65535", default: 9092, parse: intParser(1, 65535) },
+  KAFKA_DATA_DIR: {
+    describe: "broker storage (formatted on first start)",
+    form: "a directory path",
+    default: "data/kafka",
+    parse: (raw: string) => raw,
+  },
+  KAFKA_HEAP: {
+    describe: "JVM maximum heap of the broker",
+    form: "a JVM size such as 512m or 1g",
+    default: "512m",
+    parse: (raw: string) => {
+      if (!/^\d+[kKmMgG]$/.test(raw)) throw new RangeError("use a number followed by k, m or g");
+      return raw;
+    },
+  },
+} satisfies SettingsSpec;
 
 export interface LocalBrokerOptions {
   /** Where the broker keeps its log segments and metadata. Default: a new temporary directory, removed by `stop({ removeData: true })`. */
@@ -186,7 +207,9 @@ export class LocalBroker {
         "kafka.Kafka",
         propertiesPath,
       ],
-      { stdio: ["ignore", logFd, logFd], env: { ...process.env, ORDERPULSE_PARENT_PID: String(process.pid) } },
+      // Its own process group, so a terminal's Ctrl-C does not stop the broker under workers that
+      // are still flushing to it; stop() and the guard's parent watch end it instead.
+      { stdio: ["ignore", logFd, logFd], env: { ...process.env, ORDERPULSE_PARENT_PID: String(process.pid) }, detached: true },
     );
     this.#process = child;
     this.#exited = new Promise((resolveExit) => child.once("exit", (code) => resolveExit(code)));

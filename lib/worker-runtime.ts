@@ -31,6 +31,21 @@ export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): vo
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
+  // A supervisor (bun run pipeline) runs its workers in their own process groups, so that a
+  // terminal's Ctrl-C reaches only the supervisor, which then stops each worker once. The price:
+  // a worker would outlive a supervisor killed outright — so it watches its supervisor's pid.
+  const supervisor = Number(process.env.ORDERPULSE_PARENT_PID);
+  if (Number.isInteger(supervisor) && supervisor > 0) {
+    const watch = setInterval(() => {
+      try {
+        process.kill(supervisor, 0);
+      } catch {
+        clearInterval(watch);
+        if (!controller.signal.aborted) onSignal("the end of its supervisor");
+      }
+    }, 1_000);
+    watch.unref();
+  }
 
   main(controller.signal).then(
     (outcome) => {

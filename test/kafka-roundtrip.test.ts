@@ -4,6 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import { createConsumer, createProducer, MessagesStreamModes } from "../lib/kafka.ts";
+import { partitionForKey } from "../lib/partition.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 
 const MESSAGES = 100_000;
@@ -99,3 +100,22 @@ test("100,000 keyed messages round-trip through a consumer group: count, keys, b
   expect(partitionOfKey.size).toBe(KEYS);
   expect(new Set(partitionOfKey.values()).size).toBe(PARTITIONS);
 }, 180_000);
+
+test("lib/kafka.ts producers put a key on the partition Kafka's Java partitioner picks", async () => {
+  const topic = await uniqueTopic("partitioner", 7);
+  const conn = await testConnection("partitioner");
+  const producer = createProducer(conn, { role: "produce" });
+  const keys = Array.from({ length: 200 }, (_, i) => `user-${i * 7919}`);
+  await producer.send({ messages: keys.map((key) => ({ topic, key, value: key })) });
+  await producer.close();
+  const consumer = createConsumer(conn, { role: "consume", groupId: `partitioner-${topic}` });
+  const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
+  const seen = new Map<string, number>();
+  for await (const message of stream) {
+    seen.set(message.key, message.partition);
+    if (seen.size === keys.length) break;
+  }
+  await stream.close();
+  await consumer.close();
+  expect(seen).toEqual(new Map(keys.map((key) => [key, partitionForKey(key, 7)])));
+}, 60_000);

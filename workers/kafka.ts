@@ -2,29 +2,11 @@
  * `bun run kafka`: a single-node Apache Kafka 4.x broker (KRaft) on loopback for development.
  * Data survives restarts in `data/kafka` (or KAFKA_DATA_DIR); Ctrl-C stops it cleanly.
  */
-import { intParser, type SettingsSpec } from "../lib/config.ts";
+import { intParser } from "../lib/config.ts";
 import { parseCommand } from "../lib/cli.ts";
-import { kafkaVersion, LocalBroker } from "../lib/local-kafka.ts";
+import { kafkaVersion, LocalBroker, localBrokerSettings as settings } from "../lib/local-kafka.ts";
 import { log, runMain } from "../lib/worker-runtime.ts";
 
-export const settings = {
-  KAFKA_PORT: { describe: "client port on 127.0.0.1", form: "a port 1..65535", default: 9092, parse: intParser(1, 65535) },
-  KAFKA_DATA_DIR: {
-    describe: "broker storage (formatted on first start)",
-    form: "a directory path",
-    default: "data/kafka",
-    parse: (raw: string) => raw,
-  },
-  KAFKA_HEAP: {
-    describe: "JVM maximum heap of the broker",
-    form: "a JVM size such as 512m or 1g",
-    default: "512m",
-    parse: (raw: string) => {
-      if (!/^\d+[kKmMgG]$/.test(raw)) throw new RangeError("use a number followed by k, m or g");
-      return raw;
-    },
-  },
-} satisfies SettingsSpec;
 
 const command = {
   usage: "bun run kafka [--port N]",

@@ -1,0 +1,133 @@
+/**
+ * `bun run pipeline`: the whole pipeline on this machine, no Docker. Starts a local Kafka broker
+ * (unless KAFKA_BROKERS names one), creates the topics, runs each worker as its own Bun process,
+ * and on Ctrl-C stops the workers (SIGTERM, so they flush and checkpoint) and then the broker.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { kafkaSettings, topicSettings } from "../lib/config.ts";
+import { parseCommand } from "../lib/cli.ts";
+import { ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
+import { LocalBroker, localBrokerSettings } from "../lib/local-kafka.ts";
+import { log, runMain } from "../lib/worker-runtime.ts";
+
+const command = {
+  usage: "bun run pipeline [--rate N] [--duration SECONDS]",
+  summary:
+    "Runs orderpulse locally: a Kafka broker (started here unless KAFKA_BROKERS is set), the order\n" +
+    "producer, and the windowed aggregator printing its live table, each worker in its own process.\n" +
+    "Ctrl-C stops everything cleanly.",
+  flags: {
+    rate: { type: "string", value: "N", describe: "orders per second the producer sends (default 20)" },
+    duration: { type: "string", value: "SECONDS", describe: "stop by itself after this many seconds (default: run until Ctrl-C)" },
+  },
+  settings: { ...kafkaSettings, ...topicSettings, ...localBrokerSettings },
+} as const;
+
+interface WorkerSpec {
+  name: string;
+  script: string;
+  args: string[];
+  /** The worker whose stdout is the pipeline's display; the others' stdout goes to the log. */
+  display?: boolean;
+}
+
+const repoRoot = resolve(import.meta.dirname, "..");
+
+runMain(async (signal) => {
+  const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
+  if (parsed.kind !== "run") return parsed;
+  const { config, flags } = parsed;
+  const rate = positiveNumber(flags.rate ?? "20", "--rate");
+  const durationS = flags.duration === undefined ? undefined : positiveNumber(flags.duration, "--duration");
+
+  let broker: LocalBroker | undefined;
+  let conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
+  if (!process.env.KAFKA_BROKERS) {
+    broker = new LocalBroker({
+      dataDir: config.KAFKA_DATA_DIR,
+      port: config.KAFKA_PORT,
+      heap: config.KAFKA_HEAP,
+      onProgress: (line) => log("pipeline", line),
+    });
+    await broker.start();
+    conn = { ...conn, brokers: [broker.bootstrap] };
+  }
+  log("pipeline", `Kafka at ${conn.brokers.join(",")}`);
+
+  const created = await ensureTopics(conn, [
+    { name: config.ORDERS_TOPIC, partitions: config.ORDERS_PARTITIONS },
+    { name: config.DLQ_TOPIC, partitions: 1 },
+    { name: config.LATE_TOPIC, partitions: 1 },
+  ]);
+  log("pipeline", created.length > 0 ? `created topics ${created.join(", ")}` : "topics exist");
+
+  const workers: WorkerSpec[] = [
+    {
+      name: "produce",
+      script: "workers/produce.ts",
+      // A few of each fault, so the late, duplicate and invalid counters move while you watch.
+      args: ["--rate", String(rate), "--late-fraction", "0.02", "--out-of-order", "0.1", "--duplicate-fraction", "0.01", "--malformed-fraction", "0.005"],
+    },
+    { name: "aggregate", script: "workers/aggregate.ts", args: ["--sink", "console"], display: true },
+  ];
+  const env = { ...process.env, KAFKA_BROKERS: conn.brokers.join(",") };
+  const running = workers.map((spec) => startWorker(spec, env));
+
+  const stopReason = await Promise.race([
+    new Promise<string>((r) => signal.addEventListener("abort", () => r("stop requested"), { once: true })),
+    ...running.map((w) => w.exited.then((code) => `worker ${w.spec.name} exited with code ${code}`)),
+    ...(durationS === undefined ? [] : [Bun.sleep(durationS * 1000).then(() => `ran for ${durationS} s`)]),
+  ]);
+  log("pipeline", `${stopReason}; stopping workers`);
+  const codes = await Promise.all(running.map((w) => w.stop()));
+  if (broker) {
+    log("pipeline", "stopping Kafka");
+    await broker.stop();
+  }
+  const failed = running.filter((w, i) => codes[i] !== 0 && codes[i] !== null);
+  if (failed.length > 0) {
+    throw new Error(`worker(s) ${failed.map((w) => w.spec.name).join(", ")} failed; their last log lines are above`);
+  }
+  log("pipeline", "stopped");
+});
+
+function positiveNumber(raw: string, flag: string): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${flag} must be a positive number: got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function startWorker(spec: WorkerSpec, env: Record<string, string | undefined>) {
+  // Its own process group: a terminal's Ctrl-C reaches only the pipeline, which then stops each
+  // worker with one SIGTERM (a worker takes a second signal as "exit without cleanup").
+  const child: ChildProcess = spawn(process.execPath, ["run", spec.script, ...spec.args], {
+    cwd: repoRoot,
+    env: { ...env, ORDERPULSE_PARENT_PID: String(process.pid) },
+    stdio: ["ignore", spec.display ? "inherit" : "pipe", "pipe"],
+    detached: true,
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on("line", (line) => process.stderr.write(`${line}\n`));
+  }
+  const exited = new Promise<number | null>((r) => child.once("exit", (code, sig) => r(code ?? (sig ? 128 : null))));
+  let exitCode: number | null | undefined;
+  void exited.then((code) => {
+    exitCode = code;
+  });
+  return {
+    spec,
+    exited,
+    /** SIGTERM, then SIGKILL after 20 s; resolves with the exit code. */
+    async stop(): Promise<number | null> {
+      if (exitCode !== undefined) return exitCode;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
