@@ -107,9 +107,16 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A KRaft cluster id: 16 random bytes, base64url without padding (what `kafka-storage random-uuid` prints). */
-function randomClusterId(): string {
-  return Buffer.from(getRandomValues(new Uint8Array(16))).toString("base64url");
+/**
+ * A KRaft cluster id: 16 random bytes, base64url without padding (what `kafka-storage random-uuid`
+ * prints). Like Kafka's own Uuid.randomUuid, it never starts with "-", which a command line would
+ * read as an option (it broke `format -t <id>` once in about 64 starts).
+ */
+export function randomClusterId(): string {
+  for (;;) {
+    const id = Buffer.from(getRandomValues(new Uint8Array(16))).toString("base64url");
+    if (!id.startsWith("-")) return id;
+  }
 }
 
 /**
@@ -176,7 +183,7 @@ export class LocalBroker {
       progress(`formatting broker storage in ${logDir}`);
       const format = spawnSync(
         "java",
-        ["-cp", classpath, "kafka.tools.StorageTool", "format", "-t", randomClusterId(), "-c", propertiesPath],
+        ["-cp", classpath, "kafka.tools.StorageTool", "format", `--cluster-id=${randomClusterId()}`, "-c", propertiesPath],
         { encoding: "utf8" },
       );
       if (format.error || format.status !== 0) {
