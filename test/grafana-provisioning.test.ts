@@ -1,0 +1,289 @@
+/**
+ * The Grafana files under infra/grafana agree with each other and with the InfluxDB measurement
+ * schema the aggregator writes (the public contract of issue 5). Running the queries against a
+ * real InfluxDB is a separate, slower test; this one only reads files.
+ */
+import { describe, expect, test } from "bun:test";
+import { join, resolve } from "node:path";
+import { expandInfluxqlMacros, listPanelQueries } from "../lib/grafana-influxql.ts";
+
+const grafanaDir = resolve(import.meta.dirname, "..", "infra", "grafana");
+const readText = (path: string) => Bun.file(join(grafanaDir, path)).text();
+
+/** The measurement schema: tags and fields per measurement. */
+const SCHEMA: Record<string, { tags: readonly string[]; fields: readonly string[] }> = {
+  order_window: {
+    tags: ["window", "partition"],
+    fields: ["orders", "revenue", "revenue_cents", "items", "customers", "final"],
+  },
+  order_window_by_category: { tags: ["window", "partition", "category"], fields: ["orders", "revenue", "revenue_cents", "items"] },
+  order_window_by_country: { tags: ["window", "partition", "country"], fields: ["orders", "revenue", "revenue_cents", "items"] },
+  pipeline: {
+    tags: ["worker", "partition"],
+    fields: ["events", "counted", "late", "duplicates", "invalid", "watermark_delay_ms", "consumer_lag", "checkpoint_age_ms"],
+  },
+};
+
+const ALLOWED_UNITS = ["currencyUSD", "short", "ms"];
+
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: { type?: string; uid?: string };
+  gridPos?: { x: number; y: number; w: number; h: number };
+  fieldConfig?: { defaults?: { unit?: string } };
+  targets?: { refId: string; datasource?: { type?: string; uid?: string }; query?: string }[];
+}
+
+const dashboard = JSON.parse(await readText("dashboards/orderpulse.json")) as { panels: Panel[] } & Record<string, unknown>;
+const datasources = Bun.YAML.parse(await readText("provisioning/datasources/influxdb.yaml")) as {
+  apiVersion: number;
+  datasources: Record<string, any>[];
+};
+const datasource = datasources.datasources[0] ?? {};
+
+/**
+ * What one InfluxQL SELECT reads. A small splitter for the shapes this dashboard uses
+ * (`SELECT list FROM "m" | (subquery) [WHERE ...] [GROUP BY ...] [fill(...)]`), not a parser.
+ */
+interface SelectShape {
+  /** The measurement read, or undefined when the source is a subquery. */
+  measurement: string | undefined;
+  subquery: SelectShape | undefined;
+  /** Double-quoted identifiers read in the select list (aliases after AS excluded). */
+  selected: string[];
+  aliases: string[];
+  /** Double-quoted identifiers in WHERE and GROUP BY. */
+  filteredOrGrouped: string[];
+  hasTimeFilter: boolean;
+}
+
+function topLevelIndex(text: string, keyword: RegExp): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (depth === 0 && keyword.test(text.slice(i, i + 12))) return i;
+  }
+  return -1;
+}
+
+/** Index of the ")" that closes the "(" at index 0. */
+function closingParen(text: string): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === "(") depth++;
+    else if (text[i] === ")" && --depth === 0) return i;
+  }
+  throw new Error(`unbalanced parentheses: ${text}`);
+}
+
+function quoted(text: string): string[] {
+  return [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1] ?? "");
+}
+
+function parseSelect(sql: string): SelectShape {
+  const text = sql.trim();
+  if (!/^SELECT /i.test(text)) throw new Error(`not a SELECT: ${text}`);
+  const fromAt = topLevelIndex(text, /^ FROM /i);
+  if (fromAt < 0) throw new Error(`no FROM: ${text}`);
+  const selectList = text.slice("SELECT ".length, fromAt);
+  let rest = text.slice(fromAt + " FROM ".length);
+  let measurement: string | undefined;
+  let subquery: SelectShape | undefined;
+  if (rest.startsWith("(")) {
+    const close = closingParen(rest);
+    subquery = parseSelect(rest.slice(1, close));
+    rest = rest.slice(close + 1);
+  } else {
+    const m = /^"([^"]+)"/.exec(rest);
+    if (!m) throw new Error(`FROM is not a quoted measurement or a subquery: ${rest}`);
+    measurement = m[1];
+    rest = rest.slice(m[0].length);
+  }
+  const aliases = [...selectList.matchAll(/ AS "([^"]+)"/gi)].map((m) => m[1] ?? "");
+  const selected = quoted(selectList.replace(/ AS "[^"]+"/gi, ""));
+  return { measurement, subquery, selected, aliases, filteredOrGrouped: quoted(rest), hasTimeFilter: rest.includes("$timeFilter") };
+}
+
+/** Problems with one query against SCHEMA; empty when it reads only what the schema has. */
+function schemaProblems(query: string): string[] {
+  const problems: string[] = [];
+  const check = (shape: SelectShape): { tags: readonly string[]; columns: readonly string[] } => {
+    if (!shape.hasTimeFilter) problems.push("a SELECT without $timeFilter in its WHERE");
+    let tags: readonly string[];
+    let columns: readonly string[];
+    if (shape.subquery) {
+      const inner = check(shape.subquery);
+      tags = inner.tags;
+      columns = shape.subquery.aliases;
+    } else {
+      const schema = shape.measurement === undefined ? undefined : SCHEMA[shape.measurement];
+      if (!schema) {
+        problems.push(`unknown measurement "${shape.measurement}"`);
+        return { tags: [], columns: [] };
+      }
+      tags = schema.tags;
+      columns = schema.fields;
+    }
+    for (const name of shape.selected) if (!columns.includes(name)) problems.push(`selects "${name}", not among ${columns.join(", ")}`);
+    for (const name of shape.filteredOrGrouped) if (!tags.includes(name)) problems.push(`filters or groups by "${name}", not a tag`);
+    return { tags, columns: shape.aliases };
+  };
+  check(parseSelect(query));
+  return problems;
+}
+
+describe("schema check helper", () => {
+  test("schemaProblems() accepts a query that reads schema fields and tags", () => {
+    expect(schemaProblems(`SELECT sum("revenue") AS "r" FROM "order_window" WHERE "window" = '1m' AND $timeFilter GROUP BY time(1m)`)).toEqual([]);
+  });
+
+  test("schemaProblems() reports a field the measurement does not have", () => {
+    expect(schemaProblems(`SELECT sum("customers") FROM "order_window_by_country" WHERE $timeFilter`)).toEqual([
+      `selects "customers", not among orders, revenue, revenue_cents, items`,
+    ]);
+  });
+
+  test("schemaProblems() reports an unknown measurement", () => {
+    expect(schemaProblems(`SELECT "orders" FROM "order_windows" WHERE $timeFilter`)).toEqual([`unknown measurement "order_windows"`]);
+  });
+
+  test("schemaProblems() reports grouping by a field instead of a tag", () => {
+    expect(schemaProblems(`SELECT last("late") FROM "pipeline" WHERE $timeFilter GROUP BY "events"`)).toEqual([
+      `filters or groups by "events", not a tag`,
+    ]);
+  });
+
+  test("schemaProblems() lets an outer query read only the subquery's aliases", () => {
+    expect(
+      schemaProblems(`SELECT sum("d"), sum("late") FROM (SELECT last("late") AS "d" FROM "pipeline" WHERE $timeFilter) WHERE $timeFilter`),
+    ).toEqual([`selects "late", not among d`]);
+  });
+
+  test("schemaProblems() reports a SELECT without $timeFilter", () => {
+    expect(schemaProblems(`SELECT last("late") FROM "pipeline" WHERE "worker" = 'a'`)).toEqual(["a SELECT without $timeFilter in its WHERE"]);
+  });
+});
+
+describe("dashboard infra/grafana/dashboards/orderpulse.json", () => {
+  test("has the fixed uid, a 5 s refresh, the last 30 minutes and a current schemaVersion", () => {
+    expect({
+      uid: dashboard.uid,
+      refresh: dashboard.refresh,
+      time: dashboard.time,
+      schemaVersionAtLeast39: (dashboard.schemaVersion as number) >= 39,
+    }).toEqual({ uid: "orderpulse", refresh: "5s", time: { from: "now-30m", to: "now" }, schemaVersionAtLeast39: true });
+  });
+
+  test("panel ids are unique", () => {
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toEqual(ids.length);
+  });
+
+  test("has the eight panels of issue 5, all time series", () => {
+    expect(dashboard.panels.map((p) => [p.type, p.title])).toEqual(
+      [
+        "Revenue per minute",
+        "Orders per minute",
+        "Average order value",
+        "Revenue by category",
+        "Revenue by country",
+        "Late and invalid events per minute",
+        "Watermark delay and consumer lag",
+        "Pipeline throughput",
+      ].map((title) => ["timeseries", title]),
+    );
+  });
+
+  test("every panel and every target uses the provisioned datasource uid", () => {
+    const uids = dashboard.panels.flatMap((p) => [p.datasource?.uid, ...(p.targets ?? []).map((t) => t.datasource?.uid)]);
+    expect(new Set(uids)).toEqual(new Set([datasource.uid]));
+  });
+
+  test("every panel has a grid position inside the 24-column grid, and none overlap", () => {
+    const boxes = dashboard.panels.map((p) => p.gridPos);
+    for (const box of boxes) {
+      expect(box !== undefined && box.x >= 0 && box.w > 0 && box.h > 0 && box.x + box.w <= 24).toBe(true);
+    }
+    const overlaps = boxes.flatMap((a, i) =>
+      boxes.slice(i + 1).filter((b) => a && b && a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h),
+    );
+    expect(overlaps).toEqual([]);
+  });
+
+  test("every panel sets a unit from the dashboard's set", () => {
+    const units = dashboard.panels.map((p) => p.fieldConfig?.defaults?.unit);
+    expect(units.filter((u) => u === undefined || !ALLOWED_UNITS.includes(u))).toEqual([]);
+  });
+
+  test("every target is a raw InfluxQL query", () => {
+    const targets = dashboard.panels.flatMap((p) => p.targets ?? []);
+    expect(listPanelQueries(dashboard).length).toEqual(targets.length);
+  });
+
+  test("every query reads only measurements, fields and tags of the schema, within $timeFilter", () => {
+    const problems = listPanelQueries(dashboard).flatMap((q) => schemaProblems(q.query).map((p) => `panel ${q.panelId} ${q.refId}: ${p}`));
+    expect(problems).toEqual([]);
+  });
+
+  test("every query is left with no unexpanded variable once Grafana's macros are expanded", () => {
+    const expanded = listPanelQueries(dashboard).map((q) =>
+      expandInfluxqlMacros(q.query, { fromMs: 1_700_000_000_000, toMs: 1_700_001_800_000, intervalMs: 60_000 }),
+    );
+    expect(expanded.filter((q) => q.includes("$"))).toEqual([]);
+  });
+});
+
+describe("datasource infra/grafana/provisioning/datasources/influxdb.yaml", () => {
+  test("provisions one InfluxQL datasource with the fixed uid, URL and bucket from the environment", () => {
+    expect({
+      apiVersion: datasources.apiVersion,
+      count: datasources.datasources.length,
+      type: datasource.type,
+      uid: datasource.uid,
+      access: datasource.access,
+      url: datasource.url,
+      database: datasource.database,
+      version: datasource.jsonData?.version,
+      dbName: datasource.jsonData?.dbName,
+    }).toEqual({
+      apiVersion: 1,
+      count: 1,
+      type: "influxdb",
+      uid: "orderpulse-influxdb",
+      access: "proxy",
+      url: "${INFLUX_URL}",
+      database: "${INFLUX_BUCKET}",
+      version: "InfluxQL",
+      dbName: "${INFLUX_BUCKET}",
+    });
+  });
+
+  test("sends the token from the environment in an Authorization header", () => {
+    expect([datasource.jsonData?.httpHeaderName1, datasource.secureJsonData?.httpHeaderValue1]).toEqual([
+      "Authorization",
+      "Token ${INFLUX_TOKEN}",
+    ]);
+  });
+
+  test("holds no literal secret: every secure value and password is an environment reference", () => {
+    const secrets = [
+      ...Object.values((datasource.secureJsonData ?? {}) as Record<string, unknown>),
+      datasource.password,
+      datasource.jsonData?.token,
+    ].filter((v) => v !== undefined);
+    expect(secrets.filter((v) => typeof v !== "string" || !/^(Token |Bearer )?\$\{[A-Z_]+\}$/.test(v))).toEqual([]);
+  });
+});
+
+describe("dashboard provider infra/grafana/provisioning/dashboards/orderpulse.yaml", () => {
+  test("loads files from the path the compose file mounts infra/grafana/dashboards at", async () => {
+    const providers = Bun.YAML.parse(await readText("provisioning/dashboards/orderpulse.yaml")) as { providers: Record<string, any>[] };
+    expect(providers.providers.map((p) => ({ type: p.type, path: p.options?.path }))).toEqual([
+      { type: "file", path: "/var/lib/grafana/dashboards/orderpulse" },
+    ]);
+  });
+});
