@@ -14,7 +14,9 @@ import { SCHEMA_VERSION } from "../lib/order-event.ts";
 import { partitionForKey } from "../lib/partition.ts";
 import { formatBar, formatProgress, formatSummary, ProduceTally } from "../lib/produce-tally.ts";
 import { seedFrom } from "../lib/prng.ts";
-import { MAX_JITTER_MS, type SimRecord, Simulator } from "../lib/simulator.ts";
+import type { FedRecord } from "../lib/record-batch.ts";
+import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/simulator.ts";
+import { RecordFeed } from "./record-feed.ts";
 
 const flags = {
   seed: { type: "string", value: "S", describe: "seed (number or text); same seed + --start = byte-identical stream. Default: random, printed" },
@@ -80,12 +82,12 @@ function duration(name: string, raw: string | undefined, fallback: number): numb
 
 /** Where records go. `send` resolves once every record in it is safely out. */
 interface RecordSink {
-  send(records: SimRecord[]): Promise<void>;
+  send(records: FedRecord[]): Promise<void>;
   close(): Promise<void>;
 }
 
 class StdoutSink implements RecordSink {
-  send(records: SimRecord[]): Promise<void> {
+  send(records: FedRecord[]): Promise<void> {
     let size = 0;
     for (const r of records) size += r.value.length + 1;
     const chunk = Buffer.allocUnsafe(size);
@@ -111,19 +113,13 @@ class KafkaSink implements RecordSink {
     private readonly giveUp: () => boolean,
   ) {}
 
-  /** key → partition: customers come back, so most keys are hashed once per run. */
-  readonly #partitionOf = new Map<string, number>();
-
-  async send(records: SimRecord[]): Promise<void> {
+  async send(records: FedRecord[]): Promise<void> {
     const messages = new Array(records.length);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      let partition = this.#partitionOf.get(r.key);
-      if (partition === undefined) {
-        // Kafka's Java partitioner, so that key → partition is the standard mapping.
-        partition = partitionForKey(r.key, this.partitions);
-        this.#partitionOf.set(r.key, partition);
-      }
+      // Assigned on the generator thread (Kafka's Java partitioner), where the key strings are
+      // the customers' own and hash once; here they are fresh copies from another thread.
+      const partition = r.partition >= 0 ? r.partition : partitionForKey(r.key, this.partitions);
       messages[i] = {
         topic: this.topic,
         key: r.key,
@@ -186,7 +182,7 @@ async function main(): Promise<number> {
     throw new UsageError(`--compression must be none, lz4, snappy or gzip: got ${JSON.stringify(compression)}`);
   }
 
-  const sim = new Simulator({
+  const simOptions: SimulatorOptions = {
     seed: seedFrom(seedText),
     startMs,
     ratePerS,
@@ -200,7 +196,7 @@ async function main(): Promise<number> {
     malformedFraction: fraction("malformed-fraction", f["malformed-fraction"], 0),
     customers: { customers: wholeNumber("customers", f.customers, 200_000) },
     catalog: { products: wholeNumber("products", f.products, 5_000) },
-  });
+  };
 
   const tally = new ProduceTally();
   let stopping = false;
@@ -210,6 +206,7 @@ async function main(): Promise<number> {
 
   let sink: RecordSink;
   let destination: string;
+  let keyPartitions: number | undefined;
   if (f.stdout) {
     sink = new StdoutSink();
     destination = "stdout";
@@ -233,7 +230,10 @@ async function main(): Promise<number> {
       () => stopping && performance.now() > flushDeadline,
     );
     destination = `topic ${topic} (${partitions} partitions) at ${conn.brokers.join(",")}`;
+    keyPartitions = partitions;
   }
+  // The simulator runs on its own thread, a few batches ahead of the sends, and assigns partitions.
+  const feed = new RecordFeed(simOptions, { batchSize, count, partitions: keyPartitions });
 
   const onSignal = (signal: string) => {
     if (stopping) {
@@ -263,8 +263,8 @@ async function main(): Promise<number> {
   }, tty ? Math.min(progressEveryMs, 250) : progressEveryMs);
 
   let generated = 0;
-  let held: SimRecord | undefined;
-  const streamStartMs = sim.streamMs;
+  let held: FedRecord | undefined;
+  const streamStartMs = Math.floor(startMs);
   while (!stopping) {
     if (count !== undefined && generated >= count) break;
     const elapsedMs = performance.now() - t0;
@@ -273,9 +273,10 @@ async function main(): Promise<number> {
       break;
     }
     const limit = Math.min(batchSize, count === undefined ? Infinity : count - generated);
-    const batch: SimRecord[] = [];
+    const batch: FedRecord[] = [];
     while (batch.length < limit) {
-      const record = held ?? sim.next();
+      const record = held ?? feed.next();
+      if (record === undefined) break; // the generator has not caught up
       held = undefined;
       // Paced: a record goes out once the wall clock has caught up with its stream time.
       if (!f.max && record.emittedAtMs - streamStartMs > elapsedMs) {
@@ -302,7 +303,10 @@ async function main(): Promise<number> {
       if (inFlight.size >= inFlightMax) await Promise.race(inFlight);
       else if (f.max) await Promise.resolve(); // let I/O callbacks run between batches
     }
-    if (held !== undefined) {
+    if (held === undefined && batch.length < limit) {
+      if (feed.done) break;
+      await feed.ready();
+    } else if (held !== undefined) {
       const waitMs = Math.min(50, held.emittedAtMs - streamStartMs - (performance.now() - t0));
       if (waitMs >= 1) await Bun.sleep(waitMs);
       else await Promise.resolve();
@@ -315,6 +319,7 @@ async function main(): Promise<number> {
   const elapsedMs = performance.now() - t0;
   clearInterval(progress);
   if (tty) process.stderr.write("\n");
+  feed.close();
   await sink.close().catch((error) => log(`closing the producer failed: ${String(error)}`));
 
   const summary = tally.summary(elapsedMs);
