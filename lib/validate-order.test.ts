@@ -1,8 +1,10 @@
 import { expect, test } from "bun:test";
 import { encodeOrderEvent } from "./encode-order.ts";
 import type { OrderEvent } from "./order-event.ts";
+import { parseCanonicalOrder } from "./parse-canonical-order.ts";
 import { Prng } from "./prng.ts";
-import { parseIsoUtcMs, REJECT_REASONS, validateOrder } from "./validate-order.ts";
+import { Simulator } from "./simulator.ts";
+import { parseIsoUtcMs, REJECT_REASONS, type ValidateOptions, validateOrder, validateOrderGeneral } from "./validate-order.ts";
 
 const NOW_MS = Date.parse("2026-11-28T10:15:00.000Z");
 const EVENT: OrderEvent = {
@@ -136,3 +138,188 @@ test("parseIsoUtcMs() rejects dates that do not exist and other shapes", () => {
     parseIsoUtcMs("0099-11-28T10:15:00.000Z"),
   ]).toEqual([undefined, Date.parse("2028-02-29T00:00:00.000Z"), undefined, undefined, undefined]);
 });
+
+test("parseIsoUtcMs() agrees with Date.UTC on every day from 1970 to 2100, every 7th to 9999, and on the edges of a day", () => {
+  const wrong: string[] = [];
+  for (let ms = 0; ms < Date.UTC(10_000, 0, 1); ms += ms < Date.UTC(2101, 0, 1) ? 86_400_000 : 7 * 86_400_000) {
+    for (const offset of [0, 86_399_999, 45_296_789]) {
+      const iso = new Date(ms + offset).toISOString();
+      if (parseIsoUtcMs(iso) !== ms + offset) wrong.push(iso);
+    }
+  }
+  expect(wrong).toEqual([]);
+});
+
+test("parseIsoUtcMs() rejects impossible calendar dates and out-of-range fields", () => {
+  const texts = [
+    "2026-02-30T00:00:00.000Z", "2026-04-31T00:00:00.000Z", "2100-02-29T00:00:00.000Z", "2026-00-10T00:00:00.000Z",
+    "2026-13-10T00:00:00.000Z", "2026-01-00T00:00:00.000Z", "2026-01-32T00:00:00.000Z", "2026-01-10T00:60:00.000Z",
+    "2026-01-10T00:00:60.000Z", "1969-12-31T23:59:59.999Z", "2026-01-10T00:00:00.00aZ", "2026-01-10T00:00:00,000Z",
+    "+02026-01-10T00:00:00.000Z", "2026-1-10T00:00:00.000Z ", "2026-01-10T00:00:00.0000", "２026-01-10T00:00:00.000Z",
+  ];
+  expect(texts.map(parseIsoUtcMs)).toEqual(texts.map(() => undefined));
+  expect(parseIsoUtcMs("2000-02-29T23:59:59.999Z")).toBe(Date.UTC(2000, 1, 29, 23, 59, 59, 999));
+});
+
+/** Each input through validateOrder() and validateOrderGeneral(); returns descriptions of the differences. */
+function differences(inputs: Iterable<{ bytes: Uint8Array; options: ValidateOptions; label: string }>): string[] {
+  const decoder = new TextDecoder();
+  const out: string[] = [];
+  for (const { bytes, options, label } of inputs) {
+    const fast = validateOrder(bytes, options);
+    const general = validateOrderGeneral(bytes, options);
+    // JSON.stringify compares key order too, which toEqual would not.
+    if (JSON.stringify(fast) !== JSON.stringify(general) || !Bun.deepEquals(fast, general, true)) {
+      out.push(`${label}: ${decoder.decode(bytes).slice(0, 200)} fast ${JSON.stringify(fast).slice(0, 200)} general ${JSON.stringify(general).slice(0, 200)}`);
+    }
+    // The parser's own contract, independent of validation: whatever it returns is JSON.parse's value.
+    const parsed = parseCanonicalOrder(bytes);
+    if (parsed !== undefined && JSON.stringify(parsed) !== JSON.stringify(JSON.parse(decoder.decode(bytes)))) {
+      out.push(`${label}: parser differs from JSON.parse on ${decoder.decode(bytes).slice(0, 200)}`);
+    }
+    if (out.length >= 10) break;
+  }
+  return out;
+}
+
+test("validateOrder() gives the general path's result on 100,000 simulator events of every kind", () => {
+  const sim = new Simulator({
+    seed: 77,
+    startMs: Date.parse("2026-11-27T18:00:00.000Z"),
+    malformedFraction: 0.2,
+    lateFraction: 0.05,
+    outOfOrderFraction: 0.2,
+    duplicateFraction: 0.02,
+    catalog: { products: 300 },
+    customers: { customers: 2_000 },
+  });
+  const kinds = new Map<string, number>();
+  function* records() {
+    for (let i = 0; i < 100_000; i++) {
+      const r = sim.next();
+      const label = r.fault ?? r.kind;
+      kinds.set(label, (kinds.get(label) ?? 0) + 1);
+      // Every fifth record checked against a tighter clock, so the time bounds differ too.
+      const options = i % 5 === 0 ? { nowMs: r.emittedAtMs - 60_000, maxFutureMs: 30_000, maxPastMs: 90_000 } : { nowMs: r.emittedAtMs };
+      yield { bytes: r.value, options, label };
+    }
+  }
+  expect(differences(records())).toEqual([]);
+  expect(kinds.size).toBeGreaterThan(14);
+}, 60_000);
+
+/** Ways to rewrite canonical JSON text: each keeps it close to the fast path's shape, one step off. */
+const NUMBER_VARIANTS = ["1e3", "1E2", "1.0", "1.5", "-0", "-1", "0", "00", "01", "0.0", "1e0", "9007199254740993",
+  "123456789012345678901", "999999999999999", "1000000000000000", "1000", "1001", "1000000000", "1000000001", "-0.0", "2e-0"];
+/** JSON source text for a string's contents: escapes are JSON escapes here, and "\n" / "\u0007" raw control characters. */
+const STRING_VARIANTS = ["", "x".repeat(64), "x".repeat(65), "é", "😀", "a\\u0062c", "\\/", "\\\"", "a\\\\b", "\\n", "\\u0000",
+  "\n", "\u0007", "\u007f", "EUR", "usd", "card", "pos", "paid", "DE", "de", "D", "DEU", "2026-02-30T10:00:00.000Z",
+  "2026-11-28T10:14:59.123Z", "2026-11-28T10:14:59Z", "__proto__", "constructor", "toString", "\\u0045UR", "ca\\u0072d"];
+const INSERTIONS = ['"__proto__":{},', '"__proto__":null,', '"coupon":"X",', '"constructor":1,', '"status":"paid",', '"channel":"fax",',
+  '"schema_version":1,', '"items":[],', '"total":{"amount_minor":1,"currency":"USD"},', '"created_at":"2026-11-28T10:14:59.999Z",'];
+
+function mutate(text: string, prng: Prng): string {
+  switch (prng.int(0, 11)) {
+    case 0: { // byte-level damage is done by the caller; here, a flip to a JSON-significant character
+      const i = prng.int(0, text.length - 1);
+      return text.slice(0, i) + prng.pick(['"', ",", ":", "{", "}", "[", "]", "\\", "0", "9", "-", ".", "e", " ", "a"]) + text.slice(i + 1);
+    }
+    case 1: { // whitespace anywhere
+      const i = prng.int(0, text.length);
+      return text.slice(0, i) + prng.pick([" ", "\t", "\n", "\r", "  "]) + text.slice(i);
+    }
+    case 2: { // a number token replaced
+      const numbers = [...text.matchAll(/(?<=:)\d+/g)];
+      const m = prng.pick(numbers);
+      return text.slice(0, m.index) + prng.pick(NUMBER_VARIANTS) + text.slice(m.index + m[0].length);
+    }
+    case 3: { // a string value replaced
+      const strings = [...text.matchAll(/(?<=:")[^"]*/g)];
+      const m = prng.pick(strings);
+      return text.slice(0, m.index) + prng.pick(STRING_VARIANTS) + text.slice(m.index + m[0].length);
+    }
+    case 4: { // one character of a string value escaped as \uXXXX (same value after JSON.parse)
+      const strings = [...text.matchAll(/(?<=:")[^"]+/g)];
+      const m = prng.pick(strings);
+      const i = m.index + prng.int(0, m[0].length - 1);
+      return `${text.slice(0, i)}\\u${text.charCodeAt(i).toString(16).padStart(4, "0")}${text.slice(i + 1)}`;
+    }
+    case 5: { // a key inserted after some opening brace: duplicates (first or last wins), unknown keys, __proto__
+      const braces = [...text.matchAll(/\{/g)];
+      const m = prng.pick(braces);
+      return text.slice(0, m.index + 1) + prng.pick(INSERTIONS) + text.slice(m.index + 1);
+    }
+    case 6: { // a duplicate of an existing key appended at the end of the top level
+      const o = JSON.parse(text) as Record<string, unknown>;
+      const key = prng.pick(Object.keys(o));
+      const value = prng.chance(0.5) ? o[key] : prng.pick([0, 1, "x", null, [], {}]);
+      return `${text.slice(0, -1)},${JSON.stringify(key)}:${JSON.stringify(value)}}`;
+    }
+    case 7: { // keys reordered at the top level, in an item or in total
+      const o = JSON.parse(text) as Record<string, any>;
+      const shuffle = (x: Record<string, unknown>) => {
+        const keys = Object.keys(x);
+        for (let i = keys.length - 1; i > 0; i--) {
+          const j = prng.int(0, i);
+          [keys[i], keys[j]] = [keys[j]!, keys[i]!];
+        }
+        return Object.fromEntries(keys.map((k) => [k, x[k]]));
+      };
+      const where = prng.int(0, 2);
+      if (where === 0) return JSON.stringify(shuffle(o));
+      if (where === 1) o.items[prng.int(0, o.items.length - 1)] = shuffle(o.items[0]);
+      else o.total = shuffle(o.total);
+      return JSON.stringify(o);
+    }
+    case 8: // truncated, or something after the end
+      return prng.chance(0.5) ? text.slice(0, prng.int(0, text.length - 1)) : text + prng.pick([" ", "\n", "}", ",", "x", "\u0000"]);
+    case 9: { // item count: none, or beyond the limit, or one more
+      const o = JSON.parse(text) as Record<string, any>;
+      const n = prng.pick([0, 99, 100, 101]);
+      o.items = Array.from({ length: n }, () => o.items[0]);
+      return JSON.stringify(o);
+    }
+    case 10: // a BOM, or a byte order mark inside a string
+      return prng.chance(0.5) ? `\uFEFF${text}` : text.replace('"u-', '"\uFEFFu-');
+    default: { // a value of the wrong JSON type
+      const strings = [...text.matchAll(/(?<=:)("[^"]*"|\d+)/g)];
+      const m = prng.pick(strings);
+      return text.slice(0, m.index) + prng.pick(["null", "true", "[]", "{}", '"1"', "1", "[1]"]) + text.slice(m.index + m[0].length);
+    }
+  }
+}
+
+test("validateOrder() gives the general path's result on mutations of canonical events", () => {
+  const sim = new Simulator({ seed: 5, startMs: NOW_MS - 3_600_000, catalog: { products: 50 }, customers: { customers: 50 } });
+  const canonical: { bytes: Uint8Array; nowMs: number }[] = [];
+  for (let i = 0; i < 500; i++) {
+    const r = sim.next();
+    canonical.push({ bytes: r.value, nowMs: r.emittedAtMs });
+  }
+  canonical.push({ bytes: encode(encodeOrderEvent(EVENT)), nowMs: NOW_MS });
+  const prng = new Prng(4242);
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  function* inputs() {
+    for (let i = 0; i < 60_000; i++) {
+      const base = prng.pick(canonical);
+      let bytes: Uint8Array;
+      if (i % 4 === 0) {
+        bytes = base.bytes.slice();
+        for (let k = prng.int(1, 3); k > 0; k--) bytes[prng.int(0, bytes.length - 1)] = prng.int(0, 255);
+      } else {
+        let text = decoder.decode(base.bytes);
+        for (let k = prng.chance(0.2) ? 2 : 1; k > 0; k--) {
+          try {
+            text = mutate(text, prng);
+          } catch {
+            // a structural rewrite needs parseable input; a first mutation may have broken it
+          }
+        }
+        bytes = encoder.encode(text);
+      }
+      yield { bytes, options: { nowMs: base.nowMs }, label: `mutation ${i}` };
+    }
+  }
+  expect(differences(inputs())).toEqual([]);
+}, 60_000);
