@@ -78,7 +78,12 @@ interface Owned {
   lastRecordAtMs: number;
   lastCheckpointAtMs: number | null;
   lag: bigint | null;
+  /** When the lag was last reported (a fetch answered); null before the first. */
+  lagAtMs: number | null;
 }
+
+/** How recent a "caught up" report must be for a quiet partition to count as idle. */
+const FRESH_LAG_MS = 2_000;
 
 export interface Totals {
   records: number;
@@ -171,7 +176,7 @@ export class AggregatorEngine {
         const startOffset = await resolve.offsetAt(partition, this.#options.reset ?? "earliest");
         state = new PartitionAggregator(this.#options.topic, partition, { ...this.#stateOptions(), startOffset });
       }
-      this.#owned.set(partition, { state, lastRecordAtMs: now, lastCheckpointAtMs: null, lag: null });
+      this.#owned.set(partition, { state, lastRecordAtMs: now, lastCheckpointAtMs: null, lag: null, lagAtMs: null });
       starts.set(partition, state.nextOffset);
     }
     return starts;
@@ -243,12 +248,20 @@ export class AggregatorEngine {
     }
   }
 
-  /** Emits what is due (update mode) and lets idle partitions' watermarks follow the clock. */
+  /**
+   * Emits what is due (update mode) and lets idle partitions' watermarks follow the clock.
+   *
+   * Idle means the partition really has nothing: no record for the idle timeout, AND a fetch
+   * answered within the last 2 s that it is read to its end. A partition that is merely not being
+   * read — fetching paused by backpressure, a slow broker, a backlog elsewhere — is not idle, or
+   * its windows would close early and its own backlog would turn late.
+   */
   async tick(): Promise<WindowResult[]> {
     const now = this.#options.clock.now();
     const results: WindowResult[] = [];
     for (const owned of this.#owned.values()) {
-      if (now - owned.lastRecordAtMs >= this.#idleTimeoutMs) owned.state.advanceIdle(now);
+      const caughtUpRecently = owned.lag === 0n && owned.lagAtMs !== null && now - owned.lagAtMs <= FRESH_LAG_MS;
+      if (caughtUpRecently && now - owned.lastRecordAtMs >= this.#idleTimeoutMs) owned.state.advanceIdle(now);
       for (const r of owned.state.collect(now)) results.push(r);
     }
     if (results.length > 0) await Promise.all(this.#options.sinks.map((s) => s.write(results)));
@@ -282,10 +295,27 @@ export class AggregatorEngine {
     return saved;
   }
 
+  /**
+   * A fetch for the partition was answered without news (an incremental fetch session leaves
+   * unchanged partitions out of the response): its last reported lag still holds as of now.
+   */
+  noteFetched(partition: number): void {
+    const owned = this.#owned.get(partition);
+    if (owned && owned.lag !== null) owned.lagAtMs = this.#options.clock.now();
+  }
+
+  /** True when every owned partition has been read to the end offset last reported for it. */
+  caughtUp(): boolean {
+    for (const owned of this.#owned.values()) if (owned.lag !== 0n) return false;
+    return true;
+  }
+
   /** Records the lag of a partition (end offset minus next offset), for metrics. */
   setEndOffset(partition: number, endOffset: bigint): void {
     const owned = this.#owned.get(partition);
-    if (owned) owned.lag = endOffset > owned.state.nextOffset ? endOffset - owned.state.nextOffset : 0n;
+    if (!owned) return;
+    owned.lag = endOffset > owned.state.nextOffset ? endOffset - owned.state.nextOffset : 0n;
+    owned.lagAtMs = this.#options.clock.now();
   }
 
   metrics(eventsPerSecond: number): WorkerMetrics {
@@ -293,8 +323,14 @@ export class AggregatorEngine {
     const partitions: PartitionMetrics[] = [];
     for (const [partition, owned] of [...this.#owned].sort((a, b) => a[0] - b[0])) {
       const watermarkMs = owned.state.watermarkMs;
+      const stats = owned.state.stats();
       partitions.push({
         partition,
+        events: stats.counted + stats.duplicates + stats.late + stats.invalid,
+        counted: stats.counted,
+        duplicates: stats.duplicates,
+        late: stats.late,
+        invalid: stats.invalid,
         watermarkMs,
         watermarkDelayMs: Number.isFinite(watermarkMs) ? now - watermarkMs : null,
         lag: owned.lag,

@@ -7,7 +7,7 @@
  * The broker keeps its ports and data directory across `stop()` and `start()`, so a test can
  * take it down and bring it back as a real outage would.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { createHash, getRandomValues } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -15,6 +15,7 @@ import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { intParser, type SettingsSpec } from "./config.ts";
 import { type KafkaConnection, waitForBroker } from "./kafka.ts";
+import { spawnGuarded } from "./spawn-guarded.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const pomPath = join(repoRoot, "infra", "kafka", "pom.xml");
@@ -119,20 +120,6 @@ export function randomClusterId(): string {
   }
 }
 
-/**
- * Runs java under a small shell guard that stops the broker when this process dies, even by
- * SIGKILL, so a crashed test run never leaves a broker holding ports and disk.
- */
-const GUARD_SCRIPT = `
-"$@" &
-child=$!
-trap 'kill -TERM $child 2>/dev/null; wait $child; exit $?' TERM INT
-while kill -0 $child 2>/dev/null; do
-  if ! kill -0 $ORDERPULSE_PARENT_PID 2>/dev/null; then kill -TERM $child; wait $child; exit 1; fi
-  sleep 1 & wait $!
-done
-wait $child
-`;
 
 export class LocalBroker {
   readonly dataDir: string;
@@ -197,12 +184,8 @@ export class LocalBroker {
     progress(`starting Kafka ${kafkaVersion()} on ${this.bootstrap}`);
     const logPath = join(this.dataDir, "broker.log");
     const logFd = openSync(logPath, "a");
-    const child = spawn(
-      "bash",
+    const child = spawnGuarded(
       [
-        "-c",
-        GUARD_SCRIPT,
-        "kafka-guard",
         "java",
         `-Xmx${this.#options.heap ?? "512m"}`,
         "-XX:+UseG1GC",
@@ -214,9 +197,7 @@ export class LocalBroker {
         "kafka.Kafka",
         propertiesPath,
       ],
-      // Its own process group, so a terminal's Ctrl-C does not stop the broker under workers that
-      // are still flushing to it; stop() and the guard's parent watch end it instead.
-      { stdio: ["ignore", logFd, logFd], env: { ...process.env, ORDERPULSE_PARENT_PID: String(process.pid) }, detached: true },
+      logFd,
     );
     this.#process = child;
     this.#exited = new Promise((resolveExit) => child.once("exit", (code) => resolveExit(code)));

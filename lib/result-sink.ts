@@ -26,6 +26,16 @@ export interface WorkerMetrics {
 
 export interface PartitionMetrics {
   partition: number;
+  /**
+   * The partition's own counters, cumulative over its whole history: they are part of its
+   * checkpoint, so they keep growing across restarts and moves to another worker.
+   * events = counted + duplicates + late + invalid.
+   */
+  events: number;
+  counted: number;
+  duplicates: number;
+  late: number;
+  invalid: number;
   /** -Infinity until the partition saw a counted event. */
   watermarkMs: number;
   /** Wall clock minus watermark, in ms (how far results trail real time); null before the first event. */
@@ -41,6 +51,11 @@ export interface ResultSink {
   readonly name: string;
   write(results: readonly WindowResult[]): Promise<void>;
   writeMetrics(metrics: WorkerMetrics): Promise<void>;
+  /**
+   * True while the sink holds as much unwritten data as it may (its server is slow or down):
+   * the worker stops fetching until it is false again, rather than letting anything drop.
+   */
+  congested?(): boolean;
   /** Resolves once everything written is durable. */
   flush(): Promise<void>;
   close(): Promise<void>;

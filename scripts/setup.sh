@@ -2,6 +2,7 @@
 # Installs what orderpulse needs on a fresh Debian machine, and nothing that is already there.
 # Safe to run again. Used by .ci/run; people run it once on a new machine.
 #   - JDK 17+ and Maven (the local Kafka broker), from Debian's packages
+#   - InfluxDB 1.6 and VictoriaMetrics (the hot path's test servers), from Debian's packages
 #   - Bun (pinned), from the npm registry, if `bun --version` is not the pinned version
 #   - the project's packages (bun install --frozen-lockfile; Deno comes in as a devDependency)
 #   - the Kafka broker's jars, resolved once through Maven (lib/local-kafka.ts)
@@ -15,6 +16,8 @@ step() { printf '[setup] %s\n' "$*"; }
 apt_packages=()
 command -v java >/dev/null 2>&1 || apt_packages+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || apt_packages+=(maven)
+command -v influxd >/dev/null 2>&1 || apt_packages+=(influxdb)
+command -v victoria-metrics >/dev/null 2>&1 || apt_packages+=(victoria-metrics)
 if ((${#apt_packages[@]} > 0)); then
   step "installing Debian packages: ${apt_packages[*]}"
   apt-get update -q

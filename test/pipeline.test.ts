@@ -35,6 +35,7 @@ test("bun run pipeline shows the live window table and stops cleanly on Ctrl-C",
     CHECKPOINT_DIR: join(scratch, "checkpoints"),
   };
   delete env.KAFKA_BROKERS; // the pipeline starts its own broker when none is given
+  delete env.INFLUX_URL;
   const child = spawn("bun", ["run", "pipeline", "--rate", "50"], { cwd: repoRoot, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
@@ -49,6 +50,7 @@ test("bun run pipeline shows the live window table and stops cleanly on Ctrl-C",
     await Bun.sleep(100);
   }
   expect(stderr).toContain(`Kafka at 127.0.0.1:${port}`);
+  expect(stderr).toContain("hot path: the console only (set INFLUX_URL");
   expect(await portOpen(port)).toBe(true);
 
   process.kill(-child.pid!, "SIGINT");

@@ -22,6 +22,10 @@ import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
 import { createConsumer, createProducer, ensureTopics, type KafkaConnection, type OrderConsumer, waitForBroker } from "../lib/kafka.ts";
 import { KafkaForwarder } from "../lib/kafka-forwarder.ts";
 import type { ResultSink } from "../lib/result-sink.ts";
+import { influxSettings, influxTarget } from "../lib/influx-config.ts";
+import { InfluxSink, type InfluxTarget } from "../lib/influx-sink.ts";
+import { windowTag } from "../lib/influx-points.ts";
+import { readFileSync } from "node:fs";
 import { describeError, log, runMain } from "../lib/worker-runtime.ts";
 
 const WORKER = "aggregate";
@@ -29,6 +33,7 @@ const WORKER = "aggregate";
 const settings = {
   ...kafkaSettings,
   ...topicSettings,
+  ...influxSettings,
   CHECKPOINT_DIR: {
     describe: "directory of the checkpoint files; several hosts need a shared directory",
     form: "a directory path",
@@ -72,7 +77,13 @@ const command = {
     "max-dimension-values": { type: "string", value: "N", describe: "categories/countries per window before 'other' (default 50)" },
     "checkpoint-interval": { type: "string", value: "DURATION", describe: "how often state is checkpointed (default 5s)" },
     reset: { type: "string", value: "earliest|latest", describe: "start partitions whose checkpoint is missing or unusable there, with empty state" },
-    sink: { type: "string", value: "LIST", describe: "comma-separated: console, jsonl:PATH (default console)" },
+    sink: {
+      type: "string",
+      value: "LIST",
+      describe: "comma-separated: console, jsonl:PATH, influx (default: console, plus influx when INFLUX_URL is set)",
+    },
+    "influx-buffer": { type: "string", value: "N", describe: "lines the InfluxDB sink holds while its server is away before fetching pauses (default 200000)" },
+    "shutdown-timeout": { type: "string", value: "DURATION", describe: "on stop, how long to wait for sinks to take the last results (default 30s)" },
     "no-late-topic": { type: "boolean", describe: "count late events but do not forward them" },
     "exit-when-idle": { type: "string", value: "DURATION", describe: "stop by itself after no records arrived for this long (tests, batch runs)" },
   },
@@ -102,7 +113,9 @@ runMain(async (signal) => {
   const maxDimensionValues = flags["max-dimension-values"] ? intParser(0, 10_000)(flags["max-dimension-values"]) : 50;
   const topic = parseTopic(config.ORDERS_TOPIC);
   const conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
-  const sinks = buildSinks(flags.sink ?? "console");
+  const target = influxTarget(config, (path) => readFileSync(path, "utf8"));
+  const influxBuffer = flags["influx-buffer"] ? intParser(100, 100_000_000)(flags["influx-buffer"]) : 200_000;
+  const sinks = buildSinks(flags.sink ?? (target ? "console,influx" : "console"), target, { window: windowTag(windowSizeMs), maxBufferedLines: influxBuffer });
 
   await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${conn.brokers.join(",")}`) });
   await ensureTopics(conn, [
@@ -148,6 +161,7 @@ runMain(async (signal) => {
     engine,
     { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT, heartbeatIntervalMs: Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5)) },
     (_partition, why) => log(WORKER, `reset: ${why}`),
+    sinks,
   );
   let fatal: unknown;
   const fail = (error: unknown) => {
@@ -186,7 +200,8 @@ runMain(async (signal) => {
       `${Math.round(rate)} events/s; records ${t.records}: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, ` +
         `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB; watermarks ${watermarks || "(no partitions)"}`,
     );
-    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs) {
+    // Idle means: nothing new, nothing left to read, and not merely paused by backpressure.
+    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs && !feed.paused && engine.caughtUp()) {
       log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
       feed.stop();
     }
@@ -204,8 +219,17 @@ runMain(async (signal) => {
   await checkpointing;
 
   if (fatal === undefined) {
+    const shutdownTimeoutMs = duration("shutdown-timeout", 30_000);
     log(WORKER, "stopping: final checkpoint");
-    await takeCheckpoint().catch((error) => (fatal = error));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the sinks did not take the last results within ${shutdownTimeoutMs} ms; the checkpoint stays at the previous one, so a restart emits them again`)),
+        shutdownTimeoutMs,
+      );
+    });
+    await Promise.race([takeCheckpoint(), timedOut]).catch((error) => (fatal = error));
+    clearTimeout(timer);
   }
   await Promise.all(sinks.map((s) => s.close().catch(() => {})));
   await feed.close();
@@ -226,12 +250,16 @@ runMain(async (signal) => {
   }
 });
 
-function buildSinks(spec: string): ResultSink[] {
+function buildSinks(spec: string, target: InfluxTarget | undefined, influx: { window: string; maxBufferedLines: number }): ResultSink[] {
   return spec.split(",").map((part) => {
     const item = part.trim();
     if (item === "console") return new ConsoleSink();
     if (item.startsWith("jsonl:") && item.length > "jsonl:".length) return new JsonlSink(item.slice("jsonl:".length));
-    throw new RangeError(`--sink: unknown sink ${JSON.stringify(item)}; use console or jsonl:PATH, comma-separated`);
+    if (item === "influx") {
+      if (!target) throw new RangeError("--sink influx needs INFLUX_URL (and INFLUX_TOKEN for the 2.x API); see --help");
+      return new InfluxSink(target, { ...influx, log: (line) => log(WORKER, line) });
+    }
+    throw new RangeError(`--sink: unknown sink ${JSON.stringify(item)}; use console, jsonl:PATH or influx, comma-separated`);
   });
 }
 
@@ -245,6 +273,10 @@ class AssignedFeed {
   #fetcher: GroupFetcher;
   #positions = new Map<number, bigint>();
   #reassignNeeded = true;
+  #paused = false;
+  get paused(): boolean {
+    return this.#paused;
+  }
   #stopped = false;
   #wake: (() => void) | undefined;
   /** performance.now() of the first and the latest record fed to the engine. */
@@ -257,6 +289,7 @@ class AssignedFeed {
     private readonly engine: AggregatorEngine,
     private readonly group: { sessionTimeoutMs: number; heartbeatIntervalMs: number },
     private readonly onReset: (partition: number, why: string) => void,
+    private readonly sinks: readonly ResultSink[],
   ) {
     this.#fetcher = new GroupFetcher(consumer, topic);
   }
@@ -290,6 +323,17 @@ class AssignedFeed {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         continue;
       }
+      const congested = this.sinks.find((s) => s.congested?.());
+      if (congested) {
+        // Backpressure: a sink is full (its server is down or slow). Stop fetching — the group
+        // membership stays alive on its heartbeat timer — rather than drop anything.
+        if (!this.#paused) log(WORKER, `pausing all partitions: sink ${congested.name} is full`);
+        this.#paused = true;
+        await Bun.sleep(100);
+        continue;
+      }
+      if (this.#paused) log(WORKER, "resuming: the sinks have room again");
+      this.#paused = false;
       let fetched;
       try {
         fetched = await this.#fetcher.fetchOnce(this.#positions, onRecord);
@@ -310,7 +354,11 @@ class AssignedFeed {
         this.firstRecordAtMs ??= this.lastRecordAtMs;
       }
       for (const [partition, next] of fetched.nextPositions) if (this.#positions.has(partition)) this.#positions.set(partition, next);
-      for (const [partition, end] of fetched.highWatermarks) engine.setEndOffset(partition, end);
+      for (const partition of this.#positions.keys()) {
+        const end = fetched.highWatermarks.get(partition);
+        if (end !== undefined) engine.setEndOffset(partition, end);
+        else engine.noteFetched(partition);
+      }
       // Let the timers (emissions, checkpoints, heartbeats) run between fetches.
       await new Promise((resolve) => setImmediate(resolve));
     }

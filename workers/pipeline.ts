@@ -11,6 +11,9 @@ import { parseCommand } from "../lib/cli.ts";
 import { ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
 import { LocalBroker, localBrokerSettings } from "../lib/local-kafka.ts";
 import { log, runMain } from "../lib/worker-runtime.ts";
+import { influxSettings, influxTarget } from "../lib/influx-config.ts";
+import { describeTarget } from "../lib/influx-sink.ts";
+import { readFileSync } from "node:fs";
 
 const command = {
   usage: "bun run pipeline [--rate N] [--duration SECONDS]",
@@ -22,7 +25,7 @@ const command = {
     rate: { type: "string", value: "N", describe: "orders per second the producer sends (default 20)" },
     duration: { type: "string", value: "SECONDS", describe: "stop by itself after this many seconds (default: run until Ctrl-C)" },
   },
-  settings: { ...kafkaSettings, ...topicSettings, ...localBrokerSettings },
+  settings: { ...kafkaSettings, ...topicSettings, ...localBrokerSettings, ...influxSettings },
 } as const;
 
 interface WorkerSpec {
@@ -41,6 +44,15 @@ runMain(async (signal) => {
   const { config, flags } = parsed;
   const rate = positiveNumber(flags.rate ?? "20", "--rate");
   const durationS = flags.duration === undefined ? undefined : positiveNumber(flags.duration, "--duration");
+
+  // Checked before anything starts, so a missing token fails in one line, not in a worker.
+  const hotPath = influxTarget(config, (path) => readFileSync(path, "utf8"));
+  log(
+    "pipeline",
+    hotPath
+      ? `hot path: window metrics to ${describeTarget(hotPath)}, and the console`
+      : "hot path: the console only (set INFLUX_URL, and INFLUX_TOKEN for InfluxDB 2.x, to write to InfluxDB)",
+  );
 
   let broker: LocalBroker | undefined;
   let conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
@@ -70,7 +82,8 @@ runMain(async (signal) => {
       // A few of each fault, so the late, duplicate and invalid counters move while you watch.
       args: ["--rate", String(rate), "--late-fraction", "0.02", "--out-of-order", "0.1", "--duplicate-fraction", "0.01", "--malformed-fraction", "0.005"],
     },
-    { name: "aggregate", script: "workers/aggregate.ts", args: ["--sink", "console"], display: true },
+    // Its default sinks: the console, plus InfluxDB when INFLUX_URL is set.
+    { name: "aggregate", script: "workers/aggregate.ts", args: [], display: true },
   ];
   const env = { ...process.env, KAFKA_BROKERS: conn.brokers.join(",") };
   const running = workers.map((spec) => startWorker(spec, env));

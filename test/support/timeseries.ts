@@ -1,0 +1,155 @@
+/**
+ * Real time-series servers for the hot-path suites, from Debian's packages (scripts/setup.sh
+ * installs them): VictoriaMetrics, which serves InfluxDB's 2.x write endpoint, and InfluxDB 1.6.7
+ * (1.x API; a point written again with the same series and timestamp replaces the old one).
+ * Each runs on free loopback ports with a temporary data directory, and keeps both across
+ * stop()/start() so a test can take it down and bring it back.
+ */
+import { type ChildProcess } from "node:child_process";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "../../lib/local-kafka.ts";
+import { spawnGuarded } from "../../lib/spawn-guarded.ts";
+
+abstract class LocalServer {
+  readonly dataDir: string;
+  port = 0;
+  #child: ChildProcess | undefined;
+  #exited: Promise<unknown> | undefined;
+
+  constructor(prefix: string) {
+    this.dataDir = mkdtempSync(join(tmpdir(), prefix));
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  protected abstract command(): Promise<string[]>;
+  protected abstract ready(): Promise<boolean>;
+  protected abstract executable: string;
+
+  async start(timeoutMs = 30_000): Promise<void> {
+    if (this.#child) return;
+    if (!Bun.which(this.executable)) {
+      throw new Error(`${this.executable} is not installed; run \`bash scripts/setup.sh\` (it installs Debian's influxdb and victoria-metrics)`);
+    }
+    if (this.port === 0) this.port = await freePort();
+    const logPath = join(this.dataDir, "server.log");
+    const child = spawnGuarded(await this.command(), openSync(logPath, "a"));
+    this.#child = child;
+    this.#exited = new Promise((resolve) => child.once("exit", resolve));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await this.ready().catch(() => false)) return;
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await this.stop();
+        const tail = readFileSync(logPath, "utf8").split("\n").slice(-20).join("\n");
+        throw new Error(`${this.executable} did not become ready on ${this.url}; last lines of ${logPath}:\n${tail}`);
+      }
+      await Bun.sleep(100);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    await this.#exited;
+    clearTimeout(timer);
+    this.#child = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export class VictoriaMetrics extends LocalServer {
+  protected executable = "victoria-metrics";
+
+  constructor() {
+    super("orderpulse-vm-");
+  }
+
+  protected command(): Promise<string[]> {
+    return Promise.resolve([
+      "victoria-metrics",
+      `-httpListenAddr=127.0.0.1:${this.port}`,
+      `-storageDataPath=${join(this.dataDir, "data")}`,
+      "-retentionPeriod=100y",
+      "-loggerLevel=ERROR",
+    ]);
+  }
+
+  protected async ready(): Promise<boolean> {
+    return (await fetch(`${this.url}/health`)).ok;
+  }
+
+  /**
+   * Every raw sample of the series matching `selector`, as VictoriaMetrics' export API returns
+   * them (one JSON line per series: metric labels, values, timestamps) — samples written for the
+   * same series and timestamp more than once come back once per write.
+   */
+  async export(selector: string): Promise<{ metric: Record<string, string>; values: number[]; timestamps: number[] }[]> {
+    await fetch(`${this.url}/internal/force_flush`);
+    const response = await fetch(`${this.url}/api/v1/export?${new URLSearchParams({ "match[]": selector })}`);
+    if (!response.ok) throw new Error(`export failed: HTTP ${response.status} ${await response.text()}`);
+    return (await response.text())
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => JSON.parse(line));
+  }
+}
+
+export class InfluxDb1 extends LocalServer {
+  protected executable = "influxd";
+  #rpcPort = 0;
+
+  constructor() {
+    super("orderpulse-influx1-");
+  }
+
+  protected async command(): Promise<string[]> {
+    if (this.#rpcPort === 0) this.#rpcPort = await freePort();
+    const configPath = join(this.dataDir, "influxdb.conf");
+    writeFileSync(
+      configPath,
+      `reporting-disabled = true
+bind-address = "127.0.0.1:${this.#rpcPort}"
+[meta]
+  dir = "${join(this.dataDir, "meta")}"
+[data]
+  dir = "${join(this.dataDir, "data")}"
+  wal-dir = "${join(this.dataDir, "wal")}"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:${this.port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+`,
+    );
+    return ["influxd", "run", "-config", configPath];
+  }
+
+  protected async ready(): Promise<boolean> {
+    return (await fetch(`${this.url}/ping`)).status === 204;
+  }
+
+  /** Runs InfluxQL and returns the first result's series (throws on an error in the response). */
+  async query(q: string, db?: string): Promise<{ name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }[]> {
+    const params = new URLSearchParams({ q, epoch: "ms" });
+    if (db) params.set("db", db);
+    const response = await fetch(`${this.url}/query`, { method: "POST", body: params });
+    const body = (await response.json()) as { results?: { series?: never[]; error?: string }[]; error?: string };
+    const error = body.error ?? body.results?.find((r) => r.error)?.error;
+    if (!response.ok || error) throw new Error(`InfluxQL failed (${q}): ${error ?? response.status}`);
+    return body.results?.[0]?.series ?? [];
+  }
+}
