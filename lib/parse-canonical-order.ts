@@ -89,13 +89,13 @@ let intValue = 0;
 export function parseCanonicalOrder(bytes: Uint8Array): CanonicalOrder | undefined {
   const b = bytes;
   pos = 0;
-  if (!expect(b, HEAD) || !scanString(b)) return undefined;
+  if (!expect(b, HEAD) || !scanPlainString(b)) return undefined;
   const eventId = fresh(b);
-  if (!expect(b, ORDER_ID) || !scanString(b)) return undefined;
+  if (!expect(b, ORDER_ID) || !scanPlainString(b)) return undefined;
   const orderId = fresh(b);
-  if (!expect(b, USER_ID) || !scanString(b)) return undefined;
+  if (!expect(b, USER_ID) || !scanPlainString(b)) return undefined;
   const userId = fresh(b);
-  if (!expect(b, CREATED_AT) || !scanString(b)) return undefined;
+  if (!expect(b, CREATED_AT) || !scanPlainString(b)) return undefined;
   const createdAt = fresh(b);
   if (!expect(b, ITEMS)) return undefined;
   const items: CanonicalOrder["items"] = [];
@@ -175,6 +175,22 @@ function scanString(b: Uint8Array): boolean {
   if (p === limit) return false; // too long, or the bytes ran out
   strStart = start;
   strHash = h;
+  pos = p;
+  return true;
+}
+
+/** scanString without the hash, for strings that are not interned. */
+function scanPlainString(b: Uint8Array): boolean {
+  const start = pos;
+  const limit = Math.min(b.length, start + MAX_STRING + 1);
+  let p = start;
+  for (; p < limit; p++) {
+    const c = b[p]!;
+    if (c === QUOTE) break;
+    if (c < 0x20 || c > 0x7e || c === BACKSLASH) return false;
+  }
+  if (p === limit) return false;
+  strStart = start;
   pos = p;
   return true;
 }
