@@ -43,9 +43,17 @@ try {
     const proc = Bun.spawn(["bun", ...args], { env: { ...process.env, KAFKA_BROKERS: brokers.join(",") }, stdout: "inherit", stderr: "pipe" });
     const stderr = await new Response(proc.stderr).text();
     if ((await proc.exited) !== 0) throw new Error(`producer failed:\n${stderr}`);
-    const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as { sent: number; elapsed_ms: number; events_per_s: number };
+    const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as {
+      sent: number;
+      elapsed_ms: number;
+      events_per_s: number;
+      cpu_ms?: { sending_thread: number; process: number };
+    };
     rates.push(summary.events_per_s);
-    console.log(`run ${run}: ${summary.sent.toLocaleString("en-US")} events in ${(summary.elapsed_ms / 1000).toFixed(2)} s = ${summary.events_per_s.toLocaleString("en-US")} events/s`);
+    // CPU per event is steadier than events/s when other work shares the cores.
+    const perEvent = (ms: number) => ((ms * 1000) / summary.sent).toFixed(1);
+    const cpu = summary.cpu_ms ? `; CPU ${perEvent(summary.cpu_ms.sending_thread)} µs/event sending thread, ${perEvent(summary.cpu_ms.process)} µs/event process` : "";
+    console.log(`run ${run}: ${summary.sent.toLocaleString("en-US")} events in ${(summary.elapsed_ms / 1000).toFixed(2)} s = ${summary.events_per_s.toLocaleString("en-US")} events/s${cpu}`);
   }
 } finally {
   await local?.stop({ removeData: true });
