@@ -188,3 +188,17 @@ describe("AggregatorEngine", () => {
     expect(engine.partitions).toEqual([1]);
   });
 });
+
+test("latency() reports created_at-to-emission of sampled events at their first emission", async () => {
+  const { engine, resolve, advance } = setup({ latencySampleEvery: 1, emitIntervalMs: 0 });
+  await engine.assign([0], resolve);
+  const now = T0 + 3_600_000;
+  engine.process(0, 0n, "u-1", event("1", now - 400));
+  engine.process(0, 1n, "u-2", event("2", now - 100));
+  advance(250);
+  await engine.tick();
+  engine.process(0, 2n, "u-3", event("3", now + 200));
+  advance(250);
+  await engine.tick();
+  expect(engine.latency()).toEqual({ samples: 3, p50Ms: 350, p99Ms: 650, maxMs: 650 });
+});

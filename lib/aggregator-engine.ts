@@ -27,6 +27,7 @@ import {
 } from "./partition-aggregator.ts";
 import type { PartitionMetrics, ResultSink, WorkerMetrics } from "./result-sink.ts";
 import { DEFAULT_MAX_FUTURE_MS, validateOrder } from "./validate-order.ts";
+import { assignWindow } from "./assign-window.ts";
 import type { WindowResult } from "./window-aggregate.ts";
 
 /** A record to publish to another topic (the DLQ or the late topic). */
@@ -71,6 +72,19 @@ export interface EngineOptions {
   /** Applied only to partitions whose checkpoint is missing or unusable; see `assign()`. */
   reset?: ResetPolicy;
   worker?: string;
+  /**
+   * Measure end-to-end latency (created_at to the emission that first includes the event) on
+   * every Nth counted event; 0 or unset: off. See `latency()`.
+   */
+  latencySampleEvery?: number;
+}
+
+/** Latency samples in ms, summarised. */
+export interface LatencySummary {
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
 }
 
 interface Owned {
@@ -102,12 +116,25 @@ export class AggregatorEngine {
   #options: EngineOptions;
   #idleTimeoutMs: number;
   #maxFutureMs: number;
+  #validateOptions: { nowMs: number; maxFutureMs: number; maxPastMs?: number };
+  #latencyEvery: number;
+  #latencyCount = 0;
+  /** "partition/windowStartMs" → created_at of the sampled events not yet emitted. */
+  #latencyPending = new Map<string, number[]>();
+  #latencySamples: number[] = [];
 
   constructor(options: EngineOptions) {
     this.#options = options;
     this.settings = { ...DEFAULT_AGGREGATOR_SETTINGS, ...options.settings };
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     this.#maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+    // One options object for every record (only nowMs changes), not a new one per call.
+    this.#validateOptions = {
+      nowMs: 0,
+      maxFutureMs: this.#maxFutureMs,
+      ...(options.maxPastMs === undefined ? {} : { maxPastMs: options.maxPastMs }),
+    };
+    this.#latencyEvery = options.latencySampleEvery ?? 0;
   }
 
   get partitions(): number[] {
@@ -202,7 +229,8 @@ export class AggregatorEngine {
     const now = this.#options.clock.now();
     owned.lastRecordAtMs = now;
     this.totals.records += 1;
-    const result = validateOrder(value, { nowMs: now, maxFutureMs: this.#maxFutureMs, ...(this.#options.maxPastMs === undefined ? {} : { maxPastMs: this.#options.maxPastMs }) });
+    this.#validateOptions.nowMs = now;
+    const result = validateOrder(value, this.#validateOptions);
     if (!result.ok) {
       state.skip(offset);
       this.totals.invalid += 1;
@@ -220,6 +248,12 @@ export class AggregatorEngine {
     switch (outcome) {
       case "counted":
         this.totals.counted += 1;
+        if (this.#latencyEvery > 0 && ++this.#latencyCount % this.#latencyEvery === 0) {
+          const key = `${partition}/${assignWindow(result.eventTimeMs, this.settings.windowSizeMs)}`;
+          const pending = this.#latencyPending.get(key);
+          if (pending) pending.push(result.eventTimeMs);
+          else this.#latencyPending.set(key, [result.eventTimeMs]);
+        }
         return;
       case "duplicate":
         this.totals.duplicates += 1;
@@ -264,8 +298,28 @@ export class AggregatorEngine {
       if (caughtUpRecently && now - owned.lastRecordAtMs >= this.#idleTimeoutMs) owned.state.advanceIdle(now);
       for (const r of owned.state.collect(now)) results.push(r);
     }
+    this.#recordLatency(results);
     if (results.length > 0) await Promise.all(this.#options.sinks.map((s) => s.write(results)));
     return results;
+  }
+
+  /** End-to-end latency of the sampled events so far (created_at → first emission including them). */
+  latency(): LatencySummary | undefined {
+    if (this.#latencySamples.length === 0) return undefined;
+    const sorted = [...this.#latencySamples].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+    return { samples: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted[sorted.length - 1]! };
+  }
+
+  #recordLatency(results: readonly WindowResult[]): void {
+    if (this.#latencyEvery === 0) return;
+    for (const r of results) {
+      const key = `${r.partition}/${r.windowStartMs}`;
+      const pending = this.#latencyPending.get(key);
+      if (!pending) continue;
+      for (const createdAtMs of pending) this.#latencySamples.push(r.emittedAtMs - createdAtMs);
+      this.#latencyPending.delete(key);
+    }
   }
 
   /**
@@ -282,6 +336,7 @@ export class AggregatorEngine {
       for (const r of owned.state.collect(now)) results.push(r);
       snapshots.set(partition, { settings: this.settings, partitions: [owned.state.snapshot()] });
     }
+    this.#recordLatency(results);
     if (results.length > 0) await Promise.all(this.#options.sinks.map((s) => s.write(results)));
     await Promise.all([...this.#options.sinks.map((s) => s.flush()), this.#options.forwarder.flush()]);
     const saved = new Map<number, bigint>();

@@ -85,6 +85,7 @@ const command = {
     "influx-buffer": { type: "string", value: "N", describe: "lines the InfluxDB sink holds while its server is away before fetching pauses (default 200000)" },
     "shutdown-timeout": { type: "string", value: "DURATION", describe: "on stop, how long to wait for sinks to take the last results (default 30s)" },
     "no-late-topic": { type: "boolean", describe: "count late events but do not forward them" },
+    "latency-sample": { type: "string", value: "N", describe: "measure created_at-to-emission latency on every Nth counted event; report p50/p99 at exit (default off)" },
     "exit-when-idle": { type: "string", value: "DURATION", describe: "stop by itself after no records arrived for this long (tests, batch runs)" },
   },
   settings,
@@ -141,6 +142,7 @@ runMain(async (signal) => {
     checkpointStore: (partition) => new FileCheckpointStore(join(checkpointRoot, `partition-${partition}.ckpt`)),
     ...(reset ? { reset } : {}),
     worker: WORKER,
+    latencySampleEvery: flags["latency-sample"] ? intParser(1, 1_000_000)(flags["latency-sample"]) : 0,
   });
   log(
     WORKER,
@@ -236,6 +238,10 @@ runMain(async (signal) => {
   await producer.close().catch(() => {});
   const t = engine.totals;
   log(WORKER, `stopped; read ${t.records} records: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, invalid ${t.invalid}`);
+  const latency = engine.latency();
+  if (latency) {
+    log(WORKER, `latency created_at to emission: p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms over ${latency.samples} sampled events`);
+  }
   if (feed.firstRecordAtMs !== undefined && feed.lastRecordAtMs !== undefined && t.records > 1) {
     const seconds = (feed.lastRecordAtMs - feed.firstRecordAtMs) / 1000;
     log(
