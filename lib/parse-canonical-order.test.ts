@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { encodeOrderEvent } from "./encode-order.ts";
 import type { OrderEvent } from "./order-event.ts";
 import { parseCanonicalOrder } from "./parse-canonical-order.ts";
+import { Simulator } from "./simulator.ts";
 
 const EVENT: OrderEvent = {
   schema_version: 1,
@@ -77,4 +78,16 @@ test("parseCanonicalOrder() declines every deviation from the canonical form", (
 test("parseCanonicalOrder() leaves value checks to its caller: an empty id or unknown currency still parses", () => {
   const text = CANONICAL.replace('"o-1"', '""').replace('"EUR"', '"XYZ"');
   expect(parse(text)).toEqual(JSON.parse(text));
+});
+
+test("parseCanonicalOrder() reads every well-formed event the simulator writes, so the producer's traffic takes the fast path", () => {
+  const sim = new Simulator({ seed: 9, startMs: Date.parse("2026-11-27T18:00:00.000Z"), lateFraction: 0.1, duplicateFraction: 0.05 });
+  const decoder = new TextDecoder();
+  const misses: string[] = [];
+  for (let i = 0; i < 5_000; i++) {
+    const text = decoder.decode(sim.next().value);
+    const parsed = parseCanonicalOrder(bytes(text));
+    if (JSON.stringify(parsed) !== text) misses.push(text);
+  }
+  expect(misses.slice(0, 3)).toEqual([]);
 });

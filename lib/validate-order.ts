@@ -107,10 +107,14 @@ class Reject {
  */
 export function validateOrder(bytes: Uint8Array, options: ValidateOptions): ValidationResult {
   if (bytes.length <= LIMITS.maxEventBytes) {
-    const event = parseCanonicalOrder(bytes);
-    if (event !== undefined) {
-      const eventTimeMs = acceptedTimeMs(event, options);
-      if (eventTimeMs !== undefined) return { ok: true, event: event as OrderEvent, eventTimeMs };
+    try {
+      const event = parseCanonicalOrder(bytes);
+      if (event !== undefined) {
+        const eventTimeMs = acceptedTimeMs(event, options);
+        if (eventTimeMs !== undefined) return { ok: true, event: event as OrderEvent, eventTimeMs };
+      }
+    } catch {
+      // Nothing in the fast path should throw; if something does, the general path still answers.
     }
   }
   return validateOrderGeneral(bytes, options);
