@@ -15,7 +15,6 @@ import {
   ProduceAcks,
   Producer,
   stringDeserializer,
-  stringSerializer,
 } from "@platformatic/kafka";
 
 export { MessagesStreamModes, ProduceAcks } from "@platformatic/kafka";
@@ -28,10 +27,14 @@ export interface KafkaConnection {
 
 /** A consumed record: key and headers as strings, the value as the bytes on the wire. */
 export type OrderMessage = Message<string, Buffer, string, string>;
-export type OrderProducer = Producer<string, Buffer | string, string, string>;
+/** Keys, values and headers may be strings (sent as UTF-8) or bytes encoded once up front. */
+export type OrderProducer = Producer<string | Buffer, Buffer | string, string | Buffer, string | Buffer>;
 export type OrderConsumer = Consumer<string, Buffer, string, string>;
 
-const keyAndHeaderSerializers = { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer };
+/** A string as UTF-8 bytes; bytes as they are (so a hot loop can encode constant headers once). */
+function utf8OrBytes(value: string | Buffer | undefined): Buffer | undefined {
+  return value === undefined ? undefined : typeof value === "string" ? Buffer.from(value, "utf8") : value;
+}
 
 export interface ProducerOptions {
   /** Role appended to the client id, e.g. `produce`. */
@@ -56,12 +59,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions):
     // Java's partitioner (murmur2 & 0x7fffffff): the library's default uses `>>> 0`, which puts
     // keys on other partitions than every standard Kafka tool would (see lib/partition.ts).
     partitioner: compatibilityPartitioner,
-    // Value is either bytes (sent as they are) or a string (UTF-8).
-    serializers: {
-      ...keyAndHeaderSerializers,
-      value: (value: Buffer | string | undefined) =>
-        value === undefined ? undefined : typeof value === "string" ? Buffer.from(value, "utf8") : value,
-    },
+    serializers: { key: utf8OrBytes, value: utf8OrBytes, headerKey: utf8OrBytes, headerValue: utf8OrBytes },
     autocreateTopics: false,
   });
 }

@@ -18,9 +18,12 @@ import type { FedRecord } from "../lib/record-batch.ts";
 import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/simulator.ts";
 import { RecordFeed } from "./record-feed.ts";
 
+/** How far ahead of the clock a paced stream without --start begins: covers connecting and warm-up. */
+const START_LEAD_MS = 2_000;
+
 const flags = {
   seed: { type: "string", value: "S", describe: "seed (number or text); same seed + --start = byte-identical stream. Default: random, printed" },
-  start: { type: "string", value: "ISO", describe: "stream time of the first event, e.g. 2026-11-27T18:00:00.000Z. Default: now" },
+  start: { type: "string", value: "ISO", describe: "stream time of the first event, e.g. 2026-11-27T18:00:00.000Z. Default: now with --max; paced, 2 s from now, so each event is sent at its created_at" },
   rate: { type: "string", value: "N", describe: "mean events/s of stream time; paced to the wall clock unless --max. Default 1000" },
   max: { type: "boolean", describe: "send as fast as possible (stream time still advances at --rate)" },
   flat: { type: "boolean", describe: "steady rate: no daily curve, no flash sales" },
@@ -167,7 +170,11 @@ async function main(): Promise<number> {
   const { flags: f, config } = parsed;
 
   const seedText = f.seed ?? String(Math.floor(Math.random() * 2 ** 31));
-  const startMs = f.start === undefined ? Date.now() : Date.parse(f.start);
+  // Without --start, a paced stream starts a moment from now: its first event's created_at is the
+  // wall-clock moment it is sent, not the moment the process began connecting and warming up the
+  // generator (which made the first seconds of every live run look seconds late downstream).
+  const startLeadMs = f.start === undefined && !f.max ? START_LEAD_MS : 0;
+  const startMs = f.start === undefined ? Date.now() + startLeadMs : Date.parse(f.start);
   if (!Number.isFinite(startMs)) throw new UsageError(`--start must be an ISO-8601 time: got ${JSON.stringify(f.start)}`);
   const ratePerS = Number(f.rate ?? 1000);
   if (!(ratePerS > 0)) throw new UsageError(`--rate must be a positive number of events/s: got ${JSON.stringify(f.rate)}`);
@@ -248,7 +255,8 @@ async function main(): Promise<number> {
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
 
-  const t0 = performance.now();
+  // Stream time startMs is sent at wall time startMs (the lead above), or right away with --start.
+  const t0 = performance.now() + (startLeadMs > 0 ? Math.max(0, startMs - Date.now()) : 0);
   const cpu0 = { thread: process.threadCpuUsage(), process: process.cpuUsage() };
   let inFlightRecords = 0;
   const inFlight = new Set<Promise<void>>();
