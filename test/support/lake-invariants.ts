@@ -1,0 +1,57 @@
+/**
+ * The lake's stream invariants, used around every crash-and-restart and compaction test: the
+ * lake holds each valid record of the topic exactly once (keyed by Kafka partition and offset,
+ * with that record's event_id), nothing else, and — for a snapshot — exactly the valid records
+ * below the snapshot's committed offsets. Returns the problems (empty when all hold).
+ */
+import type { LakeRow } from "../../lib/lake-schema.ts";
+import { validateOrder } from "../../lib/validate-order.ts";
+
+export interface ExpectedRecord {
+  partition: number;
+  offset: bigint;
+  eventId: string;
+}
+
+/** The valid records of a topic (as readTopic returns them), judged by the validator at `nowMs`. */
+export function validRecords(records: Map<number, { offset: bigint; value: Uint8Array }[]>, nowMs: number): ExpectedRecord[] {
+  const out: ExpectedRecord[] = [];
+  for (const [partition, list] of records) {
+    for (const r of list) {
+      const v = validateOrder(r.value, { nowMs });
+      if (v.ok) out.push({ partition, offset: r.offset, eventId: v.event.event_id });
+    }
+  }
+  return out;
+}
+
+const key = (partition: number, offset: bigint) => `${partition}@${offset}`;
+
+/**
+ * Compares lake rows with the expected records. With `below`, only expected records under each
+ * partition's offset count (a snapshot taken mid-stream); partitions missing from it count as 0.
+ */
+export function checkLakeRows(rows: readonly LakeRow[], expected: readonly ExpectedRecord[], below?: ReadonlyMap<number, bigint>): string[] {
+  const problems: string[] = [];
+  const want = new Map<string, ExpectedRecord>();
+  for (const e of expected) {
+    if (below && !(e.offset < (below.get(e.partition) ?? 0n))) continue;
+    want.set(key(e.partition, e.offset), e);
+  }
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const k = key(row.kafka_partition, row.kafka_offset);
+    if (seen.has(k)) {
+      problems.push(`record ${k} (${row.event_id}) is in the lake more than once`);
+      continue;
+    }
+    seen.add(k);
+    const e = want.get(k);
+    if (!e) problems.push(`record ${k} (${row.event_id}) is in the lake but not expected`);
+    else if (e.eventId !== row.event_id) problems.push(`record ${k} holds event ${row.event_id}, expected ${e.eventId}`);
+  }
+  let missing = 0;
+  for (const k of want.keys()) if (!seen.has(k)) missing += 1;
+  if (missing > 0) problems.push(`${missing} expected record(s) are missing from the lake, e.g. ${[...want.keys()].find((k) => !seen.has(k))}`);
+  return problems.slice(0, 20);
+}

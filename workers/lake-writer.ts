@@ -1,0 +1,256 @@
+/**
+ * `bun run workers/lake-writer.ts`: the cold path. Reads `orders` in its own consumer group and
+ * writes every valid event to the Parquet lake under LAKE_DIR, Hive-partitioned by event hour
+ * (`dt=YYYY-MM-DD/hour=HH/`), exactly once across crashes. The logic is lib/lake-writer.ts;
+ * this file is the Kafka shell around it.
+ *
+ * Offsets: the lake is the source of truth (`LAKE_DIR/_offsets/partition-N.json`, written after
+ * the files it covers). The consumer group only assigns partitions; the worker fetches from
+ * exactly the lake's offsets (lib/group-fetcher.ts) and commits them to the group after each
+ * flush, for lag tools only.
+ */
+import { parseCommand } from "../lib/cli.ts";
+import { intParser, kafkaSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
+import { FileLakeStore } from "../lib/file-lake-store.ts";
+import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
+import { createConsumer, type KafkaConnection, waitForBroker } from "../lib/kafka.ts";
+import { listDataFiles } from "../lib/lake-reader.ts";
+import { LakeWriter } from "../lib/lake-writer.ts";
+import { describeError, log, runMain } from "../lib/worker-runtime.ts";
+
+const WORKER = "lake-writer";
+
+const settings = {
+  ...kafkaSettings,
+  ORDERS_TOPIC: topicSettings.ORDERS_TOPIC,
+  LAKE_DIR: {
+    describe: "root of the orders table in the lake (Hive partitions dt=/hour= below it)",
+    form: "a directory path",
+    default: "data/lake/orders",
+    parse: (raw: string) => raw,
+  },
+  LAKE_GROUP: {
+    describe: "consumer group of the lake writers",
+    form: "a group id",
+    default: "orderpulse-lake",
+    parse: (raw: string) => raw,
+  },
+  LAKE_INSTANCE_ID: {
+    describe: "static group membership: a restarted writer with the same id keeps its partitions without a rebalance",
+    form: "a word unique per writer, or unset",
+    default: "",
+    parse: (raw: string) => raw,
+  },
+  KAFKA_SESSION_TIMEOUT: {
+    describe: "how long the group waits for a silent worker before moving its partitions",
+    form: "a duration such as 10s",
+    default: 10_000,
+    parse: parseDurationMs,
+  },
+} satisfies SettingsSpec;
+
+const command = {
+  usage: "bun run workers/lake-writer.ts [options]",
+  summary:
+    "Writes every valid order event to the Parquet lake, one row per order (items nested), with\n" +
+    "its Kafka partition and offset, in Hive partitions dt=YYYY-MM-DD/hour=HH by event time (UTC).\n" +
+    "Invalid events are counted and skipped (the aggregator forwards them to the DLQ). Each flush\n" +
+    "writes its files atomically and then commits the offsets in the lake: exactly once across crashes.",
+  flags: {
+    "flush-interval": { type: "string", value: "DURATION", describe: "flush buffered events at least this often (default 30s)" },
+    "flush-rows": { type: "string", value: "N", describe: "flush as soon as this many events are buffered (default 200000)" },
+    "row-group-rows": { type: "string", value: "N", describe: "rows per Parquet row group (default 131072)" },
+    "max-future": { type: "string", value: "DURATION", describe: "created_at further ahead of the clock is invalid (default 5m, as the aggregator)" },
+    "max-past": { type: "string", value: "DURATION", describe: "created_at further behind the clock is invalid (default 1d = 24h, as the aggregator)" },
+    "exit-when-idle": { type: "string", value: "DURATION", describe: "flush and stop by itself after no records arrived for this long (tests, batch runs)" },
+  },
+  settings,
+} as const;
+
+runMain(async (signal) => {
+  const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
+  if (parsed.kind !== "run") return parsed;
+  const { config, flags } = parsed;
+  const duration = (flag: "flush-interval" | "max-future" | "max-past" | "exit-when-idle", fallbackMs: number) => {
+    const raw = flags[flag];
+    if (typeof raw !== "string") return fallbackMs;
+    try {
+      return parseDurationMs(raw);
+    } catch (error) {
+      throw new RangeError(`--${flag}: ${(error as Error).message}`);
+    }
+  };
+  const count = (flag: "flush-rows" | "row-group-rows", fallback: number) => {
+    const raw = flags[flag];
+    if (typeof raw !== "string") return fallback;
+    try {
+      return intParser(1, 100_000_000)(raw);
+    } catch (error) {
+      throw new RangeError(`--${flag}: ${(error as Error).message}`);
+    }
+  };
+  const flushIntervalMs = duration("flush-interval", 30_000);
+  const flushRows = count("flush-rows", 200_000);
+  const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
+  const topic = parseTopic(config.ORDERS_TOPIC);
+  const conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
+  const store = new FileLakeStore(config.LAKE_DIR);
+  const writer = new LakeWriter(store, {
+    topic,
+    clock: { now: () => Date.now() },
+    maxFutureMs: duration("max-future", 5 * 60_000),
+    maxPastMs: duration("max-past", 24 * 3_600_000),
+    rowGroupRows: count("row-group-rows", 131_072),
+  });
+
+  await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${conn.brokers.join(",")}`) });
+  log(WORKER, `topic ${topic}, group ${config.LAKE_GROUP}, lake ${config.LAKE_DIR}, flush every ${flushIntervalMs} ms or ${flushRows} events`);
+
+  const heartbeatIntervalMs = Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5));
+  const consumer = createConsumer(conn, {
+    role: WORKER,
+    groupId: config.LAKE_GROUP,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT,
+    heartbeatIntervalMs,
+    ...(config.LAKE_INSTANCE_ID ? { groupInstanceId: config.LAKE_INSTANCE_ID } : {}),
+  });
+  const fetcher = new GroupFetcher(consumer, topic);
+  let stopped = false;
+  let reassignNeeded = true;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  signal.addEventListener("abort", stop, { once: true });
+  consumer.on("consumer:group:join", () => {
+    reassignNeeded = true;
+    wake?.();
+  });
+
+  const highWatermarks = new Map<number, bigint>();
+  let lastFlushAt = performance.now();
+  let lastRecordAt = performance.now();
+  const started = performance.now();
+
+  const flush = async () => {
+    // Only partitions still ours: a revoked partition's next owner reads its range again.
+    const assigned = new Set(fetcher.assigned());
+    writer.revoke(writer.owned().filter((p) => !assigned.has(p)));
+    const committed = await writer.flush();
+    lastFlushAt = performance.now();
+    if (committed.size === 0) return;
+    const offsets = [...committed].map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: -1 }));
+    // Informational (lag tools); the lake's _offsets files are what the writer resumes from.
+    await consumer.commit({ offsets }).catch(() => {});
+  };
+
+  const reassign = async () => {
+    const assigned = fetcher.assigned();
+    const revoked = writer.owned().filter((p) => !assigned.includes(p));
+    writer.revoke(revoked);
+    const starts = await writer.assign(assigned);
+    const unknown = [...starts].filter(([, o]) => o === undefined).map(([p]) => p);
+    if (unknown.length > 0) {
+      const earliest = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+      for (const p of unknown) writer.startAt(p, earliest[p] ?? 0n);
+    }
+    if (writer.totals.orphansRemoved > 0) log(WORKER, `removed ${writer.totals.orphansRemoved} uncommitted file(s) of an interrupted flush`);
+    log(
+      WORKER,
+      `assigned partitions [${assigned.join(", ")}]${revoked.length > 0 ? `, revoked [${revoked.join(", ")}]` : ""}; ` +
+        `starting at ${assigned.map((p) => `${p}@${writer.position(p)}`).join(" ") || "-"}` +
+        (unknown.length > 0 ? ` (no lake offsets for [${unknown.join(", ")}]: from the log's start)` : ""),
+    );
+  };
+
+  let lastRecords = 0;
+  let lastProgressAt = performance.now();
+  const progressTimer = setInterval(() => {
+    const now = performance.now();
+    const t = writer.totals;
+    const rate = ((t.records - lastRecords) * 1000) / (now - lastProgressAt);
+    lastRecords = t.records;
+    lastProgressAt = now;
+    log(
+      WORKER,
+      `${Math.round(rate)} records/s; records ${t.records}: valid ${t.valid}, invalid ${t.invalid}; ` +
+        `files ${t.files} (${(t.bytes / 1e6).toFixed(1)} MB); buffered ${writer.bufferedRows}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB`,
+    );
+  }, 5_000);
+
+  let fatal: unknown;
+  try {
+    await fetcher.join({ sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT, heartbeatIntervalMs });
+    const onRecord = (partition: number, offset: bigint, _key: Buffer | null, value: Buffer | null) => {
+      writer.add(partition, offset, value ?? EMPTY);
+    };
+    while (!stopped) {
+      if (reassignNeeded) {
+        reassignNeeded = false;
+        await reassign();
+        continue;
+      }
+      const positions = new Map<number, bigint>();
+      for (const p of writer.owned()) {
+        const at = writer.position(p);
+        if (at !== undefined) positions.set(p, at);
+      }
+      if (positions.size === 0) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      let fetched;
+      try {
+        fetched = await fetcher.fetchOnce(positions, onRecord);
+      } catch (error) {
+        if (error instanceof OffsetOutOfRangeError) {
+          throw new Error(
+            `${error.message}: the lake's _offsets/partition-${error.partition}.json points at records Kafka no longer has (retention?) ` +
+              "or does not have yet (topic recreated?). The lake would silently skip data; point LAKE_DIR at a new lake, or move that offsets file away to start the partition from the log's start.",
+          );
+        }
+        if (stopped) break;
+        log(WORKER, `fetch failed, retrying: ${describeError(error)}`);
+        await Bun.sleep(500);
+        continue;
+      }
+      for (const [partition, next] of fetched.nextPositions) writer.advance(partition, next);
+      for (const [partition, end] of fetched.highWatermarks) highWatermarks.set(partition, end);
+      const now = performance.now();
+      if (fetched.records > 0) lastRecordAt = now;
+      if (writer.bufferedRows >= flushRows || (writer.dirty && now - lastFlushAt >= flushIntervalMs)) await flush();
+      if (exitWhenIdleMs !== undefined && now - lastRecordAt >= exitWhenIdleMs && caughtUp()) {
+        log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
+        stop();
+      }
+      // Let timers and heartbeats run between fetches.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    log(WORKER, "stopping: final flush");
+    await flush();
+  } catch (error) {
+    fatal = error;
+  }
+  clearInterval(progressTimer);
+  await consumer.close(true).catch(() => {});
+  const t = writer.totals;
+  const seconds = (performance.now() - started) / 1000;
+  log(
+    WORKER,
+    `stopped; read ${t.records} records: valid ${t.valid}, invalid ${t.invalid}; wrote ${t.files} files, ${(t.bytes / 1e6).toFixed(2)} MB ` +
+      `in ${seconds.toFixed(1)} s; lake now has ${(await listDataFiles(store).catch(() => [])).length} data files`,
+  );
+  if (fatal !== undefined) throw new Error(`the lake writer stopped on an error: ${describeError(fatal)}`);
+
+  function caughtUp(): boolean {
+    for (const p of writer.owned()) {
+      const end = highWatermarks.get(p);
+      const at = writer.position(p);
+      if (end === undefined || at === undefined || at < end) return false;
+    }
+    return true;
+  }
+});
+
+const EMPTY = Buffer.alloc(0);
