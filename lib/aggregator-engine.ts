@@ -33,7 +33,8 @@ import type { WindowResult } from "./window-aggregate.ts";
 /** A record to publish to another topic (the DLQ or the late topic). */
 export interface ForwardRecord {
   topic: string;
-  key: string | undefined;
+  /** The source record's key, passed on as it came (bytes from Kafka, or a string). */
+  key: Uint8Array | string | undefined;
   value: Uint8Array;
   headers: Record<string, string>;
 }
@@ -218,7 +219,7 @@ export class AggregatorEngine {
    * The hot path: one record of an owned partition. Never throws on the record's content; a
    * record of a partition not owned (a stale fetch after a rebalance) is ignored.
    */
-  process(partition: number, offset: bigint, key: string | undefined, value: Uint8Array): void {
+  process(partition: number, offset: bigint, key: Uint8Array | string | undefined, value: Uint8Array): void {
     const owned = this.#owned.get(partition);
     if (!owned) return;
     const { state } = owned;

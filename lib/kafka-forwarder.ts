@@ -42,7 +42,7 @@ export class KafkaForwarder implements Forwarder {
     this.#buffer = [];
     const messages = batch.map((r) => ({
       topic: r.topic,
-      key: r.key,
+      key: r.key === undefined || typeof r.key === "string" ? r.key : Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength),
       value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
       headers: r.headers,
     }));

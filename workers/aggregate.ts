@@ -317,7 +317,8 @@ class AssignedFeed {
     await this.#fetcher.join(this.group);
     const engine = this.engine;
     const onRecord = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => {
-      engine.process(partition, offset, key?.toString("utf8"), value ?? EMPTY);
+      // The key stays bytes: it is only needed again if the record is forwarded.
+      engine.process(partition, offset, key ?? undefined, value ?? EMPTY);
     };
     while (!this.#stopped) {
       if (this.#reassignNeeded) {
