@@ -16,6 +16,7 @@ import {
   envReadsInImportGraph,
   interpolate,
   interpolateAll,
+  packagesInImportGraph,
   parseDotEnv,
   parseHelpEnvironment,
   strings,
@@ -161,6 +162,13 @@ const UNSET_ON_PURPOSE: Record<string, string> = {
   INFLUX_PASSWORD: "InfluxDB 1.x only",
   INFLUX_PASSWORD_FILE: "InfluxDB 1.x only",
   ORDERPULSE_PARENT_PID: "set by bun run pipeline for its children, which watch it; compose has no such supervisor",
+  // The stack's broker speaks PLAINTEXT on its compose network (KAFKA_SECURITY_PROTOCOL's default).
+  KAFKA_SASL_USERNAME: "SASL applies only with KAFKA_SECURITY_PROTOCOL=SASL_*; the stack's broker is PLAINTEXT",
+  KAFKA_SASL_PASSWORD: "as KAFKA_SASL_USERNAME",
+  KAFKA_SASL_PASSWORD_FILE: "as KAFKA_SASL_USERNAME",
+  KAFKA_SSL_CA_FILE: "TLS applies only with KAFKA_SECURITY_PROTOCOL=*SSL; the stack's broker is PLAINTEXT",
+  KAFKA_SSL_CERT_FILE: "as KAFKA_SSL_CA_FILE",
+  KAFKA_SSL_KEY_FILE: "as KAFKA_SSL_CA_FILE",
 };
 
 describe("infra/compose.yaml", () => {
@@ -437,6 +445,17 @@ describe("infra/Dockerfile", () => {
     for (const path of new Set(copied)) expect(ignore.some((l) => l === `!${path}` || l === `!${path}/`)).toBe(true);
     for (const [, s] of workers) expect(asArgv(s.command)[2]).toStartWith("workers/");
     expect(existsSync(join(repoRoot, "workers/healthcheck.ts"))).toBe(true);
+  });
+
+  test("installs only `dependencies`, and every package a worker imports is one of them", () => {
+    expect(text).toContain("bun install --frozen-lockfile --production");
+    const dependencies = Object.keys((JSON.parse(read("package.json")) as { dependencies: Record<string, string> }).dependencies);
+    for (const [, s] of workers) {
+      const script = asArgv(s.command)[2]!;
+      if (!existsSync(join(repoRoot, script))) continue; // see "the worker scripts exist"
+      const imported = [...packagesInImportGraph(join(repoRoot, script))];
+      expect({ script, notInDependencies: imported.filter((p) => !dependencies.includes(p)) }).toEqual({ script, notInDependencies: [] });
+    }
   });
 
   test("compose builds every worker from it, with the repository root as context", () => {

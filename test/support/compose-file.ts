@@ -179,3 +179,23 @@ export function envReadsInImportGraph(entry: string): Map<string, string[]> {
   }
   return reads;
 }
+
+/** The packages (not relative files, not `node:`/`bun:` built-ins) imported anywhere in `entry`'s relative-import graph. */
+export function packagesInImportGraph(entry: string): Set<string> {
+  const transpiler = new Bun.Transpiler({ loader: "ts" });
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const queue = [resolve(entry)];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const source = readFileSync(file, "utf8");
+    for (const imp of transpiler.scanImports(source)) {
+      if (imp.path.startsWith(".")) queue.push(join(dirname(file), imp.path));
+      else if (!/^(node|bun):|^bun$/.test(imp.path)) packages.add(imp.path.startsWith("@") ? imp.path.split("/").slice(0, 2).join("/") : imp.path.split("/")[0]!);
+    }
+    for (const m of source.matchAll(/new URL\(\s*["'](\.[^"']+)["']\s*,\s*import\.meta\.url\s*\)/g)) queue.push(join(dirname(file), m[1]!));
+  }
+  return packages;
+}
