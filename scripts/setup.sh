@@ -7,6 +7,7 @@
 #   - the project's packages (bun install --frozen-lockfile; Deno comes in as a devDependency)
 #   - the Kafka broker's jars, resolved once through Maven (lib/local-kafka.ts)
 #   - a Python venv in .venv with pyarrow (pinned), the lake's interop test reads Parquet with it
+#   - in the same venv, Jupyter's Python side for the notebooks (notebooks/requirements.txt), and the Deno kernel
 set -euo pipefail
 
 BUN_VERSION=1.4.5
@@ -45,22 +46,6 @@ step "resolving the Kafka broker jars (Maven, cached after the first time)"
 bun -e 'import { resolveKafkaClasspath, kafkaVersion } from "./lib/local-kafka.ts";
 resolveKafkaClasspath((line) => console.log(`[setup] ${line}`));
 console.log(`[setup] Kafka ${kafkaVersion()} jars ready`);'
-# Notebooks: Jupyter's Python side in the repo-local .venv (pinned), and the Deno kernel for people
-# (the tests' runner, notebooks/run_notebook.py, brings its own kernelspec for the pinned Deno).
-if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
-  step "installing python3-venv (Debian's Python has no venv without it)"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv
-fi
-[ -x .venv/bin/python ] || { step "creating .venv (python3 -m venv)"; python3 -m venv .venv; }
-step "installing the notebooks' Jupyter packages into .venv (notebooks/requirements.txt)"
-.venv/bin/python -m pip install -q --disable-pip-version-check -r notebooks/requirements.txt
-deno_bin=$(readlink -f node_modules/deno/deno 2>/dev/null || true)
-kernel_json="${XDG_DATA_HOME:-$HOME/.local/share}/jupyter/kernels/deno/kernel.json"
-if [ -n "$deno_bin" ] && ! grep -qF "\"$deno_bin\"" "$kernel_json" 2>/dev/null; then
-  step "registering the Deno Jupyter kernel (deno jupyter --install)"
-  NO_COLOR=1 ./node_modules/.bin/deno jupyter --install --force
-fi
 PYARROW_VERSION=26.0.1
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   step "installing Debian packages: python3 python3-venv (the lake's interop test)"
@@ -76,4 +61,14 @@ if [ "$(.venv/bin/python -c 'import pyarrow; print(pyarrow.__version__)' 2>/dev/
   .venv/bin/pip install -q --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
 fi
 step "pyarrow $(.venv/bin/python -c 'import pyarrow; print(pyarrow.__version__)')"
+# Notebooks: Jupyter's Python side (pinned) in the same .venv, and the Deno kernel for people
+# (the tests' runner, notebooks/run_notebook.py, brings its own kernelspec for the pinned Deno).
+step "installing the notebooks' Jupyter packages into .venv (notebooks/requirements.txt)"
+.venv/bin/python -m pip install -q --disable-pip-version-check -r notebooks/requirements.txt
+deno_bin=$(readlink -f node_modules/deno/deno 2>/dev/null || true)
+kernel_json="${XDG_DATA_HOME:-$HOME/.local/share}/jupyter/kernels/deno/kernel.json"
+if [ -n "$deno_bin" ] && ! grep -qF "\"$deno_bin\"" "$kernel_json" 2>/dev/null; then
+  step "registering the Deno Jupyter kernel (deno jupyter --install)"
+  NO_COLOR=1 ./node_modules/.bin/deno jupyter --install --force
+fi
 step "done"
