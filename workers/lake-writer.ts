@@ -130,6 +130,9 @@ runMain(async (signal) => {
 
   const highWatermarks = new Map<number, bigint>();
   let lastFlushAt = performance.now();
+  /** performance.now() of the first record read, and of the end of the last flush that committed any. */
+  let firstRecordAt: number | undefined;
+  let lastCommitAt: number | undefined;
   let lastRecordAt = performance.now();
   const started = performance.now();
 
@@ -140,6 +143,7 @@ runMain(async (signal) => {
     const committed = await writer.flush();
     lastFlushAt = performance.now();
     if (committed.size === 0) return;
+    lastCommitAt = lastFlushAt;
     const offsets = [...committed].map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: -1 }));
     // Informational (lag tools); the lake's _offsets files are what the writer resumes from.
     await consumer.commit({ offsets }).catch(() => {});
@@ -218,7 +222,10 @@ runMain(async (signal) => {
       for (const [partition, next] of fetched.nextPositions) writer.advance(partition, next);
       for (const [partition, end] of fetched.highWatermarks) highWatermarks.set(partition, end);
       const now = performance.now();
-      if (fetched.records > 0) lastRecordAt = now;
+      if (fetched.records > 0) {
+        lastRecordAt = now;
+        firstRecordAt ??= now;
+      }
       if (writer.bufferedRows >= flushRows || (writer.dirty && now - lastFlushAt >= flushIntervalMs)) await flush();
       if (exitWhenIdleMs !== undefined && now - lastRecordAt >= exitWhenIdleMs && caughtUp()) {
         log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
@@ -241,6 +248,14 @@ runMain(async (signal) => {
     `stopped; read ${t.records} records: valid ${t.valid}, invalid ${t.invalid}; wrote ${t.files} files, ${(t.bytes / 1e6).toFixed(2)} MB ` +
       `in ${seconds.toFixed(1)} s; lake now has ${(await listDataFiles(store).catch(() => [])).length} data files`,
   );
+  if (firstRecordAt !== undefined && lastCommitAt !== undefined && lastCommitAt > firstRecordAt) {
+    const drainS = (lastCommitAt - firstRecordAt) / 1000;
+    log(
+      WORKER,
+      `drain: ${t.records} records in ${drainS.toFixed(2)} s from first read to last commit = ${Math.round(t.records / drainS)} records/s; ` +
+        `${t.valid > 0 ? (t.bytes / t.valid).toFixed(1) : "-"} bytes per event written; peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
+    );
+  }
   if (fatal !== undefined) throw new Error(`the lake writer stopped on an error: ${describeError(fatal)}`);
 
   function caughtUp(): boolean {

@@ -84,6 +84,9 @@ runMain(async (signal) => {
     },
     // Its default sinks: the console, plus InfluxDB when INFLUX_URL is set.
     { name: "aggregate", script: "workers/aggregate.ts", args: [], display: true },
+    // The cold path: the Parquet lake under LAKE_DIR (docs/lake.md).
+    { name: "lake-writer", script: "workers/lake-writer.ts", args: [] },
+    { name: "compact", script: "workers/compact.ts", args: [] },
   ];
   const env = { ...process.env, KAFKA_BROKERS: conn.brokers.join(",") };
   const running = workers.map((spec) => startWorker(spec, env));
