@@ -58,7 +58,7 @@ const command = {
     "writes its files atomically and then commits the offsets in the lake: exactly once across crashes.",
   flags: {
     "flush-interval": { type: "string", value: "DURATION", describe: "flush buffered events at least this often (default 30s)" },
-    "flush-rows": { type: "string", value: "N", describe: "flush as soon as this many events are buffered (default 200000)" },
+    "flush-rows": { type: "string", value: "N", describe: "flush as soon as this many events are buffered (default 20000)" },
     "row-group-rows": { type: "string", value: "N", describe: "rows per Parquet row group (default 131072)" },
     "max-future": { type: "string", value: "DURATION", describe: "created_at further ahead of the clock is invalid (default 5m, as the aggregator)" },
     "max-past": { type: "string", value: "DURATION", describe: "created_at further behind the clock is invalid (default 1d = 24h, as the aggregator)" },
@@ -90,7 +90,7 @@ runMain(async (signal) => {
     }
   };
   const flushIntervalMs = duration("flush-interval", 30_000);
-  const flushRows = count("flush-rows", 200_000);
+  const flushRows = count("flush-rows", 20_000);
   const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
   const topic = parseTopic(config.ORDERS_TOPIC);
   const conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
