@@ -86,7 +86,7 @@ runMain(async (signal) => {
     { name: "aggregate", script: "workers/aggregate.ts", args: [], display: true },
     // The cold path: the Parquet lake under LAKE_DIR (docs/lake.md).
     { name: "lake-writer", script: "workers/lake-writer.ts", args: [] },
-    { name: "compact", script: "workers/compact.ts", args: [] },
+    { name: "compact", script: "workers/compact.ts", args: ["--interval", "1m"] },
   ];
   const env = { ...process.env, KAFKA_BROKERS: conn.brokers.join(",") };
   const running = workers.map((spec) => startWorker(spec, env));
