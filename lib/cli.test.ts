@@ -9,7 +9,7 @@ const spec = {
     rate: { type: "string", value: "N", describe: "events per second" },
     max: { type: "boolean", describe: "as fast as possible" },
   },
-  settings: kafkaSettings,
+  settings: { KAFKA_BROKERS: kafkaSettings.KAFKA_BROKERS, KAFKA_CLIENT_ID: kafkaSettings.KAFKA_CLIENT_ID },
 } as const;
 
 test("parseCommand() returns flags, positionals and configuration", () => {

@@ -12,11 +12,24 @@ import {
   topicSettings,
 } from "./config.ts";
 
+/** The security settings' defaults: PLAINTEXT, nothing else set. */
+const NO_SECURITY = {
+  KAFKA_SECURITY_PROTOCOL: "PLAINTEXT",
+  KAFKA_SASL_MECHANISM: "SCRAM-SHA-512",
+  KAFKA_SASL_USERNAME: "",
+  KAFKA_SASL_PASSWORD: "",
+  KAFKA_SASL_PASSWORD_FILE: "",
+  KAFKA_SSL_CA_FILE: "",
+  KAFKA_SSL_CERT_FILE: "",
+  KAFKA_SSL_KEY_FILE: "",
+} as const;
+
 describe("readConfig()", () => {
   test("uses every default when the environment is empty", () => {
     expect(readConfig({ ...kafkaSettings, ...topicSettings }, {})).toEqual({
       KAFKA_BROKERS: ["127.0.0.1:9092"],
       KAFKA_CLIENT_ID: "orderpulse",
+      ...NO_SECURITY,
       ORDERS_TOPIC: "orders",
       DLQ_TOPIC: "orders.dlq",
       LATE_TOPIC: "orders.late",
@@ -30,7 +43,7 @@ describe("readConfig()", () => {
 
   test("parses given values", () => {
     const config = readConfig(kafkaSettings, { KAFKA_BROKERS: "a:1, b:2", KAFKA_CLIENT_ID: "me" });
-    expect(config).toEqual({ KAFKA_BROKERS: ["a:1", "b:2"], KAFKA_CLIENT_ID: "me" });
+    expect(config).toEqual({ KAFKA_BROKERS: ["a:1", "b:2"], KAFKA_CLIENT_ID: "me", ...NO_SECURITY });
   });
 
   test("names every bad variable and its expected form in one error", () => {
@@ -99,10 +112,19 @@ describe("parsers", () => {
 });
 
 test("describeSettings() lists each variable with its form and default", () => {
-  expect(describeSettings(kafkaSettings)).toBe(
+  const { KAFKA_BROKERS, KAFKA_CLIENT_ID } = kafkaSettings;
+  expect(describeSettings({ KAFKA_BROKERS, KAFKA_CLIENT_ID })).toBe(
     "  KAFKA_BROKERS            Kafka bootstrap brokers\n" +
       "                           form: host:port[,host:port...]; default: 127.0.0.1:9092\n" +
       "  KAFKA_CLIENT_ID          client id prefix sent to the broker (shows in its logs and quotas)\n" +
       "                           form: a word; default: orderpulse",
+  );
+});
+
+test("kafkaSettings lists the security settings, and --help never shows the SASL password", () => {
+  expect(Object.keys(kafkaSettings)).toEqual(["KAFKA_BROKERS", "KAFKA_CLIENT_ID", ...Object.keys(NO_SECURITY)]);
+  expect(kafkaSettings.KAFKA_SASL_PASSWORD.secret).toBe(true);
+  expect(() => readConfig(kafkaSettings, { KAFKA_SECURITY_PROTOCOL: "SASL" })).toThrow(
+    /KAFKA_SECURITY_PROTOCOL: expected PLAINTEXT, SASL_PLAINTEXT, SASL_SSL or SSL, got "SASL"/,
   );
 });

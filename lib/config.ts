@@ -143,6 +143,45 @@ export function oneOf<const T extends string>(choices: readonly T[]): (raw: stri
 
 // ---- the settings every worker shares ------------------------------------------------------
 
+const filePath = (raw: string) => raw;
+
+/**
+ * How clients authenticate to Kafka and encrypt the connection; lib/kafka-security.ts turns them
+ * into client options and checks the combinations. The password comes from the variable or a file
+ * (`KAFKA_SASL_PASSWORD_FILE`, e.g. a Docker or Kubernetes secret) and is never shown.
+ */
+export const kafkaSecuritySettings = {
+  KAFKA_SECURITY_PROTOCOL: {
+    describe: "how clients talk to the brokers: SASL_* authenticate, *SSL encrypts with TLS",
+    form: "PLAINTEXT, SASL_PLAINTEXT, SASL_SSL or SSL",
+    default: "PLAINTEXT" as "PLAINTEXT" | "SASL_PLAINTEXT" | "SASL_SSL" | "SSL",
+    parse: oneOf(["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] as const),
+  },
+  KAFKA_SASL_MECHANISM: {
+    describe: "SASL mechanism (SASL_PLAINTEXT, SASL_SSL)",
+    form: "SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN",
+    default: "SCRAM-SHA-512" as "SCRAM-SHA-512" | "SCRAM-SHA-256" | "PLAIN",
+    parse: oneOf(["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] as const),
+  },
+  KAFKA_SASL_USERNAME: { describe: "SASL user name", form: "a name", default: "", parse: (raw: string) => raw },
+  KAFKA_SASL_PASSWORD: {
+    describe: "SASL password (or KAFKA_SASL_PASSWORD_FILE)",
+    form: "a password",
+    default: "",
+    parse: (raw: string) => raw,
+    secret: true,
+  },
+  KAFKA_SASL_PASSWORD_FILE: { describe: "file holding the SASL password", form: "a file path", default: "", parse: filePath },
+  KAFKA_SSL_CA_FILE: {
+    describe: "PEM CA bundle that signed the brokers' certificates (unset: the system's CAs)",
+    form: "a file path",
+    default: "",
+    parse: filePath,
+  },
+  KAFKA_SSL_CERT_FILE: { describe: "PEM client certificate, for brokers that require mutual TLS", form: "a file path", default: "", parse: filePath },
+  KAFKA_SSL_KEY_FILE: { describe: "PEM private key of KAFKA_SSL_CERT_FILE (unencrypted)", form: "a file path", default: "", parse: filePath },
+} satisfies SettingsSpec;
+
 export const kafkaSettings = {
   KAFKA_BROKERS: {
     describe: "Kafka bootstrap brokers",
@@ -159,6 +198,7 @@ export const kafkaSettings = {
       return raw;
     },
   },
+  ...kafkaSecuritySettings,
 } satisfies SettingsSpec;
 
 export const topicSettings = {

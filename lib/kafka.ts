@@ -7,6 +7,8 @@
  * The client is @platformatic/kafka (pure TypeScript); see the README's design notes for why
  * not @confluentinc/kafka-javascript or kafkajs.
  */
+import { readFileSync } from "node:fs";
+import type { ConnectionOptions as TlsOptions } from "node:tls";
 import {
   Admin,
   compatibilityPartitioner,
@@ -14,8 +16,10 @@ import {
   type Message,
   ProduceAcks,
   Producer,
+  type SASLOptions,
   stringDeserializer,
 } from "@platformatic/kafka";
+import { describeSecurity, type KafkaSecurity, kafkaSecurity, type KafkaSecurityConfig } from "./kafka-security.ts";
 
 export { MessagesStreamModes, ProduceAcks } from "@platformatic/kafka";
 
@@ -23,6 +27,70 @@ export interface KafkaConnection {
   brokers: string[];
   /** Prefix of the client id the broker sees; each client appends its role. */
   clientId: string;
+  /** SASL and TLS for every client built from this connection. Default: PLAINTEXT. */
+  security?: KafkaSecurity;
+}
+
+/**
+ * The connection a worker's configuration describes (brokers, client id, security), reading the
+ * password and TLS files named there. Throws a ConfigError naming each bad security variable.
+ */
+export function connectionFromConfig(
+  config: { KAFKA_BROKERS: string[]; KAFKA_CLIENT_ID: string } & KafkaSecurityConfig,
+  readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
+): KafkaConnection {
+  return { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, security: kafkaSecurity(config, readFile) };
+}
+
+/** `127.0.0.1:9092 (SASL_PLAINTEXT as "alice" (SCRAM-SHA-512))`, for log lines; never the password. */
+export function describeConnection(conn: KafkaConnection): string {
+  return `${conn.brokers.join(",")}${conn.security && conn.security.protocol !== "PLAINTEXT" ? ` (${describeSecurity(conn.security)})` : ""}`;
+}
+
+/** The client options every client gets from `conn.security`. */
+function securityOptions(conn: KafkaConnection): { sasl?: SASLOptions; tls?: TlsOptions } {
+  const security = conn.security;
+  if (!security) return {};
+  const options: { sasl?: SASLOptions; tls?: TlsOptions } = {};
+  if (security.sasl) {
+    // A provider function, so the password is not a field of the client's options.
+    options.sasl = { mechanism: security.sasl.mechanism, username: security.sasl.username, password: security.sasl.password };
+  }
+  if (security.tls) options.tls = { ...security.tls };
+  return options;
+}
+
+/**
+ * The broker refused our credentials (SASL), as opposed to being unreachable. Workers stop on it at
+ * once: retrying the same password cannot help. The message names the variables to check.
+ */
+export class KafkaAuthenticationError extends Error {
+  override name = "KafkaAuthenticationError";
+  readonly code = "KAFKA_AUTHENTICATION_FAILED";
+  constructor(conn: KafkaConnection, options?: ErrorOptions) {
+    const sasl = conn.security?.sasl;
+    super(
+      `Kafka authentication failed at ${conn.brokers.join(",")}` +
+        (sasl ? ` as user ${JSON.stringify(sasl.username)} with ${sasl.mechanism}` : "") +
+        "; check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE), KAFKA_SASL_MECHANISM and KAFKA_SECURITY_PROTOCOL",
+      options,
+    );
+  }
+}
+
+/** Whether `error`, or anything in its causes, is the client's or the broker's authentication failure. */
+export function isAuthenticationError(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const visit = (e: unknown): boolean => {
+    if (!e || typeof e !== "object" || seen.has(e)) return false;
+    seen.add(e);
+    const { code, apiCode, errors, cause } = e as { code?: unknown; apiCode?: unknown; errors?: unknown; cause?: unknown };
+    // PLT_KFK_AUTHENTICATION: the client's; 58 SASL_AUTHENTICATION_FAILED: the broker's.
+    if (code === "PLT_KFK_AUTHENTICATION" || code === "KAFKA_AUTHENTICATION_FAILED" || apiCode === 58) return true;
+    if (Array.isArray(errors) && errors.some(visit)) return true;
+    return visit(cause);
+  };
+  return visit(error);
 }
 
 /** A consumed record: key and headers as strings, the value as the bytes on the wire. */
@@ -52,6 +120,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions):
   return new Producer({
     clientId: `${conn.clientId}-${options.role}`,
     bootstrapBrokers: conn.brokers,
+    ...securityOptions(conn),
     idempotent,
     acks: idempotent ? ProduceAcks.ALL : ProduceAcks.LEADER,
     compression: options.compression ?? "lz4",
@@ -84,6 +153,7 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
   return new Consumer({
     clientId: `${conn.clientId}-${options.role}`,
     bootstrapBrokers: conn.brokers,
+    ...securityOptions(conn),
     groupId: options.groupId,
     deserializers: {
       key: stringDeserializer,
@@ -100,7 +170,7 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
 }
 
 export function createAdmin(conn: KafkaConnection): Admin {
-  return new Admin({ clientId: `${conn.clientId}-admin`, bootstrapBrokers: conn.brokers });
+  return new Admin({ clientId: `${conn.clientId}-admin`, bootstrapBrokers: conn.brokers, ...securityOptions(conn) });
 }
 
 export interface TopicSpec {
@@ -130,6 +200,8 @@ export async function ensureTopics(conn: KafkaConnection, topics: TopicSpec[]): 
 /**
  * Resolves once a broker answers a metadata request; rejects after `timeoutMs` with the last
  * error as `cause`. `onWait` is called once per failed attempt (for one log line per wait).
+ * A refused login rejects at once with a {@link KafkaAuthenticationError}: a broker that is up
+ * and says no will not change its mind.
  */
 export async function waitForBroker(
   conn: KafkaConnection,
@@ -142,6 +214,7 @@ export async function waitForBroker(
     const admin = new Admin({
       clientId: `${conn.clientId}-probe`,
       bootstrapBrokers: conn.brokers,
+      ...securityOptions(conn),
       retries: 0,
       timeout: 2_000,
     });
@@ -149,6 +222,7 @@ export async function waitForBroker(
       await admin.listTopics();
       return;
     } catch (error) {
+      if (isAuthenticationError(error)) throw new KafkaAuthenticationError(conn, { cause: error });
       if (performance.now() >= deadline) {
         throw new Error(
           `no Kafka broker answered at ${conn.brokers.join(",")} within ${options.timeoutMs ?? 60_000} ms; ` +

@@ -3,6 +3,7 @@
  * SIGINT/SIGTERM (a second signal exits at once), and a last-resort error line that says what
  * went wrong instead of a stack trace alone.
  */
+import { ConfigError } from "./config.ts";
 
 /** One log line on stderr: `HH:MM:SS.mmm [worker] message`. stdout stays free for data. */
 export function log(worker: string, message: string): void {
@@ -61,7 +62,9 @@ export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): vo
     },
     (error: unknown) => {
       process.stderr.write(`error: ${describeError(error)}\n`);
-      process.exit(1);
+      // A configuration found bad after parsing (e.g. a secret file that cannot be read) is a
+      // usage error like any other.
+      process.exit(error instanceof ConfigError ? 2 : 1);
     },
   );
 }

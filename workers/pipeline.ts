@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { kafkaSettings, topicSettings } from "../lib/config.ts";
 import { parseCommand } from "../lib/cli.ts";
-import { ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
+import { connectionFromConfig, describeConnection, ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
 import { LocalBroker, localBrokerSettings } from "../lib/local-kafka.ts";
 import { log, runMain } from "../lib/worker-runtime.ts";
 import { influxSettings, influxTarget } from "../lib/influx-config.ts";
@@ -55,8 +55,13 @@ runMain(async (signal) => {
   );
 
   let broker: LocalBroker | undefined;
-  let conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
+  let conn: KafkaConnection = connectionFromConfig(config);
   if (!process.env.KAFKA_BROKERS) {
+    if (config.KAFKA_SECURITY_PROTOCOL !== "PLAINTEXT") {
+      throw new RangeError(
+        `KAFKA_SECURITY_PROTOCOL=${config.KAFKA_SECURITY_PROTOCOL}, but the local broker speaks PLAINTEXT; set KAFKA_BROKERS to a broker configured for it`,
+      );
+    }
     broker = new LocalBroker({
       dataDir: config.KAFKA_DATA_DIR,
       port: config.KAFKA_PORT,
@@ -66,7 +71,7 @@ runMain(async (signal) => {
     await broker.start();
     conn = { ...conn, brokers: [broker.bootstrap] };
   }
-  log("pipeline", `Kafka at ${conn.brokers.join(",")}`);
+  log("pipeline", `Kafka at ${describeConnection(conn)}`);
 
   const created = await ensureTopics(conn, [
     { name: config.ORDERS_TOPIC, partitions: config.ORDERS_PARTITIONS },

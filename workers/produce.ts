@@ -8,14 +8,15 @@
  */
 import { rename, writeFile } from "node:fs/promises";
 import { type FlagSpec, parseCommand } from "../lib/cli.ts";
-import { kafkaSettings, parseDurationMs, topicSettings } from "../lib/config.ts";
-import { createProducer, ensureTopics, type OrderProducer, waitForBroker } from "../lib/kafka.ts";
+import { ConfigError, kafkaSettings, parseDurationMs, topicSettings } from "../lib/config.ts";
+import { connectionFromConfig, createProducer, describeConnection, ensureTopics, type OrderProducer, waitForBroker } from "../lib/kafka.ts";
 import { SCHEMA_VERSION } from "../lib/order-event.ts";
 import { partitionForKey } from "../lib/partition.ts";
 import { formatBar, formatProgress, formatSummary, ProduceTally } from "../lib/produce-tally.ts";
 import { seedFrom } from "../lib/prng.ts";
 import type { FedRecord } from "../lib/record-batch.ts";
 import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/simulator.ts";
+import { describeError } from "../lib/worker-runtime.ts";
 import { RecordFeed } from "./record-feed.ts";
 
 /** How far ahead of the clock a paced stream without --start begins: covers connecting and warm-up. */
@@ -219,8 +220,8 @@ async function main(): Promise<number> {
     destination = "stdout";
   } else {
     const topic = f.topic ?? config.ORDERS_TOPIC;
-    const conn = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
-    await waitForBroker(conn, { onWait: (attempt) => attempt === 1 && log(`waiting for a broker at ${conn.brokers.join(",")}`) });
+    const conn = connectionFromConfig(config);
+    await waitForBroker(conn, { onWait: (attempt) => attempt === 1 && log(`waiting for a broker at ${describeConnection(conn)}`) });
     await ensureTopics(conn, [{ name: topic, partitions: config.ORDERS_PARTITIONS }]);
     const producer = createProducer(conn, { role: "produce", compression });
     const metadata = await producer.metadata({ topics: [topic] });
@@ -236,7 +237,7 @@ async function main(): Promise<number> {
       },
       () => stopping && performance.now() > flushDeadline,
     );
-    destination = `topic ${topic} (${partitions} partitions) at ${conn.brokers.join(",")}`;
+    destination = `topic ${topic} (${partitions} partitions) at ${describeConnection(conn)}`;
     keyPartitions = partitions;
   }
   // The simulator runs on its own thread, a few batches ahead of the sends, and assigns partitions.
@@ -356,7 +357,10 @@ async function main(): Promise<number> {
 try {
   process.exitCode = await main();
 } catch (error) {
-  console.error(error instanceof UsageError ? `${error.message}\nRun with --help to see the options.` : error);
-  process.exitCode = error instanceof UsageError ? 2 : 1;
+  // The message and its causes, not the inspected error object: that would print every property
+  // of the client's errors, and a secret must not reach the log through one of them.
+  if (error instanceof UsageError) console.error(`${error.message}\nRun with --help to see the options.`);
+  else console.error(`error: ${describeError(error)}`);
+  process.exitCode = error instanceof UsageError || error instanceof ConfigError ? 2 : 1;
 }
 process.exit(process.exitCode);

@@ -4,7 +4,7 @@
  */
 import { kafkaSettings, parseTopic, topicSettings } from "../lib/config.ts";
 import { parseCommand } from "../lib/cli.ts";
-import { createConsumer, MessagesStreamModes, waitForBroker } from "../lib/kafka.ts";
+import { connectionFromConfig, createConsumer, describeConnection, MessagesStreamModes, waitForBroker } from "../lib/kafka.ts";
 import { log, runMain } from "../lib/worker-runtime.ts";
 
 const command = {
@@ -23,8 +23,8 @@ runMain(async (signal) => {
   if (parsed.kind !== "run") return parsed;
   const { config, flags } = parsed;
   const topic = flags.topic ? parseTopic(flags.topic) : config.ORDERS_TOPIC;
-  const conn = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
-  await waitForBroker(conn, { onWait: (n) => n === 1 && log("tail", `waiting for Kafka at ${conn.brokers.join(",")}`) });
+  const conn = connectionFromConfig(config);
+  await waitForBroker(conn, { onWait: (n) => n === 1 && log("tail", `waiting for Kafka at ${describeConnection(conn)}`) });
   const consumer = createConsumer(conn, { role: "tail", groupId: flags.group ?? `orderpulse-tail-${process.pid}` });
   const stream = await consumer.consume({
     topics: [topic],
