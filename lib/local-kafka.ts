@@ -54,7 +54,21 @@ export interface LocalBrokerOptions {
   onProgress?: (line: string) => void;
   /** How long to wait for the broker to answer, in ms. Default 60 000. */
   startTimeoutMs?: number;
+  /**
+   * Clients must log in with SASL/SCRAM: the client listener becomes SASL_PLAINTEXT (still on
+   * 127.0.0.1) and the users' credentials are written into the metadata when storage is formatted
+   * (so they apply to a new data directory only). Default: no authentication (PLAINTEXT).
+   */
+  sasl?: LocalBrokerSasl;
 }
+
+export interface LocalBrokerSasl {
+  mechanism: "SCRAM-SHA-512" | "SCRAM-SHA-256";
+  /** Names and passwords of `[A-Za-z0-9._~!@#%^*+-]`: they pass through a command line and a JAAS line unquoted. */
+  users: { name: string; password: string }[];
+}
+
+const SCRAM_TEXT = /^[A-Za-z0-9._~!@#%^*+-]+$/;
 
 export function kafkaVersion(): string {
   const match = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(pomPath, "utf8"));
@@ -131,6 +145,14 @@ export class LocalBroker {
   #options: LocalBrokerOptions;
 
   constructor(options: LocalBrokerOptions = {}) {
+    if (options.sasl) {
+      if (options.sasl.users.length === 0) throw new RangeError("sasl.users: give at least one user");
+      for (const user of options.sasl.users) {
+        if (!SCRAM_TEXT.test(user.name) || !SCRAM_TEXT.test(user.password)) {
+          throw new RangeError(`sasl.users: ${JSON.stringify(user.name)}: names and passwords are 1 or more of A-Z a-z 0-9 . _ ~ ! @ # % ^ * + -`);
+        }
+      }
+    }
     this.#options = options;
     this.#ownsDataDir = options.dataDir === undefined;
     this.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "orderpulse-kafka-"));
@@ -146,8 +168,45 @@ export class LocalBroker {
     return `127.0.0.1:${this.port}`;
   }
 
-  connection(clientId = "orderpulse"): KafkaConnection {
-    return { brokers: [this.bootstrap], clientId };
+  /**
+   * A connection to this broker. With `sasl`, it logs in as the first user (or `user`);
+   * `password` overrides that user's password (to test a refused login).
+   */
+  connection(clientId = "orderpulse", login: { user?: string; password?: string } = {}): KafkaConnection {
+    const sasl = this.#options.sasl;
+    if (!sasl) return { brokers: [this.bootstrap], clientId };
+    const user = sasl.users.find((u) => login.user === undefined || u.name === login.user) ?? { name: login.user ?? "", password: "" };
+    const password = login.password ?? user.password;
+    return {
+      brokers: [this.bootstrap],
+      clientId,
+      security: { protocol: "SASL_PLAINTEXT", sasl: { mechanism: sasl.mechanism, username: user.name, password: () => password } },
+    };
+  }
+
+  /** The environment a worker needs to reach this broker (KAFKA_BROKERS and, with SASL, the protocol, mechanism and the first user). */
+  workerEnv(): Record<string, string> {
+    const sasl = this.#options.sasl;
+    const env: Record<string, string> = { KAFKA_BROKERS: this.bootstrap };
+    if (!sasl) return env;
+    return {
+      ...env,
+      KAFKA_SECURITY_PROTOCOL: "SASL_PLAINTEXT",
+      KAFKA_SASL_MECHANISM: sasl.mechanism,
+      KAFKA_SASL_USERNAME: sasl.users[0]!.name,
+      KAFKA_SASL_PASSWORD: sasl.users[0]!.password,
+    };
+  }
+
+  /** The KRaft controller's port on 127.0.0.1 (not for clients). */
+  get controllerPort(): number {
+    if (this.#controllerPort === undefined) throw new Error("the broker has not been started yet");
+    return this.#controllerPort;
+  }
+
+  /** Process id of the broker's guard process (lib/spawn-guarded.ts), whose child is the JVM; undefined when stopped. */
+  get pid(): number | undefined {
+    return this.#process?.pid;
   }
 
   get running(): boolean {
@@ -164,13 +223,22 @@ export class LocalBroker {
     const logDir = join(this.dataDir, "log");
     mkdirSync(logDir, { recursive: true });
     const propertiesPath = join(this.dataDir, "server.properties");
-    writeFileSync(propertiesPath, serverProperties(this.#port, this.#controllerPort, logDir, this.#options));
+    const sasl = this.#options.sasl;
+    // The broker's own SCRAM login on its inter-broker listener: random, kept in the data
+    // directory so that a restart (which rewrites server.properties) uses the formatted one.
+    const brokerSecretPath = join(this.dataDir, "broker-user.secret");
+    if (sasl && !existsSync(brokerSecretPath)) writeFileSync(brokerSecretPath, randomHex(24), { mode: 0o600 });
+    const brokerUser = sasl ? { name: "orderpulse-broker", password: readFileSync(brokerSecretPath, "utf8") } : undefined;
+    writeFileSync(propertiesPath, serverProperties(this.#port, this.#controllerPort, logDir, this.#options, brokerUser), { mode: 0o600 });
 
     if (!existsSync(join(logDir, "meta.properties"))) {
       progress(`formatting broker storage in ${logDir}`);
+      const scram = sasl && brokerUser
+        ? [...sasl.users, brokerUser].flatMap((u) => ["--add-scram", `${sasl.mechanism}=[name=${u.name},password=${u.password}]`])
+        : [];
       const format = spawnSync(
         "java",
-        ["-cp", classpath, "kafka.tools.StorageTool", "format", `--cluster-id=${randomClusterId()}`, "-c", propertiesPath],
+        ["-cp", classpath, "kafka.tools.StorageTool", "format", `--cluster-id=${randomClusterId()}`, "-c", propertiesPath, ...scram],
         { encoding: "utf8" },
       );
       if (format.error || format.status !== 0) {
@@ -240,17 +308,39 @@ export class LocalBroker {
   }
 }
 
-function serverProperties(port: number, controllerPort: number, logDir: string, options: LocalBrokerOptions): string {
+function randomHex(bytes: number): string {
+  return Buffer.from(getRandomValues(new Uint8Array(bytes))).toString("hex");
+}
+
+function serverProperties(
+  port: number,
+  controllerPort: number,
+  logDir: string,
+  options: LocalBrokerOptions,
+  brokerUser: { name: string; password: string } | undefined,
+): string {
+  // Every listener is on 127.0.0.1. With SASL, the one client listener is SASL_PLAINTEXT and the
+  // broker logs in to it too (inter-broker), so no port accepts an unauthenticated client; the
+  // controller listener stays PLAINTEXT on loopback (only the broker itself speaks to it). No
+  // authorizer is configured, so every authenticated user may do everything.
+  const sasl = options.sasl;
+  const listener = sasl ? "SASL_PLAINTEXT" : "PLAINTEXT";
+  const saslLines = sasl && brokerUser
+    ? `sasl.enabled.mechanisms=${sasl.mechanism}
+sasl.mechanism.inter.broker.protocol=${sasl.mechanism}
+listener.name.sasl_plaintext.${sasl.mechanism.toLowerCase()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${brokerUser.name}" password="${brokerUser.password}";
+`
+    : "";
   return `# written by orderpulse (lib/local-kafka.ts); rewritten at every start
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${controllerPort}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+listeners=${listener}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=${listener}://127.0.0.1:${port}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs=${logDir}
+listener.security.protocol.map=${listener}:${listener},CONTROLLER:PLAINTEXT
+inter.broker.listener.name=${listener}
+${saslLines}log.dirs=${logDir}
 num.partitions=${options.defaultPartitions ?? 3}
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1

@@ -1,4 +1,5 @@
 import { afterAll } from "bun:test";
 import { stopSharedBroker } from "./broker.ts";
+import { stopSaslBroker } from "./sasl-broker.ts";
 
-afterAll(stopSharedBroker);
+afterAll(() => Promise.all([stopSharedBroker(), stopSaslBroker()]));
