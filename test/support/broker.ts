@@ -21,6 +21,12 @@ export function testBrokers(): Promise<string[]> {
   return shared.then((s) => s.brokers);
 }
 
+/** The broker this process started, or undefined when the suites use `KAFKA_BROKERS`. */
+export async function testLocalBroker(): Promise<LocalBroker | undefined> {
+  await testBrokers();
+  return (await shared)?.local;
+}
+
 export async function testConnection(role: string): Promise<KafkaConnection> {
   return { brokers: await testBrokers(), clientId: `test-${role}` };
 }

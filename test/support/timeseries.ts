@@ -26,6 +26,11 @@ abstract class LocalServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** Process id of the server's guard process (lib/spawn-guarded.ts), whose child is the server; undefined when stopped. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   protected abstract command(): Promise<string[]>;
   protected abstract ready(): Promise<boolean>;
   protected abstract executable: string;
