@@ -165,6 +165,15 @@ def progress_dicts(query) -> list[dict]:
     return out
 
 
+def log_progress(progress: list[dict]) -> None:
+    """Each micro-batch's progress (rows, durations by phase, event-time stats) into the log, for diagnosis."""
+    for p in progress:
+        log(
+            "batch "
+            + json.dumps({k: p.get(k) for k in ("batchId", "numInputRows", "inputRowsPerSecond", "processedRowsPerSecond", "durationMs", "eventTime")})
+        )
+
+
 def iso_ms(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000.0
 
@@ -208,6 +217,7 @@ def run_drain(spark: SparkSession, args: argparse.Namespace, sampler: ResourceSa
         if query.exception() is not None:
             raise RuntimeError(f"the query failed: {query.exception()}")
         progress = progress_dicts(query)
+        log_progress(progress)
     finally:
         shutil.rmtree(checkpoint, ignore_errors=True)
     events = sum(int(p.get("numInputRows", 0)) for p in progress)
@@ -267,6 +277,7 @@ def run_latency(spark: SparkSession, args: argparse.Namespace, sampler: Resource
         cpu_seconds = sampler.cpu_seconds() - cpu_before
         query.stop()
         progress = progress_dicts(query)
+        log_progress(progress)
     finally:
         shutil.rmtree(checkpoint, ignore_errors=True)
 
