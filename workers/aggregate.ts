@@ -19,7 +19,7 @@ import { ConsoleSink } from "../lib/console-sink.ts";
 import { FileCheckpointStore } from "../lib/file-checkpoint-store.ts";
 import { JsonlSink } from "../lib/jsonl-sink.ts";
 import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
-import { createConsumer, createProducer, ensureTopics, type KafkaConnection, type OrderConsumer, waitForBroker } from "../lib/kafka.ts";
+import { connectionFromConfig, createConsumer, createProducer, describeConnection, ensureTopics, type OrderConsumer, waitForBroker } from "../lib/kafka.ts";
 import { KafkaForwarder } from "../lib/kafka-forwarder.ts";
 import type { ResultSink } from "../lib/result-sink.ts";
 import { influxSettings, influxTarget } from "../lib/influx-config.ts";
@@ -113,12 +113,12 @@ runMain(async (signal) => {
   const reset = flags.reset === undefined ? undefined : (oneOf(["earliest", "latest"] as const)(flags.reset) as ResetPolicy);
   const maxDimensionValues = flags["max-dimension-values"] ? intParser(0, 10_000)(flags["max-dimension-values"]) : 50;
   const topic = parseTopic(config.ORDERS_TOPIC);
-  const conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
+  const conn = connectionFromConfig(config);
   const target = influxTarget(config, (path) => readFileSync(path, "utf8"));
   const influxBuffer = flags["influx-buffer"] ? intParser(100, 100_000_000)(flags["influx-buffer"]) : 200_000;
   const sinks = buildSinks(flags.sink ?? (target ? "console,influx" : "console"), target, { window: windowTag(windowSizeMs), maxBufferedLines: influxBuffer });
 
-  await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${conn.brokers.join(",")}`) });
+  await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) });
   await ensureTopics(conn, [
     { name: config.DLQ_TOPIC, partitions: 1 },
     { name: config.LATE_TOPIC, partitions: 1 },
@@ -218,21 +218,24 @@ runMain(async (signal) => {
   clearInterval(emitTimer);
   clearInterval(checkpointTimer);
   clearInterval(metricsTimer);
-  await checkpointing;
 
+  // One deadline for the whole stop, including a periodic checkpoint still in flight: that one
+  // waits for the sinks too, and a sink whose server is away would otherwise hold the stop forever.
+  const shutdownTimeoutMs = duration("shutdown-timeout", 30_000);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the sinks did not take the last results within ${shutdownTimeoutMs} ms; the checkpoint stays at the previous one, so a restart emits them again`)),
+      shutdownTimeoutMs,
+    );
+  });
+  timedOut.catch(() => {});
+  await Promise.race([checkpointing, timedOut]).catch((error) => (fatal ??= error));
   if (fatal === undefined) {
-    const shutdownTimeoutMs = duration("shutdown-timeout", 30_000);
     log(WORKER, "stopping: final checkpoint");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`the sinks did not take the last results within ${shutdownTimeoutMs} ms; the checkpoint stays at the previous one, so a restart emits them again`)),
-        shutdownTimeoutMs,
-      );
-    });
     await Promise.race([takeCheckpoint(), timedOut]).catch((error) => (fatal = error));
-    clearTimeout(timer);
   }
+  clearTimeout(timer);
   await Promise.all(sinks.map((s) => s.close().catch(() => {})));
   await feed.close();
   await producer.close().catch(() => {});
