@@ -250,7 +250,8 @@ runMain(async (signal) => {
     log(
       WORKER,
       `drain: ${t.records} records in ${seconds.toFixed(2)} s from first to last = ${Math.round(t.records / seconds)} records/s; ` +
-        `peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
+        `peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; ` +
+        `first at ${new Date(performance.timeOrigin + feed.firstRecordAtMs).toISOString()}, last at ${new Date(performance.timeOrigin + feed.lastRecordAtMs).toISOString()}`,
     );
   }
   if (fatal !== undefined) {

@@ -13,7 +13,7 @@ import { parseCommand } from "../lib/cli.ts";
 import { intParser, kafkaSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
 import { FileLakeStore } from "../lib/file-lake-store.ts";
 import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
-import { createConsumer, type KafkaConnection, waitForBroker } from "../lib/kafka.ts";
+import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka.ts";
 import { listDataFiles } from "../lib/lake-reader.ts";
 import { LakeWriter } from "../lib/lake-writer.ts";
 import { describeError, log, runMain } from "../lib/worker-runtime.ts";
@@ -93,7 +93,7 @@ runMain(async (signal) => {
   const flushRows = count("flush-rows", 20_000);
   const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
   const topic = parseTopic(config.ORDERS_TOPIC);
-  const conn: KafkaConnection = { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID };
+  const conn = connectionFromConfig(config);
   const store = new FileLakeStore(config.LAKE_DIR);
   const writer = new LakeWriter(store, {
     topic,
@@ -103,7 +103,7 @@ runMain(async (signal) => {
     rowGroupRows: count("row-group-rows", 131_072),
   });
 
-  await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${conn.brokers.join(",")}`) });
+  await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) });
   log(WORKER, `topic ${topic}, group ${config.LAKE_GROUP}, lake ${config.LAKE_DIR}, flush every ${flushIntervalMs} ms or ${flushRows} events`);
 
   const heartbeatIntervalMs = Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5));
