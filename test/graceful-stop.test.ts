@@ -1,0 +1,78 @@
+/**
+ * SIGTERM stops a worker within a bounded time, after it made everything it read durable: the
+ * aggregator's final checkpoint covers every record up to the end of the topic, and the lake
+ * writer's committed offsets do too. (The producer's and compactor's SIGTERM behaviour is tested
+ * in their own suites.)
+ */
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeCheckpoint } from "../lib/checkpoint.ts";
+import { decodeOffsets } from "../lib/lake-offsets.ts";
+import { testConnection, uniqueTopic } from "./support/broker.ts";
+import { produceSimulated, readTopic, startWorker } from "./support/pipeline-harness.ts";
+
+const scratch = mkdtempSync(join(tmpdir(), "orderpulse-graceful-test-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const STOP_WITHIN_MS = 15_000;
+
+async function loadedTopic(name: string) {
+  const topic = await uniqueTopic(name, 3);
+  const conn = await testConnection(name);
+  await produceSimulated(conn, topic, 3_000, { seed: 51, startMs: Date.now() - 2 * 3_600_000, ratePerS: 20, malformedFraction: 0.01 });
+  const ends = new Map([...(await readTopic(conn, topic))].map(([p, list]) => [p, list.at(-1)!.offset + 1n]));
+  return { topic, conn, ends };
+}
+
+/** Sends SIGTERM once `ready` is in the log and the worker has read everything; returns the exit code and how long the stop took. */
+async function stop(worker: ReturnType<typeof startWorker>, ready: RegExp): Promise<{ code: number; stopMs: number }> {
+  await worker.waitForLog(ready);
+  const started = performance.now();
+  worker.kill("SIGTERM");
+  const code = await worker.exited;
+  return { code, stopMs: performance.now() - started };
+}
+
+test("the aggregator stops on SIGTERM within 15 s, its final checkpoint covering every record read", async () => {
+  const { topic, conn, ends } = await loadedTopic("graceful-agg");
+  const checkpoints = join(scratch, "agg-checkpoints");
+  const worker = startWorker("workers/aggregate.ts", ["--sink", `jsonl:${join(scratch, "agg.jsonl")}`, "--checkpoint-interval", "1h"], {
+    KAFKA_BROKERS: conn.brokers.join(","),
+    ORDERS_TOPIC: topic,
+    DLQ_TOPIC: `${topic}.dlq`,
+    LATE_TOPIC: `${topic}.late`,
+    CHECKPOINT_DIR: checkpoints,
+    AGGREGATE_GROUP: "graceful-agg",
+  });
+  // The metrics line reports the records read; 3,000 means it has read the whole topic.
+  const { code, stopMs } = await stop(worker, /records 3000:/);
+  expect({ code, withinBound: stopMs < STOP_WITHIN_MS }).toEqual({ code: 0, withinBound: true });
+  expect(worker.log()).toContain("stopping: final checkpoint");
+  for (const [partition, end] of ends) {
+    const bytes = readFileSync(join(checkpoints, "graceful-agg", topic, `partition-${partition}.ckpt`));
+    const saved = decodeCheckpoint(new Uint8Array(bytes)).partitions[0]!;
+    expect({ partition, nextOffset: saved.nextOffset }).toEqual({ partition, nextOffset: end });
+  }
+}, 90_000);
+
+test("the lake writer stops on SIGTERM within 15 s, having committed files for every record read", async () => {
+  const { topic, conn, ends } = await loadedTopic("graceful-lake");
+  const lake = join(scratch, "lake");
+  // Nothing flushes on its own before the stop: the SIGTERM's final flush must write it all.
+  const worker = startWorker("workers/lake-writer.ts", ["--flush-rows", "1000000", "--flush-interval", "1h"], {
+    KAFKA_BROKERS: conn.brokers.join(","),
+    ORDERS_TOPIC: topic,
+    LAKE_DIR: lake,
+    LAKE_GROUP: "graceful-lake",
+  });
+  // Its progress line (every 5 s) reports the records read; 3,000 means the whole topic.
+  const { code, stopMs } = await stop(worker, /records 3000:/);
+  expect({ code, withinBound: stopMs < STOP_WITHIN_MS }).toEqual({ code: 0, withinBound: true });
+  for (const [partition, end] of ends) {
+    const path = join(lake, "_offsets", `partition-${partition}.json`);
+    const committed = decodeOffsets(new Uint8Array(readFileSync(path)), path);
+    expect({ partition, nextOffset: committed.nextOffset }).toEqual({ partition, nextOffset: end });
+  }
+}, 90_000);
