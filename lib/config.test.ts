@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   ConfigError,
+  groupSettings,
   describeSettings,
   intParser,
   kafkaSettings,
@@ -127,4 +128,10 @@ test("kafkaSettings lists the security settings, and --help never shows the SASL
   expect(() => readConfig(kafkaSettings, { KAFKA_SECURITY_PROTOCOL: "SASL" })).toThrow(
     /KAFKA_SECURITY_PROTOCOL: expected PLAINTEXT, SASL_PLAINTEXT, SASL_SSL or SSL, got "SASL"/,
   );
+});
+
+test("groupSettings() gives a worker kind its group, static membership id and session timeout", () => {
+  const spec = groupSettings({ group: "X_GROUP", instanceId: "X_INSTANCE_ID" }, "x", "orderpulse-x");
+  expect(readConfig(spec, {})).toEqual({ X_GROUP: "orderpulse-x", X_INSTANCE_ID: "", KAFKA_SESSION_TIMEOUT: 10_000 });
+  expect(readConfig(spec, { X_GROUP: "g", X_INSTANCE_ID: "x-1", KAFKA_SESSION_TIMEOUT: "6s" })).toEqual({ X_GROUP: "g", X_INSTANCE_ID: "x-1", KAFKA_SESSION_TIMEOUT: 6_000 });
 });

@@ -222,3 +222,29 @@ export const topicSettings = {
     parse: intParser(1, 1000),
   },
 } satisfies SettingsSpec;
+
+/**
+ * The consumer-group settings of one kind of worker: its group id, optional static membership
+ * (KIP-345) and the session timeout. `who` names the workers in `--help`, e.g. "aggregator".
+ */
+export function groupSettings<const G extends string, const I extends string>(
+  names: { group: G; instanceId: I },
+  who: string,
+  defaultGroup: string,
+): { [K in G]: Setting<string> } & { [K in I]: Setting<string> } & { KAFKA_SESSION_TIMEOUT: Setting<number> } {
+  return {
+    [names.group]: { describe: `consumer group of the ${who} workers`, form: "a group id", default: defaultGroup, parse: (raw: string) => raw },
+    [names.instanceId]: {
+      describe: `static group membership: a restarted ${who} with the same id keeps its partitions without a rebalance`,
+      form: `a word unique per ${who}, or unset`,
+      default: "",
+      parse: (raw: string) => raw,
+    },
+    KAFKA_SESSION_TIMEOUT: {
+      describe: "how long the group waits for a silent worker before moving its partitions",
+      form: "a duration such as 10s",
+      default: 10_000,
+      parse: parseDurationMs,
+    },
+  } as { [K in G]: Setting<string> } & { [K in I]: Setting<string> } & { KAFKA_SESSION_TIMEOUT: Setting<number> };
+}

@@ -11,6 +11,7 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { CheckpointStore } from "./checkpoint-store.ts";
+import { isErrorCode, syncDirectory } from "./durable-fs.ts";
 
 export class FileCheckpointStore implements CheckpointStore {
   private readonly dir: string;
@@ -28,7 +29,7 @@ export class FileCheckpointStore implements CheckpointStore {
       const buffer = await readFile(this.path);
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     } catch (error) {
-      if (isCode(error, "ENOENT")) return undefined;
+      if (isErrorCode(error, "ENOENT")) return undefined;
       throw error;
     }
   }
@@ -61,22 +62,4 @@ export class FileCheckpointStore implements CheckpointStore {
       if (name.startsWith(this.tempPrefix) && name !== justUsed) await unlink(join(this.dir, name)).catch(() => {});
     }
   }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, "r");
-    await handle.sync();
-  } catch (error) {
-    // Some platforms cannot open or fsync a directory (Windows: EPERM/EISDIR); the rename is
-    // still atomic there, only its durability across a power cut is weaker.
-    if (!isCode(error, "EISDIR") && !isCode(error, "EPERM") && !isCode(error, "EINVAL")) throw error;
-  } finally {
-    await handle?.close();
-  }
-}
-
-function isCode(error: unknown, code: string): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }

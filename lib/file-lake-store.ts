@@ -10,6 +10,7 @@
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { LakeStore } from "./lake-store.ts";
+import { isErrorCode, syncDirectory } from "./durable-fs.ts";
 
 export class FileLakeStore implements LakeStore {
   /** `root` is the lake's directory, e.g. `data/lake/orders`; created on the first write. */
@@ -24,7 +25,7 @@ export class FileLakeStore implements LakeStore {
     try {
       return (await readdir(this.#abs(dir))).sort();
     } catch (error) {
-      if (isCode(error, "ENOENT") || isCode(error, "ENOTDIR")) return [];
+      if (isErrorCode(error, "ENOENT") || isErrorCode(error, "ENOTDIR")) return [];
       throw error;
     }
   }
@@ -34,7 +35,7 @@ export class FileLakeStore implements LakeStore {
       const buffer = await readFile(this.#abs(path));
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     } catch (error) {
-      if (isCode(error, "ENOENT")) return undefined;
+      if (isErrorCode(error, "ENOENT")) return undefined;
       throw error;
     }
   }
@@ -43,7 +44,7 @@ export class FileLakeStore implements LakeStore {
     try {
       return (await stat(this.#abs(path))).size;
     } catch (error) {
-      if (isCode(error, "ENOENT")) return undefined;
+      if (isErrorCode(error, "ENOENT")) return undefined;
       throw error;
     }
   }
@@ -75,7 +76,7 @@ export class FileLakeStore implements LakeStore {
     try {
       await unlink(this.#abs(path));
     } catch (error) {
-      if (!isCode(error, "ENOENT")) throw error;
+      if (!isErrorCode(error, "ENOENT")) throw error;
     }
   }
 
@@ -90,21 +91,4 @@ export class FileLakeStore implements LakeStore {
     }
     return removed;
   }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, "r");
-    await handle.sync();
-  } catch (error) {
-    // Some platforms cannot fsync a directory (Windows); the rename is still atomic there.
-    if (!isCode(error, "EISDIR") && !isCode(error, "EPERM") && !isCode(error, "EINVAL")) throw error;
-  } finally {
-    await handle?.close();
-  }
-}
-
-function isCode(error: unknown, code: string): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { AggregatorEngine, type ResetPolicy } from "../lib/aggregator-engine.ts";
 import { CheckpointError } from "../lib/checkpoint.ts";
 import { parseCommand } from "../lib/cli.ts";
-import { intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
+import { groupSettings, intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
 import { ConsoleSink } from "../lib/console-sink.ts";
 import { FileCheckpointStore } from "../lib/file-checkpoint-store.ts";
 import { JsonlSink } from "../lib/jsonl-sink.ts";
@@ -40,24 +40,7 @@ const settings = {
     default: "data/checkpoints",
     parse: (raw: string) => raw,
   },
-  AGGREGATE_GROUP: {
-    describe: "consumer group of the aggregator workers",
-    form: "a group id",
-    default: "orderpulse-aggregate",
-    parse: (raw: string) => raw,
-  },
-  AGGREGATE_INSTANCE_ID: {
-    describe: "static group membership: a restarted worker with the same id keeps its partitions without a rebalance",
-    form: "a word unique per worker, or unset",
-    default: "",
-    parse: (raw: string) => raw,
-  },
-  KAFKA_SESSION_TIMEOUT: {
-    describe: "how long the group waits for a silent worker before moving its partitions",
-    form: "a duration such as 10s",
-    default: 10_000,
-    parse: parseDurationMs,
-  },
+  ...groupSettings({ group: "AGGREGATE_GROUP", instanceId: "AGGREGATE_INSTANCE_ID" }, "aggregator", "orderpulse-aggregate"),
 } satisfies SettingsSpec;
 
 const command = {

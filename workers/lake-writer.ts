@@ -10,7 +10,7 @@
  * flush, for lag tools only.
  */
 import { parseCommand } from "../lib/cli.ts";
-import { intParser, kafkaSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
+import { groupSettings, intParser, kafkaSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
 import { FileLakeStore } from "../lib/file-lake-store.ts";
 import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
 import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka.ts";
@@ -29,24 +29,7 @@ const settings = {
     default: "data/lake/orders",
     parse: (raw: string) => raw,
   },
-  LAKE_GROUP: {
-    describe: "consumer group of the lake writers",
-    form: "a group id",
-    default: "orderpulse-lake",
-    parse: (raw: string) => raw,
-  },
-  LAKE_INSTANCE_ID: {
-    describe: "static group membership: a restarted writer with the same id keeps its partitions without a rebalance",
-    form: "a word unique per writer, or unset",
-    default: "",
-    parse: (raw: string) => raw,
-  },
-  KAFKA_SESSION_TIMEOUT: {
-    describe: "how long the group waits for a silent worker before moving its partitions",
-    form: "a duration such as 10s",
-    default: 10_000,
-    parse: parseDurationMs,
-  },
+  ...groupSettings({ group: "LAKE_GROUP", instanceId: "LAKE_INSTANCE_ID" }, "lake writer", "orderpulse-lake"),
 } satisfies SettingsSpec;
 
 const command = {
