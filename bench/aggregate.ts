@@ -2,7 +2,7 @@
  * The aggregator against a real broker: how fast one worker drains a pre-loaded backlog, and its
  * peak memory.
  *
- *   bun run bench/aggregate.ts [--events 2000000] [--partitions 6] [--rss-at 1000000]
+ *   bun run bench/aggregate.ts [--events 2000000] [--partitions 6] [--rss-at 1000000] [--profile DIR]
  *
  * Loads a seeded stream (the producer's simulator, with its usual mix of out-of-order, late,
  * duplicate and malformed events) into a fresh topic, then runs workers/aggregate.ts on it with a
@@ -25,6 +25,8 @@ const { values } = parseArgs({
     events: { type: "string", default: "2000000" },
     partitions: { type: "string", default: "6" },
     "rss-at": { type: "string", default: "1000000" },
+    /** Write the worker's CPU profile (Bun's markdown format) into this directory. */
+    profile: { type: "string" },
   },
 });
 const events = Number(values.events);
@@ -76,7 +78,7 @@ try {
   console.error(`[bench] loaded ${events.toLocaleString("en-US")} events in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
 
   const worker = Bun.spawn(
-    [process.execPath, "run", join(repoRoot, "workers/aggregate.ts"), "--sink", `jsonl:${join(scratch, "results.jsonl")}`, "--exit-when-idle", "3s", "--idle-timeout", "2s"],
+    [process.execPath, ...(values.profile ? ["--cpu-prof-md", `--cpu-prof-dir=${values.profile}`] : []), "run", join(repoRoot, "workers/aggregate.ts"), "--sink", `jsonl:${join(scratch, "results.jsonl")}`, "--exit-when-idle", "3s", "--idle-timeout", "2s"],
     {
       env: { ...process.env, KAFKA_BROKERS: conn.brokers.join(","), ORDERS_TOPIC: topic, CHECKPOINT_DIR: join(scratch, "checkpoints"), AGGREGATE_GROUP: `bench-${topic}` },
       stdout: "ignore",
