@@ -4,7 +4,7 @@
  * aggregator's dead-letter counts) can reconcile injected faults category by category.
  */
 import { encodeOrderEvent } from "./encode-order.ts";
-import type { OrderEvent } from "./order-event.ts";
+import { ORDER_EVENT_FIELDS, type OrderEvent } from "./order-event.ts";
 import type { Prng } from "./prng.ts";
 import type { RejectReason } from "./validate-order.ts";
 
@@ -26,21 +26,7 @@ export type MalformedKind = (typeof MALFORMED_KINDS)[number];
 const DAY_MS = 86_400_000;
 const encoder = new TextEncoder();
 
-const REQUIRED = [
-  "schema_version",
-  "event_id",
-  "order_id",
-  "user_id",
-  "created_at",
-  "items",
-  "discount_minor",
-  "total",
-  "total_usd_cents",
-  "country",
-  "payment_method",
-  "channel",
-  "status",
-] as const;
+const REQUIRED = ORDER_EVENT_FIELDS;
 
 /**
  * The bytes of `event` broken in the way `kind` names. `emittedAtMs` is the stream time the

@@ -10,6 +10,23 @@
 
 export const SCHEMA_VERSION = 1 as const;
 
+/** Every top-level field of an order event, all required, in the order the producer writes them. */
+export const ORDER_EVENT_FIELDS = [
+  "schema_version",
+  "event_id",
+  "order_id",
+  "user_id",
+  "created_at",
+  "items",
+  "discount_minor",
+  "total",
+  "total_usd_cents",
+  "country",
+  "payment_method",
+  "channel",
+  "status",
+] as const satisfies readonly (keyof OrderEvent)[];
+
 export const CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CAD", "AUD", "BRL", "INR", "SEK", "CHF"] as const;
 export type Currency = (typeof CURRENCIES)[number];
 

@@ -12,6 +12,7 @@ import {
   CHANNELS,
   CURRENCIES,
   type Currency,
+  ORDER_EVENT_FIELDS,
   ORDER_STATUSES,
   type OrderEvent,
   PAYMENT_METHODS,
@@ -66,21 +67,7 @@ export const LIMITS = {
 export const DEFAULT_MAX_FUTURE_MS = 5 * 60_000;
 export const DEFAULT_MAX_PAST_MS = 24 * 3_600_000;
 
-const TOP_LEVEL_FIELDS = [
-  "schema_version",
-  "event_id",
-  "order_id",
-  "user_id",
-  "created_at",
-  "items",
-  "discount_minor",
-  "total",
-  "total_usd_cents",
-  "country",
-  "payment_method",
-  "channel",
-  "status",
-] as const;
+const TOP_LEVEL_FIELDS = ORDER_EVENT_FIELDS;
 const TOP_LEVEL_SET: ReadonlySet<string> = new Set(TOP_LEVEL_FIELDS);
 const ITEM_FIELDS = ["sku", "category", "qty", "unit_price_minor"] as const;
 const ITEM_SET: ReadonlySet<string> = new Set(ITEM_FIELDS);
