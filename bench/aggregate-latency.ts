@@ -12,9 +12,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseBrokers, parseDurationMs } from "../lib/config.ts";
-import { ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
-import { LocalBroker } from "../lib/local-kafka.ts";
+import { parseDurationMs } from "../lib/config.ts";
+import { ensureTopics } from "../lib/kafka.ts";
+import { benchBroker } from "./support/bench-broker.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -29,15 +29,8 @@ const durationMs = parseDurationMs(values.duration!);
 const repoRoot = resolve(import.meta.dirname, "..");
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-bench-latency-"));
 
-let local: LocalBroker | undefined;
-let conn: KafkaConnection;
-if (process.env.KAFKA_BROKERS) {
-  conn = { brokers: parseBrokers(process.env.KAFKA_BROKERS), clientId: "bench" };
-} else {
-  local = new LocalBroker({ heap: "1g", onProgress: (line) => console.error(`[bench broker] ${line}`) });
-  await local.start();
-  conn = local.connection("bench");
-}
+const broker = await benchBroker();
+const conn = broker.conn;
 
 try {
   const topic = `bench-latency-${Date.now()}`;
@@ -78,6 +71,6 @@ try {
       `(${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version})`,
   );
 } finally {
-  await local?.stop({ removeData: true });
+  await broker.stop();
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -14,9 +14,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseBrokers } from "../lib/config.ts";
-import { createProducer, ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
-import { LocalBroker } from "../lib/local-kafka.ts";
+import { createProducer, ensureTopics } from "../lib/kafka.ts";
+import { benchBroker } from "./support/bench-broker.ts";
 import { Simulator } from "../lib/simulator.ts";
 
 const { values } = parseArgs({
@@ -35,15 +34,8 @@ const rssAt = Number(values["rss-at"]);
 const repoRoot = resolve(import.meta.dirname, "..");
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-bench-aggregate-"));
 
-let local: LocalBroker | undefined;
-let conn: KafkaConnection;
-if (process.env.KAFKA_BROKERS) {
-  conn = { brokers: parseBrokers(process.env.KAFKA_BROKERS), clientId: "bench" };
-} else {
-  local = new LocalBroker({ heap: "1g", onProgress: (line) => console.error(`[bench broker] ${line}`) });
-  await local.start();
-  conn = local.connection("bench");
-}
+const broker = await benchBroker();
+const conn = broker.conn;
 
 try {
   const topic = `bench-aggregate-${Date.now()}`;
@@ -107,6 +99,6 @@ try {
       `peak rss ${peak} MB (${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version})`,
   );
 } finally {
-  await local?.stop({ removeData: true });
+  await broker.stop();
   rmSync(scratch, { recursive: true, force: true });
 }

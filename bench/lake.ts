@@ -15,11 +15,10 @@ import { cpus, tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseBrokers } from "../lib/config.ts";
 import { FileLakeStore } from "../lib/file-lake-store.ts";
 import { ensureTopics } from "../lib/kafka.ts";
 import { readLake } from "../lib/lake-reader.ts";
-import { LocalBroker } from "../lib/local-kafka.ts";
+import { benchBroker } from "./support/bench-broker.ts";
 import { produceSimulated } from "../test/support/pipeline-harness.ts";
 
 const { values } = parseArgs({
@@ -31,15 +30,8 @@ const repoRoot = resolve(import.meta.dirname, "..");
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-bench-lake-"));
 const lakeDir = join(scratch, "lake");
 
-let local: LocalBroker | undefined;
-let brokers: string[];
-if (process.env.KAFKA_BROKERS) {
-  brokers = parseBrokers(process.env.KAFKA_BROKERS);
-} else {
-  local = new LocalBroker({ heap: "1g", onProgress: (line) => console.error(`[bench broker] ${line}`) });
-  await local.start();
-  brokers = [local.bootstrap];
-}
+const broker = await benchBroker();
+const brokers = broker.conn.brokers;
 
 async function run(script: string, args: string[], env: Record<string, string>): Promise<string> {
   const proc = Bun.spawn(["bun", "run", join(repoRoot, script), ...args], { env: { ...process.env, ...env }, stdout: "ignore", stderr: "pipe" });
@@ -85,8 +77,8 @@ try {
     console.log(`compaction: nothing to merge (${compactLog.trim().split("\n").at(-1)})`);
   }
   console.log(`on disk after compaction: ${compacted.files} files, ${(compacted.bytes / 1e6).toFixed(1)} MB, ${(compacted.bytes / compacted.rows).toFixed(1)} bytes per event`);
-  console.log(`(${cpus().length} cores, broker ${local ? "local, same machine" : brokers.join(",")})`);
+  console.log(`(${cpus().length} cores, broker ${broker.description})`);
 } finally {
-  await local?.stop({ removeData: true });
+  await broker.stop();
   rmSync(scratch, { recursive: true, force: true });
 }

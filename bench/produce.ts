@@ -12,8 +12,7 @@ import { cpus } from "node:os";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseBrokers } from "../lib/config.ts";
-import { LocalBroker } from "../lib/local-kafka.ts";
+import { benchBroker } from "./support/bench-broker.ts";
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
@@ -24,15 +23,8 @@ const count = Number(values.count);
 const runs = Number(values.runs);
 const repoRoot = resolve(import.meta.dirname, "..");
 
-let local: LocalBroker | undefined;
-let brokers: string[];
-if (process.env.KAFKA_BROKERS) {
-  brokers = parseBrokers(process.env.KAFKA_BROKERS);
-} else {
-  local = new LocalBroker({ heap: "1g", onProgress: (line) => console.error(`[bench broker] ${line}`) });
-  await local.start();
-  brokers = [local.bootstrap];
-}
+const broker = await benchBroker();
+const brokers = broker.conn.brokers;
 
 const rates: number[] = [];
 try {
@@ -56,11 +48,11 @@ try {
     console.log(`run ${run}: ${summary.sent.toLocaleString("en-US")} events in ${(summary.elapsed_ms / 1000).toFixed(2)} s = ${summary.events_per_s.toLocaleString("en-US")} events/s${cpu}`);
   }
 } finally {
-  await local?.stop({ removeData: true });
+  await broker.stop();
 }
 const sorted = [...rates].sort((a, b) => a - b);
 const median = sorted[Math.floor(sorted.length / 2)]!;
 console.log(
   `producer throughput: median ${median.toLocaleString("en-US")} events/s over ${runs} runs of ${count.toLocaleString("en-US")} ` +
-    `(${cpus().length} cores, broker ${local ? "local, same machine" : brokers.join(",")}, extra flags: ${positionals.join(" ") || "none"})`,
+    `(${cpus().length} cores, broker ${broker.description}, extra flags: ${positionals.join(" ") || "none"})`,
 );
