@@ -47,7 +47,7 @@ describe("workers/compact.ts", () => {
 
     const compactor = startWorker(
       "workers/compact.ts",
-      ["--interval", "100ms", "--target-size", "96KB", "--close-after", "0s", "--grace", "0s"],
+      ["--interval", "100ms", "--target-size", "512KB", "--close-after", "0s", "--grace", "0s"],
       { LAKE_DIR: lakeDir },
     );
     let compactorExit: number | undefined;
