@@ -19,15 +19,23 @@ export type MainOutcome = void | { kind: "help"; text: string } | { kind: "error
  * 0 once `main` returns. Help goes to stdout (exit 0); a usage or configuration error to stderr
  * (exit 2); a thrown error to stderr with its causes (exit 1).
  */
+/** Signals this soon after the first one are the same request delivered twice, not a second one. */
+const REPEAT_SIGNAL_GRACE_MS = 1_000;
+
 export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): void {
   const controller = new AbortController();
-  let signals = 0;
+  let firstSignalAtMs: number | undefined;
   const onSignal = (name: string) => {
-    signals += 1;
-    if (signals > 1) {
+    const now = performance.now();
+    if (firstSignalAtMs !== undefined) {
+      // One Ctrl-C can arrive twice: the terminal signals the whole process group, and a
+      // wrapper in it (`bun run <script>`) may pass its copy on. Only a second request a moment
+      // later is a person insisting.
+      if (now - firstSignalAtMs < REPEAT_SIGNAL_GRACE_MS) return;
       process.stderr.write(`received ${name} again; exiting without cleanup\n`);
       process.exit(130);
     }
+    firstSignalAtMs = now;
     controller.abort(new Error(`received ${name}`));
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
