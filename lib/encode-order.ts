@@ -40,6 +40,18 @@ function hex8(n: number): string {
  * different seeds look unrelated.
  */
 export function sequenceUuid(seed: number, sequence: number): string {
+  const [w0, w1, w2, w3] = uuidWords(seed, sequence);
+  const a = hex8(w0);
+  const b = hex8(w1);
+  const c = hex8(w2);
+  const d = hex8(w3);
+  // version nibble 8, variant bits 10 — only bits of w0/w1/w2 are overwritten, never of w3.
+  const variant = ((parseInt(c[0]!, 16) & 0x3) | 0x8).toString(16);
+  return `${a}-${b.slice(0, 4)}-8${b.slice(5, 8)}-${variant}${c.slice(1, 4)}-${c.slice(4, 8)}${d}`;
+}
+
+/** The four 32-bit words `sequenceUuid` formats (lib/order-json.ts writes them as bytes). */
+export function uuidWords(seed: number, sequence: number): [number, number, number, number] {
   if (!Number.isSafeInteger(sequence) || sequence < 0) {
     throw new RangeError(`sequence must be a non-negative safe integer: got ${sequence}`);
   }
@@ -49,11 +61,5 @@ export function sequenceUuid(seed: number, sequence: number): string {
   const w3 = fmix32(low ^ fmix32(seed ^ 0x9e3779b9));
   const w0 = fmix32(w3 ^ seed);
   const w1 = fmix32(w0 ^ w2);
-  const a = hex8(w0);
-  const b = hex8(w1);
-  const c = hex8(w2);
-  const d = hex8(w3);
-  // version nibble 8, variant bits 10 — only bits of w0/w1/w2 are overwritten, never of w3.
-  const variant = ((parseInt(c[0]!, 16) & 0x3) | 0x8).toString(16);
-  return `${a}-${b.slice(0, 4)}-8${b.slice(5, 8)}-${variant}${c.slice(1, 4)}-${c.slice(4, 8)}${d}`;
+  return [w0, w1, w2, w3];
 }

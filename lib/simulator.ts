@@ -10,9 +10,10 @@
 import { Catalog, type CatalogOptions, CATEGORIES } from "./catalog.ts";
 import { toUsdCents } from "./currency.ts";
 import { type Customer, type CustomerOptions, Customers } from "./customers.ts";
-import { encodeOrderEvent, fmix32, sequenceUuid } from "./encode-order.ts";
+import { fmix32, sequenceUuid } from "./encode-order.ts";
 import { corrupt, MALFORMED_KINDS, type MalformedKind } from "./malformed.ts";
 import { CURRENCIES, type Currency, type OrderEvent, type OrderItem, type OrderStatus, SCHEMA_VERSION } from "./order-event.ts";
+import { MAX_ORDER_BYTES, type OrderDraft, OrderJsonWriter } from "./order-json.ts";
 import { Prng } from "./prng.ts";
 
 export type RecordKind = "valid" | "duplicate" | "late" | "malformed";
@@ -75,7 +76,8 @@ interface FlashSale {
   categoryIndex: number;
 }
 
-const encoder = new TextEncoder();
+/** Size of each buffer the simulator writes value bytes into. */
+const ARENA_BYTES = 1 << 20;
 const HOUR_MS = 3_600_000;
 /** Peak of the daily curve, UTC hour (evening in Europe, afternoon in the Americas). */
 const PEAK_HOUR_UTC = 19;
@@ -89,6 +91,29 @@ export class Simulator {
   #streamMs: number;
   #sequence = 0;
   #orders = 0;
+  readonly #drafted: OrderDraft = {
+    orderNumber: 0,
+    createdMs: 0,
+    userId: "",
+    lines: 0,
+    skus: [],
+    categories: [],
+    qtys: [],
+    unitPrices: [],
+    discountMinor: 0,
+    amountMinor: 0,
+    currency: "",
+    totalUsdCents: 0,
+    country: "",
+    paymentMethod: "",
+    channel: "",
+    status: "",
+  };
+  readonly #draftProducts: number[] = [];
+  readonly #json: OrderJsonWriter;
+  /** Value bytes are written here back to back; each record's value is a view of its part. */
+  #arena = new Uint8Array(0);
+  #arenaAt = 0;
   /** Re-sends waiting for their turn, ordered by due sequence. */
   #pending: { due: number; key: string; value: Uint8Array }[] = [];
   #flash: FlashSale;
@@ -126,6 +151,7 @@ export class Simulator {
     if (!(o.flashSaleEveryMs >= 0)) throw new RangeError(`flashSaleEveryMs must be ≥ 0: got ${o.flashSaleEveryMs}`);
     this.#seed = options.seed | 0;
     this.#prng = new Prng(this.#seed);
+    this.#json = new OrderJsonWriter(this.#seed);
     this.catalog = new Catalog(this.#seed, options.catalog);
     this.customers = new Customers(this.#seed, options.customers);
     this.#streamMs = Math.floor(o.startMs);
@@ -172,13 +198,24 @@ export class Simulator {
       createdMs -= prng.int(1, this.#o.jitterMs);
       fault = "out_of_order";
     }
-    const value = encoder.encode(encodeOrderEvent(this.#order(customer, createdMs)));
+    const value = this.#write(this.#draft(customer, createdMs));
     if (prng.chance(this.#o.duplicateFraction)) {
       this.#enqueueDuplicate(sequence + prng.int(1, this.#o.duplicateDistance), customer.userId, value);
     }
     const record: SimRecord = { key: customer.userId, value, kind, emittedAtMs, sequence };
     if (fault !== undefined) record.fault = fault;
     return record;
+  }
+
+  /** The draft's JSON bytes, as a view of the arena (a fresh arena when this one is full). */
+  #write(draft: OrderDraft): Uint8Array {
+    if (this.#arena.length - this.#arenaAt < MAX_ORDER_BYTES) {
+      this.#arena = new Uint8Array(ARENA_BYTES);
+      this.#arenaAt = 0;
+    }
+    const start = this.#arenaAt;
+    this.#arenaAt = this.#json.write(this.#arena, start, draft);
+    return this.#arena.subarray(start, this.#arenaAt);
   }
 
   /** Moves stream time on by one exponential gap at the current intensity. */
@@ -209,17 +246,26 @@ export class Simulator {
     pending.splice(i, 0, { due, key, value });
   }
 
-  /** A well-formed order by `customer` created at `createdMs`. */
+  /** A well-formed order by `customer` created at `createdMs`, as an object. */
   #order(customer: Customer, createdMs: number): OrderEvent {
+    return orderEventOf(this.#draft(customer, createdMs), this.#seed);
+  }
+
+  /**
+   * Decides a well-formed order by `customer` created at `createdMs`, into the one reused draft.
+   * Every random draw of an order happens here, in a fixed order, whatever becomes of the draft.
+   */
+  #draft(customer: Customer, createdMs: number): OrderDraft {
     const prng = this.#prng;
     const catalog = this.catalog;
     const flash = this.#flash;
+    const d = this.#drafted;
     const inFlash = createdMs >= flash.startMs && createdMs < flash.endMs;
     // Basket size: mostly one or two lines, geometric tail, at most 8.
     let lines = 1;
     while (lines < 8 && prng.next() < 0.42) lines++;
-    const items: OrderItem[] = [];
-    const seen: number[] = [];
+    const products = this.#draftProducts;
+    d.lines = 0;
     let subtotal = 0;
     for (let l = 0; l < lines; l++) {
       const product = inFlash && prng.next() < 0.6 ? catalog.pickInCategory(prng, flash.categoryIndex) : catalog.pick(prng);
@@ -229,14 +275,19 @@ export class Simulator {
       if (prng.next() < category.multiQtyChance) qty = prng.int(2, prng.next() < 0.8 ? 3 : 12);
       const unit = catalog.priceMinor(product, customer.currencyIndex);
       subtotal += qty * unit;
-      const existing = seen.indexOf(product);
+      let existing = -1;
+      for (let k = 0; k < d.lines && existing < 0; k++) if (products[k] === product) existing = k;
       if (existing >= 0) {
         // The same SKU twice in a cart is one line with a larger quantity.
-        items[existing]!.qty += qty;
+        d.qtys[existing]! += qty;
         continue;
       }
-      seen.push(product);
-      items.push({ sku: p.sku, category: p.category, qty, unit_price_minor: unit });
+      products[d.lines] = product;
+      d.skus[d.lines] = p.sku;
+      d.categories[d.lines] = p.category;
+      d.qtys[d.lines] = qty;
+      d.unitPrices[d.lines] = unit;
+      d.lines++;
     }
     let discount = 0;
     if (prng.next() < (inFlash ? 0.7 : 0.15)) {
@@ -247,25 +298,42 @@ export class Simulator {
     const amount = subtotal - discount;
     const payment = this.customers.paymentFor(prng, customer);
     const deferred = payment === "bank_transfer" || payment === "klarna";
-    const status: OrderStatus = deferred || prng.next() < 0.1 ? "placed" : "paid";
-    const channel = prng.next() < 0.8 ? customer.channel : prng.pick(["web", "ios", "android", "pos"] as const);
-    const orderNumber = this.#orders++;
-    return {
-      schema_version: SCHEMA_VERSION,
-      event_id: sequenceUuid(this.#seed, orderNumber),
-      order_id: `o-${(fmix32(orderNumber ^ fmix32(this.#seed)) >>> 0).toString(36)}${orderNumber.toString(36)}`,
-      user_id: customer.userId,
-      created_at: new Date(createdMs).toISOString(),
-      items,
-      discount_minor: discount,
-      total: { amount_minor: amount, currency },
-      total_usd_cents: toUsdCents(amount, currency),
-      country: customer.country,
-      payment_method: payment,
-      channel,
-      status,
-    };
+    d.status = deferred || prng.next() < 0.1 ? "placed" : "paid";
+    d.channel = prng.next() < 0.8 ? customer.channel : prng.pick(["web", "ios", "android", "pos"] as const);
+    d.orderNumber = this.#orders++;
+    d.createdMs = createdMs;
+    d.userId = customer.userId;
+    d.discountMinor = discount;
+    d.amountMinor = amount;
+    d.currency = currency;
+    d.totalUsdCents = toUsdCents(amount, currency);
+    d.country = customer.country;
+    d.paymentMethod = payment;
+    return d;
   }
+}
+
+/** The order event a draft describes. */
+export function orderEventOf(d: OrderDraft, seed: number): OrderEvent {
+  const items: OrderItem[] = [];
+  for (let i = 0; i < d.lines; i++) {
+    items.push({ sku: d.skus[i]!, category: d.categories[i]!, qty: d.qtys[i]!, unit_price_minor: d.unitPrices[i]! });
+  }
+  return {
+    schema_version: SCHEMA_VERSION,
+    event_id: sequenceUuid(seed, d.orderNumber),
+    order_id: `o-${(fmix32(d.orderNumber ^ fmix32(seed)) >>> 0).toString(36)}${d.orderNumber.toString(36)}`,
+    user_id: d.userId,
+    created_at: new Date(d.createdMs).toISOString(),
+    items,
+    discount_minor: d.discountMinor,
+    total: { amount_minor: d.amountMinor, currency: d.currency as Currency },
+    total_usd_cents: d.totalUsdCents,
+    country: d.country,
+    payment_method: d.paymentMethod as OrderEvent["payment_method"],
+    channel: d.channel as OrderEvent["channel"],
+    status: d.status as OrderStatus,
+  };
 }
 
 /** Traffic relative to the daily mean at a stream time: 1.5× at the evening peak, 0.5× at the trough. */
