@@ -4,32 +4,33 @@
  * reconciles against what a consumer reads back).
  */
 import { MALFORMED_KINDS, type MalformedKind } from "./malformed.ts";
-import type { RecordKind, SimRecord } from "./simulator.ts";
+import type { Fault, RecordKind, SimRecord } from "./simulator.ts";
 
-export interface ProduceSummary {
-  /** Records the broker acknowledged (or, with --stdout, that were written). */
-  sent: number;
-  /** Records handed to Kafka but never acknowledged (only when a flush timed out). */
-  failed: number;
-  /** Failed send attempts that were retried (each counts once per attempt). */
-  errors: number;
-  elapsed_ms: number;
-  /** sent / elapsed, rounded. */
-  events_per_s: number;
-  kinds: Record<RecordKind, number>;
-  /** valid = on_time + out_of_order; late = late_within_watermark + late_beyond_watermark. */
-  faults: {
-    on_time: number;
-    out_of_order: number;
-    late_within_watermark: number;
-    late_beyond_watermark: number;
-    duplicate: number;
-    malformed: number;
-  };
-  malformed: Record<MalformedKind, number>;
-  /** Stream time of the first and last record sent, ISO-8601; null when nothing was sent. */
-  first_emitted_at: string | null;
-  last_emitted_at: string | null;
+type KindFault = readonly [RecordKind, Fault | undefined];
+
+/** Every (kind, fault) pair the simulator produces; chunks count their records by index in here. */
+export const KIND_FAULTS: readonly KindFault[] = [
+  ["valid", undefined],
+  ["valid", "out_of_order"],
+  ["late", "late_within_watermark"],
+  ["late", "late_beyond_watermark"],
+  ["duplicate", "duplicate"],
+  ...MALFORMED_KINDS.map((k): KindFault => ["malformed", k]),
+];
+
+/** kind → fault (or "" for none) → KIND_FAULTS index: two lookups, no string built per record. */
+const codeOf = new Map<RecordKind, Map<string, number>>();
+KIND_FAULTS.forEach(([kind, fault], i) => {
+  let byFault = codeOf.get(kind);
+  if (!byFault) codeOf.set(kind, (byFault = new Map()));
+  byFault.set(fault ?? "", i);
+});
+
+/** The KIND_FAULTS index of a record's kind and fault; throws a RangeError for a pair not in it. */
+export function kindFaultCode(record: Pick<SimRecord, "kind" | "fault">): number {
+  const code = codeOf.get(record.kind)?.get(record.fault ?? "");
+  if (code === undefined) throw new RangeError(`no code for kind ${record.kind} with fault ${String(record.fault)}`);
+  return code;
 }
 
 export class ProduceTally {
@@ -51,33 +52,58 @@ export class ProduceTally {
 
   /** Counts records once they are safely out (acknowledged or written). */
   add(records: readonly Pick<SimRecord, "kind" | "fault" | "emittedAtMs">[]): void {
+    const counts = new Uint32Array(KIND_FAULTS.length);
     for (const r of records) {
-      this.kinds[r.kind]++;
-      switch (r.kind) {
+      counts[kindFaultCode(r)]!++;
+      this.#span(r.emittedAtMs, r.emittedAtMs);
+    }
+    this.#addCounts(counts);
+  }
+
+  /**
+   * Counts a chunk of records that is safely out, from its counts per KIND_FAULTS index and
+   * the stream times of its first and last record.
+   */
+  addChunk(chunk: { counts: ArrayLike<number>; firstEmittedMs: number; lastEmittedMs: number; records: number }): void {
+    if (chunk.records === 0) return;
+    this.#span(chunk.firstEmittedMs, chunk.lastEmittedMs);
+    this.#addCounts(chunk.counts);
+  }
+
+  #addCounts(counts: ArrayLike<number>): void {
+    for (let code = 0; code < KIND_FAULTS.length; code++) {
+      const n = counts[code] ?? 0;
+      if (n === 0) continue;
+      const [kind, fault] = KIND_FAULTS[code]!;
+      this.kinds[kind] += n;
+      this.sent += n;
+      switch (kind) {
         case "valid":
-          if (r.fault === "out_of_order") this.faults.out_of_order++;
-          else this.faults.on_time++;
+          if (fault === "out_of_order") this.faults.out_of_order += n;
+          else this.faults.on_time += n;
           break;
         case "late":
-          if (r.fault === "late_beyond_watermark") this.faults.late_beyond_watermark++;
-          else this.faults.late_within_watermark++;
+          if (fault === "late_beyond_watermark") this.faults.late_beyond_watermark += n;
+          else this.faults.late_within_watermark += n;
           break;
         case "duplicate":
-          this.faults.duplicate++;
+          this.faults.duplicate += n;
           break;
         case "malformed":
-          this.faults.malformed++;
-          this.malformed[r.fault as MalformedKind]++;
+          this.faults.malformed += n;
+          this.malformed[fault as MalformedKind] += n;
           break;
         default: {
-          const unknown: never = r.kind;
+          const unknown: never = kind;
           throw new RangeError(`unknown record kind ${String(unknown)}`);
         }
       }
-      if (this.#firstMs === undefined || r.emittedAtMs < this.#firstMs) this.#firstMs = r.emittedAtMs;
-      if (this.#lastMs === undefined || r.emittedAtMs > this.#lastMs) this.#lastMs = r.emittedAtMs;
     }
-    this.sent += records.length;
+  }
+
+  #span(firstMs: number, lastMs: number): void {
+    if (this.#firstMs === undefined || firstMs < this.#firstMs) this.#firstMs = firstMs;
+    if (this.#lastMs === undefined || lastMs > this.#lastMs) this.#lastMs = lastMs;
   }
 
   summary(elapsedMs: number): ProduceSummary {

@@ -9,18 +9,20 @@
 import { rename, writeFile } from "node:fs/promises";
 import { type FlagSpec, parseCommand } from "../lib/cli.ts";
 import { ConfigError, kafkaSettings, parseDurationMs, topicSettings } from "../lib/config.ts";
-import { connectionFromConfig, createProducer, describeConnection, ensureTopics, type OrderProducer, waitForBroker } from "../lib/kafka.ts";
-import { SCHEMA_VERSION } from "../lib/order-event.ts";
-import { partitionForKey } from "../lib/partition.ts";
+import { connectionFromConfig, describeConnection, ensureTopics, waitForBroker } from "../lib/kafka.ts";
+import { BatchProducer, type PreparedSend } from "../lib/kafka-batch-producer.ts";
+import { COMPRESSION_CODES, type Compression } from "../lib/kafka-record-batch.ts";
 import { formatBar, formatProgress, formatSummary, ProduceTally } from "../lib/produce-tally.ts";
 import { seedFrom } from "../lib/prng.ts";
-import type { FedRecord } from "../lib/record-batch.ts";
+import type { ChunkMode, RecordChunk } from "../lib/record-chunk.ts";
 import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/simulator.ts";
 import { describeError } from "../lib/worker-runtime.ts";
 import { RecordFeed } from "./record-feed.ts";
 
 /** How far ahead of the clock a paced stream without --start begins: covers connecting and warm-up. */
 const START_LEAD_MS = 2_000;
+/** Most stream time one paced chunk covers: how long its first record may wait for its last. */
+const CHUNK_SPAN_MS = 20;
 
 const flags = {
   seed: { type: "string", value: "S", describe: "seed (number or text); same seed + --start = byte-identical stream. Default: random, printed" },
@@ -41,9 +43,8 @@ const flags = {
   products: { type: "string", value: "N", describe: "catalog size. Default 5000" },
   stdout: { type: "boolean", describe: "write JSON lines to stdout instead of Kafka" },
   topic: { type: "string", value: "NAME", describe: "topic to write to (overrides ORDERS_TOPIC)" },
-  compression: { type: "string", value: "C", describe: "none, lz4, snappy or gzip. Default lz4" },
+  compression: { type: "string", value: "C", describe: "zstd, lz4, snappy, gzip or none. Default zstd" },
   batch: { type: "string", value: "N", describe: "most records per produce request. Default 8192" },
-  "in-flight": { type: "string", value: "N", describe: "produce requests outstanding at once. Default 2" },
   "progress-every": { type: "string", value: "DUR", describe: "progress line on stderr this often. Default 5s" },
   "summary-json": { type: "string", value: "PATH", describe: "also write the summary as JSON to PATH (atomically)" },
   "flush-timeout": { type: "string", value: "DUR", describe: "on stop, how long to keep retrying unsent batches. Default 60s" },
@@ -84,75 +85,37 @@ function duration(name: string, raw: string | undefined, fallback: number): numb
   }
 }
 
-/** Where records go. `send` resolves once every record in it is safely out. */
-interface RecordSink {
-  send(records: FedRecord[]): Promise<void>;
+/**
+ * Where chunks go. `prepare` runs while the previous chunk may still be in flight; `send`
+ * resolves once every record of the chunk is safely out. Chunks are sent one after another.
+ */
+interface ChunkSink {
+  prepare(chunk: RecordChunk): unknown;
+  send(prepared: unknown): Promise<void>;
   close(): Promise<void>;
 }
 
-class StdoutSink implements RecordSink {
-  send(records: FedRecord[]): Promise<void> {
-    let size = 0;
-    for (const r of records) size += r.value.length + 1;
-    const chunk = Buffer.allocUnsafe(size);
-    let at = 0;
-    for (const r of records) {
-      chunk.set(r.value, at);
-      at += r.value.length;
-      chunk[at++] = 10;
-    }
-    return new Promise((resolve, reject) => process.stdout.write(chunk, (error) => (error ? reject(error) : resolve())));
+class StdoutSink implements ChunkSink {
+  prepare(chunk: RecordChunk): Uint8Array {
+    return chunk.lines ?? new Uint8Array(0);
+  }
+  send(lines: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => process.stdout.write(lines, (error) => (error ? reject(error) : resolve())));
   }
   async close(): Promise<void> {}
 }
 
-const SCHEMA_HEADER = String(SCHEMA_VERSION);
-
-class KafkaSink implements RecordSink {
+class KafkaSink implements ChunkSink {
   constructor(
-    private readonly producer: OrderProducer,
-    private readonly topic: string,
-    private readonly partitions: number,
-    private readonly onError: (error: unknown, attempt: number) => void,
-    private readonly giveUp: () => boolean,
+    private readonly producer: BatchProducer,
+    private readonly hooks: { onError: (error: unknown, attempt: number) => void; giveUp: () => boolean },
   ) {}
-
-  async send(records: FedRecord[]): Promise<void> {
-    const messages = new Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      // Assigned on the generator thread (Kafka's Java partitioner), where the key strings are
-      // the customers' own and hash once; here they are fresh copies from another thread.
-      const partition = r.partition >= 0 ? r.partition : partitionForKey(r.key, this.partitions);
-      messages[i] = {
-        topic: this.topic,
-        key: r.key,
-        // The client only reads `length` and copies the bytes, which a Uint8Array serves as well
-        // as a Buffer; wrapping each one in a Buffer view measurably costs throughput.
-        value: r.value as Buffer,
-        partition,
-        // A Map, because the client turns a plain object into one per message.
-        headers: new Map([
-          ["schema_version", SCHEMA_HEADER],
-          ["emitted_at_ms", String(r.emittedAtMs)],
-        ]),
-      };
-    }
-    // The idempotent producer already retries retriable errors without limit; an error that
-    // reaches here is one it gave up on. Retry the same batch with the same client, so that the
-    // broker still sees it as the same producer session where the client kept one.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.producer.send({ messages });
-        return;
-      } catch (error) {
-        this.onError(error, attempt);
-        if (this.giveUp()) throw error;
-        await Bun.sleep(Math.min(5_000, 250 * attempt));
-      }
-    }
+  prepare(chunk: RecordChunk): PreparedSend {
+    return this.producer.prepare(chunk.sets);
   }
-
+  send(prepared: PreparedSend): Promise<void> {
+    return this.producer.send(prepared, this.hooks);
+  }
   async close(): Promise<void> {
     await this.producer.close();
   }
@@ -182,12 +145,11 @@ async function main(): Promise<number> {
   const count = wholeNumber("count", f.count, undefined, 0);
   const durationMs = f.duration === undefined ? undefined : duration("duration", f.duration, 0);
   const batchSize = wholeNumber("batch", f.batch, 8192)!;
-  const inFlightMax = wholeNumber("in-flight", f["in-flight"], 2)!;
   const progressEveryMs = duration("progress-every", f["progress-every"], 5_000);
   const flushTimeoutMs = duration("flush-timeout", f["flush-timeout"], 60_000);
-  const compression = f.compression ?? "lz4";
-  if (compression !== "none" && compression !== "lz4" && compression !== "snappy" && compression !== "gzip") {
-    throw new UsageError(`--compression must be none, lz4, snappy or gzip: got ${JSON.stringify(compression)}`);
+  const compression = f.compression ?? "zstd";
+  if (!Object.hasOwn(COMPRESSION_CODES, compression)) {
+    throw new UsageError(`--compression must be zstd, lz4, snappy, gzip or none: got ${JSON.stringify(compression)}`);
   }
 
   const simOptions: SimulatorOptions = {
@@ -212,36 +174,33 @@ async function main(): Promise<number> {
   let flushDeadline = Infinity;
   const log = (line: string) => process.stderr.write(`[produce] ${line}\n`);
 
-  let sink: RecordSink;
+  let sink: ChunkSink;
   let destination: string;
-  let keyPartitions: number | undefined;
+  let mode: ChunkMode;
   if (f.stdout) {
     sink = new StdoutSink();
     destination = "stdout";
+    mode = { kind: "lines" };
   } else {
     const topic = f.topic ?? config.ORDERS_TOPIC;
     const conn = connectionFromConfig(config);
     await waitForBroker(conn, { onWait: (attempt) => attempt === 1 && log(`waiting for a broker at ${describeConnection(conn)}`) });
     await ensureTopics(conn, [{ name: topic, partitions: config.ORDERS_PARTITIONS }]);
-    const producer = createProducer(conn, { role: "produce", compression });
-    const metadata = await producer.metadata({ topics: [topic] });
-    const partitions = metadata.topics.get(topic)?.partitionsCount;
-    if (!partitions) throw new Error(`topic ${topic} has no partitions in the broker's metadata`);
-    sink = new KafkaSink(
-      producer,
-      topic,
-      partitions,
-      (error, attempt) => {
+    const producer = new BatchProducer(conn, { topic, compression: compression as Compression, role: "produce" });
+    const partitions = await producer.partitions();
+    sink = new KafkaSink(producer, {
+      onError: (error, attempt) => {
         tally.errors++;
-        log(`send failed (attempt ${attempt}), retrying: ${error instanceof Error ? error.message : String(error)}`);
+        log(`send failed (attempt ${attempt}), retrying: ${describeError(error)}`);
       },
-      () => stopping && performance.now() > flushDeadline,
-    );
-    destination = `topic ${topic} (${partitions} partitions) at ${describeConnection(conn)}`;
-    keyPartitions = partitions;
+      giveUp: () => stopping && performance.now() > flushDeadline,
+    });
+    destination = `topic ${topic} (${partitions} partitions, ${compression}) at ${describeConnection(conn)}`;
+    mode = { kind: "kafka", partitions };
   }
-  // The simulator runs on its own thread, a few batches ahead of the sends, and assigns partitions.
-  const feed = new RecordFeed(simOptions, { batchSize, count, partitions: keyPartitions });
+  // The simulator runs on its own thread, a few chunks ahead of the sends, and encodes the records.
+  // A paced chunk covers at most CHUNK_SPAN_MS of stream time, so no record waits longer than that.
+  const feed = new RecordFeed({ options: simOptions, mode, chunkRecords: batchSize, chunkSpanMs: f.max ? Infinity : CHUNK_SPAN_MS, count });
 
   const onSignal = (signal: string) => {
     if (stopping) {
@@ -260,7 +219,6 @@ async function main(): Promise<number> {
   const t0 = performance.now() + (startLeadMs > 0 ? Math.max(0, startMs - Date.now()) : 0);
   const cpu0 = { thread: process.threadCpuUsage(), process: process.cpuUsage() };
   let inFlightRecords = 0;
-  const inFlight = new Set<Promise<void>>();
   let lastProgress = { atMs: 0, sent: 0 };
   const tty = process.stderr.isTTY === true;
   const progress = setInterval(() => {
@@ -272,60 +230,48 @@ async function main(): Promise<number> {
     else log(line);
   }, tty ? Math.min(progressEveryMs, 250) : progressEveryMs);
 
-  let generated = 0;
-  let held: FedRecord | undefined;
+  // One chunk in flight at a time (a partition's sequence numbers must not have gaps in flight);
+  // the next one is compressed while it is out.
+  let inFlight: Promise<void> = Promise.resolve();
+  let failedSend = false;
   const streamStartMs = Math.floor(startMs);
-  while (!stopping) {
-    if (count !== undefined && generated >= count) break;
-    const elapsedMs = performance.now() - t0;
-    if (durationMs !== undefined && elapsedMs >= durationMs) {
+  while (!stopping && !failedSend) {
+    if (durationMs !== undefined && performance.now() - t0 >= durationMs) {
       stoppedBy = "duration";
       break;
     }
-    const limit = Math.min(batchSize, count === undefined ? Infinity : count - generated);
-    const batch: FedRecord[] = [];
-    while (batch.length < limit) {
-      const record = held ?? feed.next();
-      if (record === undefined) break; // the generator has not caught up
-      held = undefined;
-      // Paced: a record goes out once the wall clock has caught up with its stream time.
-      if (!f.max && record.emittedAtMs - streamStartMs > elapsedMs) {
-        held = record;
-        break;
-      }
-      batch.push(record);
-    }
-    generated += batch.length;
-    if (batch.length > 0) {
-      inFlightRecords += batch.length;
-      const sending: Promise<void> = sink.send(batch).then(
-        () => {
-          tally.add(batch);
-        },
-        () => {
-          tally.failed += batch.length;
-        },
-      ).finally(() => {
-        inFlightRecords -= batch.length;
-        inFlight.delete(sending);
-      });
-      inFlight.add(sending);
-      if (inFlight.size >= inFlightMax) await Promise.race(inFlight);
-      else if (f.max) await Promise.resolve(); // let I/O callbacks run between batches
-    }
-    if (held === undefined && batch.length < limit) {
+    const next = feed.peek();
+    if (next === undefined) {
       if (feed.done) break;
       await feed.ready();
-    } else if (held !== undefined) {
-      const waitMs = Math.min(50, held.emittedAtMs - streamStartMs - (performance.now() - t0));
-      if (waitMs >= 1) await Bun.sleep(waitMs);
-      else await Promise.resolve();
+      continue;
     }
+    // Paced: a chunk goes out once the wall clock has caught up with its last record's stream time.
+    const dueInMs = f.max ? 0 : next.lastEmittedMs - streamStartMs - (performance.now() - t0);
+    if (dueInMs >= 1) {
+      await Bun.sleep(Math.min(50, dueInMs));
+      continue;
+    }
+    const chunk = feed.next()!;
+    const prepared = sink.prepare(chunk);
+    await inFlight;
+    if (failedSend) break;
+    inFlightRecords += chunk.records;
+    inFlight = sink.send(prepared).then(
+      () => tally.addChunk(chunk),
+      (error) => {
+        tally.failed += chunk.records;
+        failedSend = true;
+        log(`giving up on ${chunk.records.toLocaleString("en-US")} records: ${describeError(error)}`);
+      },
+    ).finally(() => {
+      inFlightRecords -= chunk.records;
+    });
   }
   if (stopping && flushDeadline === Infinity) flushDeadline = performance.now() + flushTimeoutMs;
   else if (!stopping) flushDeadline = performance.now() + flushTimeoutMs;
   stopping = true;
-  await Promise.allSettled([...inFlight]);
+  await inFlight;
   const elapsedMs = performance.now() - t0;
   const cpu1 = { thread: process.threadCpuUsage(cpu0.thread), process: process.cpuUsage(cpu0.process) };
   clearInterval(progress);

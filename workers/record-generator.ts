@@ -1,31 +1,36 @@
 /**
  * The generator thread of workers/record-feed.ts: runs the simulator and posts its records in
- * order, packed per batch, staying at most `ahead` batches ahead of the ones taken.
+ * stream order as chunks (lib/record-chunk.ts), already encoded as Kafka records per partition
+ * or as JSON lines, staying at most `ahead` chunks ahead of the ones taken.
  */
-import { partitionForKey } from "../lib/partition.ts";
-import { packRecords, transferablesOf } from "../lib/record-batch.ts";
-import { type SimRecord, Simulator } from "../lib/simulator.ts";
-import type { FromGenerator, ToGenerator } from "./record-feed.ts";
+import { ChunkBuilder } from "../lib/record-chunk.ts";
+import { Simulator } from "../lib/simulator.ts";
+import type { FromGenerator, GeneratorStart, ToGenerator } from "./record-feed.ts";
 
 declare const self: Worker;
 
 let sim: Simulator | undefined;
-let batchSize = 0;
+let builder: ChunkBuilder | undefined;
+let start: GeneratorStart | undefined;
 let remaining = Infinity;
 let credits = 0;
-let partitionOf: ((key: string) => number) | undefined;
 
 const post = (message: FromGenerator, transfer: ArrayBuffer[] = []) => self.postMessage(message, transfer);
 
 function pump(): void {
-  while (sim !== undefined && credits > 0 && remaining > 0) {
-    const n = Math.min(batchSize, remaining);
-    const records = new Array<SimRecord>(n);
-    for (let i = 0; i < n; i++) records[i] = sim.next();
-    remaining -= n;
+  while (sim !== undefined && builder !== undefined && start !== undefined && credits > 0 && remaining > 0) {
+    const limit = Math.min(start.chunkRecords, remaining);
+    const spanMs = start.chunkSpanMs;
+    while (builder.records < limit) {
+      const record = sim.next();
+      builder.add(record, Date.now());
+      // Paced streams go out chunk by chunk: a chunk covers at most spanMs of stream time.
+      if (record.emittedAtMs - builder.firstEmittedMs >= spanMs) break;
+    }
+    remaining -= builder.records;
     credits--;
-    const batch = packRecords(records, partitionOf);
-    post({ type: "batch", batch }, transferablesOf(batch));
+    const { chunk, transfer } = builder.take();
+    post({ type: "chunk", chunk }, transfer);
     if (remaining === 0) post({ type: "end" });
   }
 }
@@ -35,28 +40,15 @@ self.onmessage = (event: MessageEvent<ToGenerator>) => {
   switch (message.type) {
     case "start":
       try {
-        sim = new Simulator(message.options);
+        sim = new Simulator(message.start.options);
+        builder = new ChunkBuilder(message.start.mode);
       } catch (error) {
         post({ type: "error", message: error instanceof Error ? error.message : String(error), range: error instanceof RangeError });
         return;
       }
-      batchSize = message.batchSize;
-      remaining = message.count ?? Infinity;
-      credits = message.ahead + 1;
-      if (message.partitions !== undefined) {
-        const partitions = message.partitions;
-        // Customers come back, so most keys are hashed once per run.
-        const cache = new Map<string, number>();
-        partitionOf = (key) => {
-          let partition = cache.get(key);
-          if (partition === undefined) {
-            // Kafka's Java partitioner, so that key → partition is the standard mapping.
-            partition = partitionForKey(key, partitions);
-            cache.set(key, partition);
-          }
-          return partition;
-        };
-      }
+      start = message.start;
+      remaining = start.count ?? Infinity;
+      credits = start.ahead + 1;
       if (remaining === 0) post({ type: "end" });
       pump();
       break;
