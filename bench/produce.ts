@@ -39,12 +39,15 @@ try {
       sent: number;
       elapsed_ms: number;
       events_per_s: number;
-      cpu_ms?: { sending_thread: number; process: number };
+      cpu_ms?: { sending_thread: number; generator_thread: number | null; process: number };
     };
     rates.push(summary.events_per_s);
     // CPU per event is steadier than events/s when other work shares the cores.
     const perEvent = (ms: number) => ((ms * 1000) / summary.sent).toFixed(1);
-    const cpu = summary.cpu_ms ? `; CPU ${perEvent(summary.cpu_ms.sending_thread)} µs/event sending thread, ${perEvent(summary.cpu_ms.process)} µs/event process` : "";
+    const c = summary.cpu_ms;
+    const cpu = c
+      ? `; CPU µs/event: sending thread ${perEvent(c.sending_thread)}, generator thread ${c.generator_thread === null ? "-" : perEvent(c.generator_thread)} (incl. start-up), process ${perEvent(c.process)}`
+      : "";
     console.log(`run ${run}: ${summary.sent.toLocaleString("en-US")} events in ${(summary.elapsed_ms / 1000).toFixed(2)} s = ${summary.events_per_s.toLocaleString("en-US")} events/s${cpu}`);
   }
 } finally {

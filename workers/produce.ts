@@ -292,7 +292,11 @@ async function main(): Promise<number> {
       start: new Date(startMs).toISOString(),
       destination,
       stopped_by: stoppedBy,
-      cpu_ms: { sending_thread: cpuMs(cpu1.thread), process: cpuMs(cpu1.process) },
+      cpu_ms: {
+        sending_thread: cpuMs(cpu1.thread),
+        generator_thread: feed.generatorCpuMs === undefined ? null : Math.round(feed.generatorCpuMs),
+        process: cpuMs(cpu1.process),
+      },
     };
     await writeFile(`${path}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
     await rename(`${path}.tmp`, path);

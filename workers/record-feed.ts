@@ -23,13 +23,14 @@ export interface GeneratorStart {
 export type ToGenerator = { type: "start"; start: GeneratorStart } | { type: "more" };
 export type FromGenerator =
   | { type: "chunk"; chunk: RecordChunk }
-  | { type: "end" }
+  | { type: "end"; cpuMs: number }
   | { type: "error"; message: string; range: boolean };
 
 export class RecordFeed {
   readonly #worker: Worker;
   readonly #queue: RecordChunk[] = [];
   #ended = false;
+  #generatorCpuMs: number | undefined;
   #error: Error | undefined;
   #wake: (() => void) | undefined;
 
@@ -43,6 +44,7 @@ export class RecordFeed {
           break;
         case "end":
           this.#ended = true;
+          this.#generatorCpuMs = message.cpuMs;
           break;
         case "error":
           this.#error = message.range ? new RangeError(message.message) : new Error(message.message);
@@ -71,6 +73,11 @@ export class RecordFeed {
   /** The next chunk without taking it. */
   peek(): RecordChunk | undefined {
     return this.#queue[0];
+  }
+
+  /** CPU time the generator thread used, ms, once it has generated its last record (with a count). */
+  get generatorCpuMs(): number | undefined {
+    return this.#generatorCpuMs;
   }
 
   /** True once every chunk there will be has been taken. */

@@ -31,8 +31,14 @@ function pump(): void {
     credits--;
     const { chunk, transfer } = builder.take();
     post({ type: "chunk", chunk }, transfer);
-    if (remaining === 0) post({ type: "end" });
+    if (remaining === 0) post({ type: "end", cpuMs: cpuMs() });
   }
+}
+
+/** This thread's CPU time so far, ms. */
+function cpuMs(): number {
+  const usage = process.threadCpuUsage();
+  return (usage.user + usage.system) / 1000;
 }
 
 self.onmessage = (event: MessageEvent<ToGenerator>) => {
@@ -49,7 +55,7 @@ self.onmessage = (event: MessageEvent<ToGenerator>) => {
       start = message.start;
       remaining = start.count ?? Infinity;
       credits = start.ahead + 1;
-      if (remaining === 0) post({ type: "end" });
+      if (remaining === 0) post({ type: "end", cpuMs: cpuMs() });
       pump();
       break;
     case "more":
