@@ -45,7 +45,7 @@ export class ProduceRejectedError extends Error {
     readonly partition: number,
     readonly errorCode: number,
   ) {
-    const name = protocolErrorsCodesById[errorCode as keyof typeof protocolErrorsCodesById] ?? "UNKNOWN";
+    const name = errorName(errorCode);
     const hint = errorCode === 45 || errorCode === 59 || errorCode === 47
       ? "; the broker lost or fenced this producer's state (topic deleted or truncated?): restart the producer"
       : errorCode === 10 || errorCode === 18
@@ -53,6 +53,10 @@ export class ProduceRejectedError extends Error {
       : "";
     super(`the broker rejected a batch for ${topic}[${partition}]: ${name} (error code ${errorCode})${hint}`);
   }
+}
+
+function errorName(errorCode: number): string {
+  return protocolErrorsCodesById[errorCode as keyof typeof protocolErrorsCodesById] ?? `error code ${errorCode}`;
 }
 
 function canRetry(errorCode: number): boolean {
@@ -146,8 +150,12 @@ export class BatchProducer {
     for (let attempt = 1; pending.length > 0; attempt++) {
       let failure: unknown;
       try {
-        pending = await this.#sendOnce(pending, attempt > 1);
-        if (pending.length > 0) failure = new Error(`${pending.length} partition(s) not written yet (leader moving?)`);
+        const reasons = new Map<number, string>();
+        pending = await this.#sendOnce(pending, attempt > 1, reasons);
+        if (pending.length > 0) {
+          const which = pending.map((b) => `${this.#options.topic}[${b.partition}]: ${reasons.get(b.partition) ?? "not written"}`);
+          failure = new Error(`not written yet, will resend: ${which.join(", ")}`);
+        }
       } catch (error) {
         if (error instanceof ProduceRejectedError) throw error;
         failure = error;
@@ -160,7 +168,7 @@ export class BatchProducer {
   }
 
   /** One round of requests, one per leader; returns the batches to try again. */
-  async #sendOnce(batches: PreparedSend["batches"], refreshMetadata: boolean): Promise<PreparedSend["batches"]> {
+  async #sendOnce(batches: PreparedSend["batches"], refreshMetadata: boolean, reasons: Map<number, string>): Promise<PreparedSend["batches"]> {
     const topic = this.#options.topic;
     const metadata = await this.#client.metadata({ topics: [topic], forceUpdate: refreshMetadata });
     const partitions = metadata.topics.get(topic)?.partitions ?? [];
@@ -169,6 +177,7 @@ export class BatchProducer {
     for (const batch of batches) {
       const leader = partitions[batch.partition]?.leader;
       if (leader === undefined || leader < 0) {
+        reasons.set(batch.partition, "no leader known yet");
         retry.push(batch);
         continue;
       }
@@ -178,7 +187,10 @@ export class BatchProducer {
     }
     const results = await Promise.all([...byLeader].map(async ([leader, list]) => {
       const broker = metadata.brokers.get(leader);
-      if (!broker) return list;
+      if (!broker) {
+        for (const batch of list) reasons.set(batch.partition, `leader ${leader} not in the metadata`);
+        return list;
+      }
       const connection = await new Promise<Connection>((resolve, reject) =>
         (this.#client as unknown as Record<symbol, (b: unknown, cb: (e: Error | null, c: Connection) => void) => void>)[kGetConnection]!(
           broker,
@@ -203,6 +215,7 @@ export class BatchProducer {
         const code = codes.get(batch.partition);
         if (code === 0 || code === DUPLICATE_SEQUENCE_NUMBER) continue;
         if (code !== undefined && !canRetry(code)) throw new ProduceRejectedError(topic, batch.partition, code);
+        reasons.set(batch.partition, code === undefined ? "no answer for this partition" : errorName(code));
         failed.push(batch);
       }
       return failed;
