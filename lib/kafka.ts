@@ -5,7 +5,8 @@
  * same topic conventions.
  *
  * The client is @platformatic/kafka (pure TypeScript); see the README's design notes for why
- * not @confluentinc/kafka-javascript or kafkajs.
+ * not @confluentinc/kafka-javascript or kafkajs. The order producer's hot path sends batches it
+ * encodes itself (lib/kafka-batch-producer.ts), still through a client built here.
  */
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
