@@ -353,5 +353,8 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 # Lets tests use short session timeouts, so a killed consumer leaves its group quickly.
 group.min.session.timeout.ms=1000
+# On two busy cores the JVM can miss its own controller's 9 s heartbeat deadline; a fenced broker
+# then refuses topic creation ("All brokers are currently fenced"). Give it longer.
+broker.session.timeout.ms=30000
 `;
 }
