@@ -185,8 +185,10 @@ runMain(async (signal) => {
       `${Math.round(rate)} events/s; records ${t.records}: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, ` +
         `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB; watermarks ${watermarks || "(no partitions)"}`,
     );
-    // Idle means: nothing new, nothing left to read, and not merely paused by backpressure.
-    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs && !feed.paused && engine.caughtUp()) {
+    // Idle means: nothing new, nothing left to read, and not merely paused by backpressure or
+    // cut off from the broker (time without an answer is not idleness).
+    const readable = !feed.paused && now - (feed.lastUnreadAtMs ?? -Infinity) >= exitWhenIdleMs!;
+    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs && readable && engine.caughtUp()) {
       log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
       feed.stop();
     }
@@ -272,6 +274,8 @@ class AssignedFeed {
   }
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** performance.now() of the latest moment the feed could not read (fetch failed, or paused). */
+  lastUnreadAtMs: number | undefined;
   /** performance.now() of the first and the latest record fed to the engine. */
   firstRecordAtMs: number | undefined;
   lastRecordAtMs: number | undefined;
@@ -323,6 +327,7 @@ class AssignedFeed {
         // membership stays alive on its heartbeat timer — rather than drop anything.
         if (!this.#paused) log(WORKER, `pausing all partitions: sink ${congested.name} is full`);
         this.#paused = true;
+        this.#unread();
         await Bun.sleep(100);
         continue;
       }
@@ -339,6 +344,7 @@ class AssignedFeed {
           );
         }
         if (this.#stopped) break;
+        this.#unread();
         log(WORKER, `fetch failed, retrying: ${describeError(error)}`);
         await Bun.sleep(500);
         continue;
@@ -368,6 +374,11 @@ class AssignedFeed {
   async close(): Promise<void> {
     // Closing leaves the group, so the partitions move to the other workers at once.
     await this.consumer.close(true).catch(() => {});
+  }
+
+  #unread(): void {
+    this.lastUnreadAtMs = performance.now();
+    this.engine.noteUnread();
   }
 
   async #reassign(): Promise<void> {

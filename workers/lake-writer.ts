@@ -240,6 +240,8 @@ runMain(async (signal) => {
           );
         }
         if (stopped) break;
+        // Time without an answer from the broker is not idleness (--exit-when-idle).
+        lastRecordAt = performance.now();
         log(WORKER, `fetch failed, retrying: ${describeError(error)}`);
         await Bun.sleep(500);
         continue;
