@@ -147,6 +147,7 @@ runMain(async (signal) => {
     { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT, heartbeatIntervalMs: Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5)) },
     (_partition, why) => log(WORKER, `reset: ${why}`),
     sinks,
+    forwarder,
   );
   let fatal: unknown;
   const fail = (error: unknown) => {
@@ -287,6 +288,7 @@ class AssignedFeed {
     private readonly group: { sessionTimeoutMs: number; heartbeatIntervalMs: number },
     private readonly onReset: (partition: number, why: string) => void,
     private readonly sinks: readonly ResultSink[],
+    private readonly forwarder: KafkaForwarder,
   ) {
     this.#fetcher = new GroupFetcher(consumer, topic);
   }
@@ -310,6 +312,9 @@ class AssignedFeed {
     const onRecord = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => {
       // The key stays bytes: it is only needed again if the record is forwarded.
       engine.process(partition, offset, key ?? undefined, value ?? EMPTY);
+      // One response can hold hundreds of MB once decompressed; stop feeding it while the
+      // forwarder is full (the rest is fetched again after the loop below waits for room).
+      return !this.forwarder.congested();
     };
     while (!this.#stopped) {
       if (this.#reassignNeeded) {
@@ -333,6 +338,13 @@ class AssignedFeed {
       }
       if (this.#paused) log(WORKER, "resuming: the sinks have room again");
       this.#paused = false;
+      if (this.forwarder.congested()) {
+        // Invalid and late records still on their way to the DLQ and late topics: wait for
+        // their acknowledgements rather than fetch more (memory stays bounded in a burst).
+        this.#unread();
+        await this.forwarder.room();
+        continue;
+      }
       let fetched;
       try {
         fetched = await this.#fetcher.fetchOnce(this.#positions, onRecord);
