@@ -103,6 +103,7 @@ export function oracleForTopic(records: Map<number, TopicRecord[]>, settings: Ag
 }
 
 export interface WorkerProcess {
+  pid: number;
   exited: Promise<number>;
   /** Everything the worker wrote to stderr so far. */
   log(): string;
@@ -129,6 +130,7 @@ export function startWorker(script: string, args: string[], env: Record<string, 
   })();
   const exited = child.exited;
   return {
+    pid: child.pid,
     exited,
     log: () => text,
     kill: (signal = "SIGTERM") => child.kill(signal),
