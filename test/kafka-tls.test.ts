@@ -8,10 +8,10 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { createProducer, ensureTopics, type KafkaConnection, KafkaTlsError, waitForBroker } from "../lib/kafka.ts";
+import { ensureTopics, type KafkaConnection, KafkaTlsError, waitForBroker } from "../lib/kafka.ts";
 import type { LocalBroker } from "../lib/local-kafka.ts";
 import { runCaptured } from "./support/captured-run.ts";
-import { readTopic } from "./support/pipeline-harness.ts";
+import { readTopic, roundTrip } from "./support/pipeline-harness.ts";
 import { tlsBroker } from "./support/tls-broker.ts";
 import type { TlsMaterial } from "./support/tls-material.ts";
 
@@ -38,17 +38,8 @@ describe("TLS", () => {
   test("a producer and a consumer that trust the broker's CA round-trip keyed messages over TLS", async () => {
     const conn = broker.connection("tls-roundtrip");
     expect(conn.security?.protocol).toBe("SSL");
-    const name = await topic(conn, "tls-roundtrip");
-    const sent = Array.from({ length: 300 }, (_, i) => ({ key: `user-${i % 17}`, value: `order-${i}` }));
-    const producer = createProducer(conn, { role: "produce" });
-    try {
-      await producer.send({ messages: sent.map((m) => ({ topic: name, key: m.key, value: m.value })) });
-    } finally {
-      await producer.close();
-    }
-    const received = [...(await readTopic(conn, name)).values()].flat().map((r) => ({ key: r.key, value: r.value.toString("utf8") }));
-    const byValue = (a: { value: string }, b: { value: string }) => a.value.localeCompare(b.value);
-    expect(received.sort(byValue)).toEqual(sent.sort(byValue));
+    const { sent, received } = await roundTrip(conn, await topic(conn, "tls-roundtrip"), 300);
+    expect(received).toEqual(sent);
   }, 60_000);
 
   test("produce.ts with KAFKA_SECURITY_PROTOCOL=SSL and KAFKA_SSL_CA_FILE sends its records over TLS", async () => {

@@ -224,44 +224,21 @@ describe("the pipeline through faults", () => {
     });
   }, 600_000);
 
-  test("a broker restart", async () => {
-    await runScenario("broker-restart", { ...SHORT, seed: 12 }, async (p) => {
-      await p.waitProduced(0.3);
-      const fault = await restartBroker();
-      return { faults: [fault], clearedAt: performance.now() };
-    });
-  }, 600_000);
-
-  test("a time-series server outage", async () => {
-    await runScenario("influx-outage", { ...SHORT, seed: 13 }, async (p) => {
-      await p.waitProduced(0.3);
-      const fault = await timeSeriesOutage(p);
-      return { faults: [fault], clearedAt: performance.now() };
-    });
-  }, 600_000);
-
-  test("the lake's disk fills up, then frees", async () => {
-    await runScenario("lake-disk-full", { ...SHORT, seed: 14 }, async (p) => {
-      await p.waitProduced(0.3);
-      const fault = await diskFull(p);
-      return { faults: [fault], clearedAt: performance.now() };
-    });
-  }, 600_000);
-
-  test("a burst of 100,000 malformed messages", async () => {
-    await runScenario("malformed-burst", { ...SHORT, seed: 15 }, async (p) => {
-      await p.waitProduced(0.3);
-      const fault = await malformedBurst(p, 15);
-      return { faults: [fault], clearedAt: performance.now() };
-    });
-  }, 600_000);
-
-  for (const [name, how, seed] of [["checkpoint-truncated", "truncated", 16], ["checkpoint-bit-flip", "bit-flipped", 17]] as const) {
-    test(`a ${how} checkpoint file`, async () => {
+  /** One fault each, mid-stream: [scenario, test title, seed, share of the stream sent before it, the fault]. */
+  const single: [string, string, number, number, (p: PipelineUnderTest) => Promise<string>][] = [
+    ["broker-restart", "a broker restart", 12, 0.3, () => restartBroker()],
+    ["influx-outage", "a time-series server outage", 13, 0.3, (p) => timeSeriesOutage(p)],
+    ["lake-disk-full", "the lake's disk fills up, then frees", 14, 0.3, (p) => diskFull(p)],
+    ["malformed-burst", "a burst of 100,000 malformed messages", 15, 0.3, (p) => malformedBurst(p, 15)],
+    ["checkpoint-truncated", "a truncated checkpoint file", 16, 0.4, (p) => damageCheckpoints(p, [[1, "truncated"]])],
+    ["checkpoint-bit-flip", "a bit-flipped checkpoint file", 17, 0.4, (p) => damageCheckpoints(p, [[1, "bit-flipped"]])],
+  ];
+  for (const [name, title, seed, share, fault] of single) {
+    test(title, async () => {
       await runScenario(name, { ...SHORT, seed }, async (p) => {
-        await p.waitProduced(0.4);
-        const fault = await damageCheckpoints(p, [[1, how]]);
-        return { faults: [fault], clearedAt: performance.now() };
+        await p.waitProduced(share);
+        const faults = [await fault(p)];
+        return { faults, clearedAt: performance.now() };
       });
     }, 600_000);
   }
