@@ -134,6 +134,32 @@ describe("AggregatorEngine", () => {
     expect(sink.written.filter((r) => r.final).map((r) => [r.windowStartMs, r.orders])).toEqual([[T0, 1]]);
   });
 
+  test("tick() after noteUnread() (the broker was away) waits a whole idle timeout of answered fetches before a partition is idle", async () => {
+    const { engine, sink, resolve, advance } = setup();
+    await engine.assign([0], resolve);
+    engine.process(0, 0n, "u-1", event("1", T0));
+    advance(60_000); // no answer for a minute: fetches failed
+    engine.noteUnread();
+    advance(1_000);
+    engine.setEndOffset(0, 1n); // the broker answers again; the producer has not re-sent yet
+    await engine.tick();
+    expect(sink.written.filter((r) => r.final)).toEqual([]);
+    advance(4_500);
+    engine.setEndOffset(0, 1n);
+    await engine.tick();
+    expect(sink.written.filter((r) => r.final).map((r) => [r.windowStartMs, r.orders])).toEqual([[T0, 1]]);
+  });
+
+  test("caughtUp() is false when the last report of a lag of 0 is stale", async () => {
+    const { engine, resolve, advance } = setup();
+    await engine.assign([0], resolve);
+    engine.process(0, 0n, "u-1", event("1", T0));
+    engine.setEndOffset(0, 1n);
+    expect(engine.caughtUp()).toBe(true);
+    advance(30_000);
+    expect(engine.caughtUp()).toBe(false);
+  });
+
   test("checkpoint() hands results to the sinks and flushes them before saving, and a restored engine continues identically", async () => {
     const { engine, sink, stores, resolve } = setup();
     await engine.assign([0], resolve);

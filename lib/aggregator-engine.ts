@@ -360,9 +360,25 @@ export class AggregatorEngine {
     if (owned && owned.lag !== null) owned.lagAtMs = this.#options.clock.now();
   }
 
-  /** True when every owned partition has been read to the end offset last reported for it. */
+  /**
+   * The worker could not read (a fetch went unanswered: the broker is away; or fetching waits
+   * for a full sink): for every owned partition, the quiet time that makes it idle starts again
+   * now. Otherwise an outage longer than the idle timeout would let watermarks follow the clock
+   * the moment the broker answers again — before the producer has re-sent what it held — and
+   * turn those events late.
+   */
+  noteUnread(): void {
+    const now = this.#options.clock.now();
+    for (const owned of this.#owned.values()) if (owned.lastRecordAtMs < now) owned.lastRecordAtMs = now;
+  }
+
+  /** True when every owned partition has been read to the end offset a fetch reported for it within the last 2 s. */
   caughtUp(): boolean {
-    for (const owned of this.#owned.values()) if (owned.lag !== 0n) return false;
+    // Only a recent answer counts: a lag of 0 reported before the broker went away says nothing now.
+    const now = this.#options.clock.now();
+    for (const owned of this.#owned.values()) {
+      if (owned.lag !== 0n || owned.lagAtMs === null || now - owned.lagAtMs > FRESH_LAG_MS) return false;
+    }
     return true;
   }
 

@@ -25,3 +25,8 @@ export async function syncDirectory(dir: string): Promise<void> {
 export function isErrorCode(error: unknown, code: string): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }
+
+/** A write failed because the disk (ENOSPC) or the user's quota (EDQUOT) is full: freeing space cures it. */
+export function isDiskFullError(error: unknown): boolean {
+  return isErrorCode(error, "ENOSPC") || isErrorCode(error, "EDQUOT");
+}

@@ -21,13 +21,22 @@ const OFFSET_OUT_OF_RANGE = 1;
 export interface FetchOptions {
   /** How long the broker may hold a request open when there is no data. Default 500 ms. */
   maxWaitMs?: number;
-  /** Byte budget per request. Default 16 MiB. */
+  /** Byte budget per request. Default 4 MiB. */
   maxBytes?: number;
-  /** Byte budget per partition per request. Default 2 MiB. */
+  /**
+   * Byte budget per partition per request. Default 256 KiB. The budget counts compressed bytes,
+   * and the client decodes a whole response at once: a burst of highly compressible values
+   * (lz4 reaches 255:1) turned the former 2 MiB budget into GBs of decoded records per fetch.
+   */
   partitionMaxBytes?: number;
 }
 
-export type RecordHandler = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => void;
+/**
+ * Called for each record in offset order. Returning `false` stops the round after this record:
+ * the rest of the response is dropped and fetched again next round (the caller's way to apply
+ * backpressure in the middle of a large, highly compressed response).
+ */
+export type RecordHandler = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => void | boolean;
 
 export interface FetchResult {
   /** Records handed to the callback. */
@@ -77,7 +86,9 @@ export class GroupFetcher {
 
   /**
    * One round of fetch requests (one per leader) for `positions`; every returned record at or
-   * after its partition's position goes to `onRecord` in offset order.
+   * after its partition's position goes to `onRecord` in offset order, until `onRecord` returns
+   * false: then that partition's next position is the record after it, and partitions not
+   * reached yet keep theirs (absent from `nextPositions`).
    * Throws {@link OffsetOutOfRangeError} when a position is outside its partition's log.
    */
   async fetchOnce(positions: ReadonlyMap<number, bigint>, onRecord: RecordHandler): Promise<FetchResult> {
@@ -105,14 +116,14 @@ export class GroupFetcher {
           node,
           maxWaitTime: this.options.maxWaitMs ?? 500,
           minBytes: 1,
-          maxBytes: this.options.maxBytes ?? 16 * 1024 * 1024,
+          maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
           topics: [
             {
               topicId: topicMetadata.id,
               partitions: list.map((partition) => ({
                 partition,
                 fetchOffset: positions.get(partition)!,
-                partitionMaxBytes: this.options.partitionMaxBytes ?? 2 * 1024 * 1024,
+                partitionMaxBytes: this.options.partitionMaxBytes ?? 256 * 1024,
                 currentLeaderEpoch: -1,
                 lastFetchedEpoch: -1,
               })),
@@ -122,9 +133,11 @@ export class GroupFetcher {
       ),
     );
 
+    let stopped = false;
     for (const response of responses) {
       for (const topicResponse of response.responses) {
         for (const p of topicResponse.partitions) {
+          if (stopped) break;
           const partition = p.partitionIndex;
           const from = positions.get(partition);
           if (from === undefined) continue;
@@ -132,7 +145,7 @@ export class GroupFetcher {
           if (p.errorCode !== 0) continue; // transient (leader moving, ...): fetched again next round
           result.highWatermarks.set(partition, p.highWatermark);
           let next = from;
-          for (const batch of p.records ?? []) {
+          batches: for (const batch of p.records ?? []) {
             const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
             if (batchEnd > next) next = batchEnd;
             if ((batch.attributes & IS_CONTROL_BATCH) !== 0) continue;
@@ -140,8 +153,12 @@ export class GroupFetcher {
               const offset = batch.firstOffset + BigInt(record.offsetDelta);
               // A batch may start before the requested offset; those records were read already.
               if (offset < from) continue;
-              onRecord(partition, offset, record.key, record.value);
               result.records += 1;
+              if (onRecord(partition, offset, record.key, record.value) === false) {
+                next = offset + 1n;
+                stopped = true;
+                break batches;
+              }
             }
           }
           result.nextPositions.set(partition, next);

@@ -1,13 +1,22 @@
 /**
- * A {@link Forwarder} on a Kafka producer: records are batched (up to `maxBatch`, or every
- * `lingerMs`) and sent without blocking the caller; `flush()` sends what is buffered and
- * resolves once every record handed in so far is acknowledged, or rejects with the first error.
+ * A {@link Forwarder} on a Kafka producer: records are batched (up to `maxBatch` records or
+ * `maxBatchBytes`, or every `lingerMs`) and sent without blocking the caller; `flush()` sends
+ * what is buffered and resolves once every record handed in so far is acknowledged, or rejects
+ * with the first error.
+ *
+ * `send()` never blocks, so the caller must respect `congested()`: once more than
+ * `maxPendingBytes` of values are buffered or unacknowledged, stop feeding records until
+ * `room()` resolves. Without that, a burst of large invalid records (every one forwarded to the
+ * DLQ) piles up in memory as fast as the worker can fetch it.
  */
 import type { ForwardRecord, Forwarder } from "./aggregator-engine.ts";
 import type { OrderProducer } from "./kafka.ts";
 
 export class KafkaForwarder implements Forwarder {
   #buffer: ForwardRecord[] = [];
+  #bufferBytes = 0;
+  /** Bytes of values sent and not yet acknowledged. */
+  #inFlightBytes = 0;
   #inFlight = new Set<Promise<unknown>>();
   #error: unknown;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -15,13 +24,25 @@ export class KafkaForwarder implements Forwarder {
 
   constructor(
     private readonly producer: OrderProducer,
-    private readonly options: { maxBatch?: number; lingerMs?: number } = {},
+    private readonly options: { maxBatch?: number; maxBatchBytes?: number; lingerMs?: number; maxPendingBytes?: number } = {},
   ) {}
 
   send(record: ForwardRecord): void {
     this.#buffer.push(record);
-    if (this.#buffer.length >= (this.options.maxBatch ?? 1_000)) this.#sendBuffered();
+    this.#bufferBytes += record.value.byteLength;
+    if (this.#buffer.length >= (this.options.maxBatch ?? 1_000) || this.#bufferBytes >= (this.options.maxBatchBytes ?? 4 * 1024 * 1024)) this.#sendBuffered();
     else this.#timer ??= setTimeout(() => this.#sendBuffered(), this.options.lingerMs ?? 50);
+  }
+
+  /** True while more than `maxPendingBytes` (default 32 MiB) of values wait to be acknowledged. */
+  congested(): boolean {
+    return this.#bufferBytes + this.#inFlightBytes > (this.options.maxPendingBytes ?? 32 * 1024 * 1024);
+  }
+
+  /** Resolves once the forwarder is no longer {@link congested}. */
+  async room(): Promise<void> {
+    this.#sendBuffered();
+    while (this.congested() && this.#inFlight.size > 0) await Promise.race(this.#inFlight);
   }
 
   async flush(): Promise<void> {
@@ -39,7 +60,10 @@ export class KafkaForwarder implements Forwarder {
     this.#timer = undefined;
     if (this.#buffer.length === 0) return;
     const batch = this.#buffer;
+    const bytes = this.#bufferBytes;
     this.#buffer = [];
+    this.#bufferBytes = 0;
+    this.#inFlightBytes += bytes;
     const messages = batch.map((r) => ({
       topic: r.topic,
       key: r.key === undefined || typeof r.key === "string" ? r.key : Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength),
@@ -55,6 +79,9 @@ export class KafkaForwarder implements Forwarder {
       },
     );
     this.#inFlight.add(promise);
-    void promise.finally(() => this.#inFlight.delete(promise));
+    void promise.finally(() => {
+      this.#inFlight.delete(promise);
+      this.#inFlightBytes -= bytes;
+    });
   }
 }

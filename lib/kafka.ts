@@ -79,6 +79,47 @@ export class KafkaAuthenticationError extends Error {
   }
 }
 
+/**
+ * The broker's TLS certificate was refused (not signed by a trusted CA, expired, for another
+ * host...), as opposed to the broker being unreachable. Workers stop on it at once: it will not
+ * get better by waiting. The message names the variables to check; `reason` is the TLS code.
+ */
+export class KafkaTlsError extends Error {
+  override name = "KafkaTlsError";
+  readonly code = "KAFKA_TLS_CERTIFICATE_REFUSED";
+  constructor(
+    conn: KafkaConnection,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Kafka TLS handshake failed at ${conn.brokers.join(",")}: the broker's certificate was refused (${reason}); ` +
+        "check KAFKA_SSL_CA_FILE (the CA that signed the brokers' certificates; unset: the system's CAs) and that KAFKA_BROKERS names hosts the certificates are for",
+      options,
+    );
+  }
+}
+
+/** TLS verification codes of node's `tls` (and Bun's), for a refused certificate. */
+const CERTIFICATE_CODES = /^(UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_[A-Z_]+|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)$/;
+
+/** `CODE: message` of the certificate refusal in `error` or its causes, or undefined when it is none. */
+export function certificateRefusal(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  const visit = (e: unknown): string | undefined => {
+    if (!e || typeof e !== "object" || seen.has(e)) return undefined;
+    seen.add(e);
+    const { code, message, errors, cause } = e as { code?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
+    if (typeof code === "string" && CERTIFICATE_CODES.test(code)) return `${code}: ${String(message)}`;
+    if (Array.isArray(errors)) for (const inner of errors) {
+      const found = visit(inner);
+      if (found) return found;
+    }
+    return visit(cause);
+  };
+  return visit(error);
+}
+
 /** Whether `error`, or anything in its causes, is the client's or the broker's authentication failure. */
 export function isAuthenticationError(error: unknown): boolean {
   const seen = new Set<unknown>();
@@ -201,8 +242,8 @@ export async function ensureTopics(conn: KafkaConnection, topics: TopicSpec[]): 
 /**
  * Resolves once a broker answers a metadata request; rejects after `timeoutMs` with the last
  * error as `cause`. `onWait` is called once per failed attempt (for one log line per wait).
- * A refused login rejects at once with a {@link KafkaAuthenticationError}: a broker that is up
- * and says no will not change its mind.
+ * A refused login rejects at once with a {@link KafkaAuthenticationError}, a refused broker
+ * certificate with a {@link KafkaTlsError}: a broker that is up and says no will not change its mind.
  */
 export async function waitForBroker(
   conn: KafkaConnection,
@@ -224,6 +265,8 @@ export async function waitForBroker(
       return;
     } catch (error) {
       if (isAuthenticationError(error)) throw new KafkaAuthenticationError(conn, { cause: error });
+      const refusal = certificateRefusal(error);
+      if (refusal) throw new KafkaTlsError(conn, refusal, { cause: error });
       if (performance.now() >= deadline) {
         throw new Error(
           `no Kafka broker answered at ${conn.brokers.join(",")} within ${options.timeoutMs ?? 60_000} ms; ` +

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readLake } from "./lake-reader.ts";
 import { MemoryLakeStore } from "./lake-store.ts";
-import { LakeTopicMismatchError, LakeWriter } from "./lake-writer.ts";
+import { LakeFlushError, LakeTopicMismatchError, LakeWriter } from "./lake-writer.ts";
 import { Simulator } from "./simulator.ts";
 
 const HOUR = 3_600_000;
@@ -69,6 +69,27 @@ describe("LakeWriter", () => {
     writer.add(0, 0n, records(1)[0]!);
     await writer.flush();
     await expect(new LakeWriter(store, { topic: "other", clock }).assign([0])).rejects.toThrow(LakeTopicMismatchError);
+  });
+  test("a flush that fails on a full disk takes back its files, commits nothing, and a later flush with more rows writes each row once", async () => {
+    const store = new MemoryLakeStore();
+    const writer = await fresh(store);
+    const values = records(3_000);
+    values.slice(0, 2_000).forEach((v, i) => writer.add(0, BigInt(i), v));
+    // The disk fills after the data files: the offsets file (the commit) cannot be written.
+    const writeAtomic = store.writeAtomic.bind(store);
+    store.writeAtomic = (path, bytes) =>
+      path.startsWith("_offsets/") ? Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })) : writeAtomic(path, bytes);
+    const error = await writer.flush().then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(LakeFlushError);
+    expect({ partition: (error as LakeFlushError).partition, diskFull: (error as LakeFlushError).diskFull }).toEqual({ partition: 0, diskFull: true });
+    expect([...store.files.keys()]).toEqual([]);
+    expect(writer.bufferedRows).toBe(2_000);
+
+    store.writeAtomic = writeAtomic;
+    values.slice(2_000).forEach((v, i) => writer.add(0, BigInt(2_000 + i), v));
+    expect(await writer.flush()).toEqual(new Map([[0, 3_000n]]));
+    const { rows } = await readLake(store);
+    expect(rows.map((r) => r.kafka_offset).sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 3_000 }, (_, i) => BigInt(i)));
   });
   test("add() on a partition that was never assigned throws", async () => {
     const writer = new LakeWriter(new MemoryLakeStore(), { topic: "orders", clock });

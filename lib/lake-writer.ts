@@ -19,6 +19,7 @@ import { decodeOffsets, encodeOffsets } from "./lake-offsets.ts";
 import { encodeLakeFile, type LakeRow, toLakeRow } from "./lake-schema.ts";
 import type { LakeStore } from "./lake-store.ts";
 import { validateOrder } from "./validate-order.ts";
+import { isDiskFullError } from "./durable-fs.ts";
 
 export interface Clock {
   now(): number;
@@ -51,6 +52,25 @@ export interface LakeWriterTotals {
 export class LakeTopicMismatchError extends Error {
   override name = "LakeTopicMismatchError";
   readonly code = "LAKE_TOPIC_MISMATCH";
+}
+
+/**
+ * A flush could not write partition N's files or offsets; nothing of that partition's flush is
+ * committed and its rows stay buffered, so `flush()` may simply be called again. `diskFull` says
+ * whether the cause was a full disk or quota (ENOSPC, EDQUOT), which freeing space cures.
+ */
+export class LakeFlushError extends Error {
+  override name = "LakeFlushError";
+  readonly code = "LAKE_FLUSH_FAILED";
+  readonly diskFull: boolean;
+  constructor(
+    readonly partition: number,
+    cause: unknown,
+  ) {
+    const diskFull = isDiskFullError(cause);
+    super(`cannot write partition ${partition}'s files to the lake${diskFull ? ": no space left on the lake's disk" : ""}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.diskFull = diskFull;
+  }
 }
 
 interface PartitionState {
@@ -186,16 +206,28 @@ export class LakeWriter {
         if (!list) byHour.set(hour, (list = []));
         list.push(row);
       }
-      for (const [hour, list] of byHour) {
-        const bytes = encodeLakeFile(list, this.options.rowGroupRows === undefined ? {} : { rowGroupRows: this.options.rowGroupRows });
-        await this.store.writeAtomic(`${hour}/${writerFileName(partition, list[0]!.kafka_offset, list.at(-1)!.kafka_offset)}`, bytes);
-        this.totals.files += 1;
-        this.totals.bytes += bytes.byteLength;
+      // Files of this partition written by this flush: uncommitted until the offsets file lands.
+      const written: string[] = [];
+      try {
+        for (const [hour, list] of byHour) {
+          const bytes = encodeLakeFile(list, this.options.rowGroupRows === undefined ? {} : { rowGroupRows: this.options.rowGroupRows });
+          const path = `${hour}/${writerFileName(partition, list[0]!.kafka_offset, list.at(-1)!.kafka_offset)}`;
+          await this.store.writeAtomic(path, bytes);
+          written.push(path);
+          this.totals.files += 1;
+          this.totals.bytes += bytes.byteLength;
+        }
+        await this.store.writeAtomic(
+          offsetsPath(partition),
+          encodeOffsets({ topic: this.options.topic, partition, nextOffset: next, writtenAtMs: this.options.clock.now() }),
+        );
+      } catch (error) {
+        // Nothing of this partition's flush is committed: take its files back (they would also be
+        // removed at the next assign), so a retry with more rows cannot leave a file beside
+        // another that covers the same offsets, and a full disk gets their space back.
+        for (const path of written) await this.store.remove(path).catch(() => {});
+        throw new LakeFlushError(partition, error);
       }
-      await this.store.writeAtomic(
-        offsetsPath(partition),
-        encodeOffsets({ topic: this.options.topic, partition, nextOffset: next, writtenAtMs: this.options.clock.now() }),
-      );
       // Rows added while the files were written (none today: the worker awaits flush between fetches) stay buffered.
       s.rows = s.rows.slice(rows.length);
       s.committed = next;

@@ -15,6 +15,7 @@ import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { intParser, type SettingsSpec } from "./config.ts";
 import { type KafkaConnection, waitForBroker } from "./kafka.ts";
+import type { KafkaSecurity, SecurityProtocol } from "./kafka-security.ts";
 import { spawnGuarded } from "./spawn-guarded.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
@@ -60,6 +61,24 @@ export interface LocalBrokerOptions {
    * (so they apply to a new data directory only). Default: no authentication (PLAINTEXT).
    */
   sasl?: LocalBrokerSasl;
+  /**
+   * Clients must speak TLS: the client listener becomes SSL (SASL_SSL with `sasl`), still on
+   * 127.0.0.1, serving the key and certificate in `keystore`; the broker's own connections to
+   * that listener trust `truststore`. Clients get `caPem` as their trusted CA
+   * (`connection()`, `workerEnv()`). Default: no TLS.
+   */
+  tls?: LocalBrokerTls;
+}
+
+export interface LocalBrokerTls {
+  /** PKCS12 keystore with the broker's key and a certificate for 127.0.0.1 (an IP subject alternative name). */
+  keystorePath: string;
+  keystorePassword: string;
+  /** PKCS12 truststore holding the CA that signed the broker's certificate. */
+  truststorePath: string;
+  truststorePassword: string;
+  /** Path of that CA's certificate as PEM, for clients (KAFKA_SSL_CA_FILE). */
+  caPemPath: string;
 }
 
 export interface LocalBrokerSasl {
@@ -173,29 +192,32 @@ export class LocalBroker {
    * `password` overrides that user's password (to test a refused login).
    */
   connection(clientId = "orderpulse", login: { user?: string; password?: string } = {}): KafkaConnection {
-    const sasl = this.#options.sasl;
-    if (!sasl) return { brokers: [this.bootstrap], clientId };
-    const user = sasl.users.find((u) => login.user === undefined || u.name === login.user) ?? { name: login.user ?? "", password: "" };
-    const password = login.password ?? user.password;
-    return {
-      brokers: [this.bootstrap],
-      clientId,
-      security: { protocol: "SASL_PLAINTEXT", sasl: { mechanism: sasl.mechanism, username: user.name, password: () => password } },
-    };
+    const { sasl, tls } = this.#options;
+    const protocol = clientProtocol(this.#options);
+    if (protocol === "PLAINTEXT") return { brokers: [this.bootstrap], clientId };
+    const security: KafkaSecurity = { protocol };
+    if (tls) security.tls = { ca: readFileSync(tls.caPemPath, "utf8") };
+    if (sasl) {
+      const user = sasl.users.find((u) => login.user === undefined || u.name === login.user) ?? { name: login.user ?? "", password: "" };
+      const password = login.password ?? user.password;
+      security.sasl = { mechanism: sasl.mechanism, username: user.name, password: () => password };
+    }
+    return { brokers: [this.bootstrap], clientId, security };
   }
 
   /** The environment a worker needs to reach this broker (KAFKA_BROKERS and, with SASL, the protocol, mechanism and the first user). */
   workerEnv(): Record<string, string> {
-    const sasl = this.#options.sasl;
+    const { sasl, tls } = this.#options;
     const env: Record<string, string> = { KAFKA_BROKERS: this.bootstrap };
-    if (!sasl) return env;
-    return {
-      ...env,
-      KAFKA_SECURITY_PROTOCOL: "SASL_PLAINTEXT",
-      KAFKA_SASL_MECHANISM: sasl.mechanism,
-      KAFKA_SASL_USERNAME: sasl.users[0]!.name,
-      KAFKA_SASL_PASSWORD: sasl.users[0]!.password,
-    };
+    const protocol = clientProtocol(this.#options);
+    if (protocol !== "PLAINTEXT") env.KAFKA_SECURITY_PROTOCOL = protocol;
+    if (tls) env.KAFKA_SSL_CA_FILE = tls.caPemPath;
+    if (sasl) {
+      env.KAFKA_SASL_MECHANISM = sasl.mechanism;
+      env.KAFKA_SASL_USERNAME = sasl.users[0]!.name;
+      env.KAFKA_SASL_PASSWORD = sasl.users[0]!.password;
+    }
+    return env;
   }
 
   /** The KRaft controller's port on 127.0.0.1 (not for clients). */
@@ -308,6 +330,12 @@ export class LocalBroker {
   }
 }
 
+/** The client listener's security protocol for these options. */
+function clientProtocol(options: LocalBrokerOptions): SecurityProtocol {
+  if (options.tls) return options.sasl ? "SASL_SSL" : "SSL";
+  return options.sasl ? "SASL_PLAINTEXT" : "PLAINTEXT";
+}
+
 function randomHex(bytes: number): string {
   return Buffer.from(getRandomValues(new Uint8Array(bytes))).toString("hex");
 }
@@ -323,12 +351,26 @@ function serverProperties(
   // broker logs in to it too (inter-broker), so no port accepts an unauthenticated client; the
   // controller listener stays PLAINTEXT on loopback (only the broker itself speaks to it). No
   // authorizer is configured, so every authenticated user may do everything.
-  const sasl = options.sasl;
-  const listener = sasl ? "SASL_PLAINTEXT" : "PLAINTEXT";
+  // With TLS the client listener is SSL (or SASL_SSL): the broker's certificate is checked by
+  // clients against the test CA, and by the broker itself (its own inter-broker client) against
+  // its truststore; clients need no certificate of their own (ssl.client.auth=none).
+  const { sasl, tls } = options;
+  const listener = clientProtocol(options);
   const saslLines = sasl && brokerUser
     ? `sasl.enabled.mechanisms=${sasl.mechanism}
 sasl.mechanism.inter.broker.protocol=${sasl.mechanism}
-listener.name.sasl_plaintext.${sasl.mechanism.toLowerCase()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${brokerUser.name}" password="${brokerUser.password}";
+listener.name.${listener.toLowerCase()}.${sasl.mechanism.toLowerCase()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${brokerUser.name}" password="${brokerUser.password}";
+`
+    : "";
+  const tlsLines = tls
+    ? `ssl.keystore.type=PKCS12
+ssl.keystore.location=${tls.keystorePath}
+ssl.keystore.password=${tls.keystorePassword}
+ssl.key.password=${tls.keystorePassword}
+ssl.truststore.type=PKCS12
+ssl.truststore.location=${tls.truststorePath}
+ssl.truststore.password=${tls.truststorePassword}
+ssl.client.auth=none
 `
     : "";
   return `# written by orderpulse (lib/local-kafka.ts); rewritten at every start
@@ -340,7 +382,7 @@ advertised.listeners=${listener}://127.0.0.1:${port}
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=${listener}:${listener},CONTROLLER:PLAINTEXT
 inter.broker.listener.name=${listener}
-${saslLines}log.dirs=${logDir}
+${saslLines}${tlsLines}log.dirs=${logDir}
 num.partitions=${options.defaultPartitions ?? 3}
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1

@@ -20,6 +20,7 @@ import {
 } from "../lib/kafka.ts";
 import type { LocalBroker } from "../lib/local-kafka.ts";
 import { leakedSecrets, runCaptured, secretForms } from "./support/captured-run.ts";
+import { roundTrip } from "./support/pipeline-harness.ts";
 import { SASL_PASSWORD, SASL_USER, saslBroker } from "./support/sasl-broker.ts";
 
 const WRONG_PASSWORD = "wrong-Pw-0d9b44c1-Vy";
@@ -59,17 +60,8 @@ async function consumeAll(conn: KafkaConnection, name: string, count: number): P
 describe("SASL/SCRAM-SHA-512", () => {
   test("a producer and a consumer group that log in round-trip keyed messages", async () => {
     const conn = broker.connection("sasl-roundtrip");
-    const name = await topic(conn, "sasl-roundtrip");
-    const sent = Array.from({ length: 300 }, (_, i) => ({ key: `user-${i % 17}`, value: `order-${i}` }));
-    const producer = createProducer(conn, { role: "produce" });
-    try {
-      await producer.send({ messages: sent.map((m) => ({ topic: name, key: m.key, value: m.value })) });
-    } finally {
-      await producer.close();
-    }
-    const received = await consumeAll(conn, name, sent.length);
-    const byValue = (a: { value: string }, b: { value: string }) => a.value.localeCompare(b.value);
-    expect(received.sort(byValue)).toEqual(sent.sort(byValue));
+    const { sent, received } = await roundTrip(conn, await topic(conn, "sasl-roundtrip"), 300);
+    expect(received).toEqual(sent);
   }, 60_000);
 
   test("a wrong password is refused at once: waitForBroker throws KafkaAuthenticationError naming the variables", async () => {

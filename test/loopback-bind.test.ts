@@ -1,5 +1,5 @@
 /**
- * The local Kafka broker (lib/local-kafka.ts, with and without SASL) and the test time-series
+ * The local Kafka broker (lib/local-kafka.ts, plain, with SASL and with TLS) and the test time-series
  * servers (test/support/timeseries.ts) listen on 127.0.0.1 only.
  *
  * How: every TCP socket in LISTEN state that belongs to the server's process tree, whatever its
@@ -13,6 +13,7 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { LocalBroker } from "../lib/local-kafka.ts";
 import { testLocalBroker } from "./support/broker.ts";
 import { saslBroker } from "./support/sasl-broker.ts";
+import { tlsBroker } from "./support/tls-broker.ts";
 import { InfluxDb1, VictoriaMetrics } from "./support/timeseries.ts";
 
 function descendants(pid: number): number[] {
@@ -108,8 +109,8 @@ test("address() reads /proc/net/tcp's little-endian form", () => {
   expect(address("00000000000000000000000000000000:1F90")).toBe("[00000000000000000000000000000000]:8080");
 });
 
-test("the local Kafka broker, without and with SASL, listens on 127.0.0.1 only: client and controller ports", async () => {
-  for (const broker of [plain, await saslBroker()]) {
+test("the local Kafka broker, without and with SASL, and with TLS, listens on 127.0.0.1 only: client and controller ports", async () => {
+  for (const broker of [plain, await saslBroker(), (await tlsBroker()).broker]) {
     const listening = listeningAddresses(broker.pid!);
     expect(listening).toContain(`127.0.0.1:${broker.port}`);
     expect(listening).toContain(`127.0.0.1:${broker.controllerPort}`);

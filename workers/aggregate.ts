@@ -147,6 +147,7 @@ runMain(async (signal) => {
     { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT, heartbeatIntervalMs: Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5)) },
     (_partition, why) => log(WORKER, `reset: ${why}`),
     sinks,
+    forwarder,
   );
   let fatal: unknown;
   const fail = (error: unknown) => {
@@ -185,8 +186,10 @@ runMain(async (signal) => {
       `${Math.round(rate)} events/s; records ${t.records}: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, ` +
         `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB; watermarks ${watermarks || "(no partitions)"}`,
     );
-    // Idle means: nothing new, nothing left to read, and not merely paused by backpressure.
-    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs && !feed.paused && engine.caughtUp()) {
+    // Idle means: nothing new, nothing left to read, and not merely paused by backpressure or
+    // cut off from the broker (time without an answer is not idleness).
+    const readable = !feed.paused && now - (feed.lastUnreadAtMs ?? -Infinity) >= exitWhenIdleMs!;
+    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs && readable && engine.caughtUp()) {
       log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
       feed.stop();
     }
@@ -272,6 +275,8 @@ class AssignedFeed {
   }
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** performance.now() of the latest moment the feed could not read (fetch failed, or paused). */
+  lastUnreadAtMs: number | undefined;
   /** performance.now() of the first and the latest record fed to the engine. */
   firstRecordAtMs: number | undefined;
   lastRecordAtMs: number | undefined;
@@ -283,6 +288,7 @@ class AssignedFeed {
     private readonly group: { sessionTimeoutMs: number; heartbeatIntervalMs: number },
     private readonly onReset: (partition: number, why: string) => void,
     private readonly sinks: readonly ResultSink[],
+    private readonly forwarder: KafkaForwarder,
   ) {
     this.#fetcher = new GroupFetcher(consumer, topic);
   }
@@ -306,6 +312,9 @@ class AssignedFeed {
     const onRecord = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => {
       // The key stays bytes: it is only needed again if the record is forwarded.
       engine.process(partition, offset, key ?? undefined, value ?? EMPTY);
+      // One response can hold hundreds of MB once decompressed; stop feeding it while the
+      // forwarder is full (the rest is fetched again after the loop below waits for room).
+      return !this.forwarder.congested();
     };
     while (!this.#stopped) {
       if (this.#reassignNeeded) {
@@ -323,11 +332,19 @@ class AssignedFeed {
         // membership stays alive on its heartbeat timer — rather than drop anything.
         if (!this.#paused) log(WORKER, `pausing all partitions: sink ${congested.name} is full`);
         this.#paused = true;
+        this.#unread();
         await Bun.sleep(100);
         continue;
       }
       if (this.#paused) log(WORKER, "resuming: the sinks have room again");
       this.#paused = false;
+      if (this.forwarder.congested()) {
+        // Invalid and late records still on their way to the DLQ and late topics: wait for
+        // their acknowledgements rather than fetch more (memory stays bounded in a burst).
+        this.#unread();
+        await this.forwarder.room();
+        continue;
+      }
       let fetched;
       try {
         fetched = await this.#fetcher.fetchOnce(this.#positions, onRecord);
@@ -339,6 +356,7 @@ class AssignedFeed {
           );
         }
         if (this.#stopped) break;
+        this.#unread();
         log(WORKER, `fetch failed, retrying: ${describeError(error)}`);
         await Bun.sleep(500);
         continue;
@@ -368,6 +386,11 @@ class AssignedFeed {
   async close(): Promise<void> {
     // Closing leaves the group, so the partitions move to the other workers at once.
     await this.consumer.close(true).catch(() => {});
+  }
+
+  #unread(): void {
+    this.lastUnreadAtMs = performance.now();
+    this.engine.noteUnread();
   }
 
   async #reassign(): Promise<void> {

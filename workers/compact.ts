@@ -10,6 +10,7 @@ import { open, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { parseCommand } from "../lib/cli.ts";
 import { intParser, parseDurationMs, type SettingsSpec } from "../lib/config.ts";
+import { isDiskFullError } from "../lib/durable-fs.ts";
 import { FileLakeStore } from "../lib/file-lake-store.ts";
 import { type CompactionSummary, LakeCompactor } from "../lib/lake-compactor.ts";
 import { describeError, log, runMain } from "../lib/worker-runtime.ts";
@@ -91,7 +92,22 @@ runMain(async (signal) => {
   try {
     while (!signal.aborted) {
       const passStart = performance.now();
-      const s = await compactor.runOnce();
+      let s: CompactionSummary;
+      try {
+        s = await compactor.runOnce();
+      } catch (error) {
+        // A full disk is not the lake's fault and frees up: an interrupted merge is invisible to
+        // readers (no journal entry names its output) and the next pass removes its output.
+        if (flags.once || !isDiskFullError(error)) throw error;
+        passes += 1;
+        log(
+          WORKER,
+          `pass ${passes}: no space left on the lake's disk under ${config.LAKE_DIR} (${describeError(error)}); ` +
+            `the merge was not committed and readers are unaffected. Free space on that disk; retrying at the next pass in ${intervalMs} ms`,
+        );
+        await sleepUnlessAborted(intervalMs, signal);
+        continue;
+      }
       passes += 1;
       for (const k of Object.keys(total) as (keyof CompactionSummary)[]) total[k] += s[k];
       const seconds = (performance.now() - passStart) / 1000;
@@ -102,10 +118,7 @@ runMain(async (signal) => {
           `; deleted ${s.deleted} replaced files` + (s.orphansRemoved > 0 ? `; removed ${s.orphansRemoved} outputs of an interrupted pass` : ""),
       );
       if (flags.once) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, intervalMs);
-        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      await sleepUnlessAborted(intervalMs, signal);
     }
   } catch (error) {
     throw new Error(`the compactor stopped on an error: ${describeError(error)}`);
@@ -118,6 +131,13 @@ runMain(async (signal) => {
       `${total.inputFiles} files → ${total.compactions}, ${total.rows} rows, ${mb(total.bytesIn)} → ${mb(total.bytesOut)}, deleted ${total.deleted}`,
   );
 });
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
 
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(2)} MB`;

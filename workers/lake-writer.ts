@@ -15,7 +15,7 @@ import { FileLakeStore } from "../lib/file-lake-store.ts";
 import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
 import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka.ts";
 import { listDataFiles } from "../lib/lake-reader.ts";
-import { LakeWriter } from "../lib/lake-writer.ts";
+import { LakeFlushError, LakeWriter } from "../lib/lake-writer.ts";
 import { describeError, log, runMain } from "../lib/worker-runtime.ts";
 
 const WORKER = "lake-writer";
@@ -120,16 +120,58 @@ runMain(async (signal) => {
   const started = performance.now();
 
   const flush = async () => {
-    // Only partitions still ours: a revoked partition's next owner reads its range again.
-    const assigned = new Set(fetcher.assigned());
-    writer.revoke(writer.owned().filter((p) => !assigned.has(p)));
-    const committed = await writer.flush();
+    const committed = await flushUntilWritten();
     lastFlushAt = performance.now();
     if (committed.size === 0) return;
     lastCommitAt = lastFlushAt;
     const offsets = [...committed].map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: -1 }));
     // Informational (lag tools); the lake's _offsets files are what the writer resumes from.
     await consumer.commit({ offsets }).catch(() => {});
+  };
+
+  /**
+   * writer.flush(), retried while the lake's disk is full: fetching waits meanwhile (this runs
+   * inside the fetch loop), nothing is committed, and the unwritten records stay in Kafka, so
+   * nothing is lost or written twice. Any other write error stops the worker. On a stop request
+   * it gives up with an error that says the records will be read again at the next start.
+   */
+  const flushUntilWritten = async (): Promise<Map<number, bigint>> => {
+    let failures = 0;
+    let failingSince = 0;
+    for (;;) {
+      // Only partitions still ours: a revoked partition's next owner reads its range again.
+      const assigned = new Set(fetcher.assigned());
+      writer.revoke(writer.owned().filter((p) => !assigned.has(p)));
+      try {
+        const committed = await writer.flush();
+        if (failures > 0) {
+          log(WORKER, `the lake is writable again after ${((performance.now() - failingSince) / 1000).toFixed(1)} s and ${failures} failed attempt(s); flushed ${writer.totals.files} files so far`);
+        }
+        return committed;
+      } catch (error) {
+        if (!(error instanceof LakeFlushError && error.diskFull)) throw error;
+        if (failures === 0) failingSince = performance.now();
+        failures += 1;
+        if (failures === 1 || failures % 10 === 0) {
+          log(
+            WORKER,
+            `${error.message} — the lake's disk under ${config.LAKE_DIR} is full. Nothing is lost: no offset is committed, ` +
+              `the ${writer.bufferedRows} buffered events stay in Kafka, and fetching waits. Free space on that disk ` +
+              `(or move LAKE_DIR to a larger one); retrying every ${DISK_FULL_RETRY_MS / 1000} s (attempt ${failures})`,
+          );
+        }
+        if (stopped) {
+          throw new Error(
+            `stopped while the lake's disk was full: ${writer.bufferedRows} events were not written; they stay in Kafka and are written at the next start`,
+            { cause: error },
+          );
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, DISK_FULL_RETRY_MS);
+          wake = () => (clearTimeout(timer), resolve());
+        });
+      }
+    }
   };
 
   const reassign = async () => {
@@ -198,6 +240,8 @@ runMain(async (signal) => {
           );
         }
         if (stopped) break;
+        // Time without an answer from the broker is not idleness (--exit-when-idle).
+        lastRecordAt = performance.now();
         log(WORKER, `fetch failed, retrying: ${describeError(error)}`);
         await Bun.sleep(500);
         continue;
@@ -252,3 +296,5 @@ runMain(async (signal) => {
 });
 
 const EMPTY = Buffer.alloc(0);
+/** How often a flush is retried while the lake's disk is full. */
+const DISK_FULL_RETRY_MS = 1_000;

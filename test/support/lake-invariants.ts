@@ -55,3 +55,25 @@ export function checkLakeRows(rows: readonly LakeRow[], expected: readonly Expec
   if (missing > 0) problems.push(`${missing} expected record(s) are missing from the lake, e.g. ${[...want.keys()].find((k) => !seen.has(k))}`);
   return problems.slice(0, 20);
 }
+
+/**
+ * The lake against the expected records, as numbers: expected records that are missing (lost),
+ * extra copies of a record (doubled), and rows of no expected record (unexpected).
+ */
+export function countLakeDifferences(rows: readonly LakeRow[], expected: readonly ExpectedRecord[]): { missing: number; doubled: number; unexpected: number } {
+  const copies = new Map<string, number>();
+  for (const row of rows) {
+    const k = key(row.kafka_partition, row.kafka_offset);
+    copies.set(k, (copies.get(k) ?? 0) + 1);
+  }
+  const wanted = new Set(expected.map((e) => key(e.partition, e.offset)));
+  let missing = 0;
+  for (const k of wanted) if (!copies.has(k)) missing += 1;
+  let doubled = 0;
+  let unexpected = 0;
+  for (const [k, n] of copies) {
+    if (wanted.has(k)) doubled += n - 1;
+    else unexpected += n;
+  }
+  return { missing, doubled, unexpected };
+}

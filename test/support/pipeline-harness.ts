@@ -84,6 +84,28 @@ export async function readTopic(conn: KafkaConnection, topic: string): Promise<M
 }
 
 /**
+ * Sends `count` keyed text messages to `topic` with a producer of `conn` and reads the topic
+ * back: what was sent and what came back, each sorted, for a round-trip test to compare.
+ */
+export async function roundTrip(conn: KafkaConnection, topic: string, count: number): Promise<{ sent: KeyedText[]; received: KeyedText[] }> {
+  const sent = Array.from({ length: count }, (_, i) => ({ key: `user-${i % 17}`, value: `order-${i}` }));
+  const producer = createProducer(conn, { role: "round-trip" });
+  try {
+    await producer.send({ messages: sent.map((m) => ({ topic, key: m.key, value: m.value })) });
+  } finally {
+    await producer.close();
+  }
+  const received = [...(await readTopic(conn, topic)).values()].flat().map((r) => ({ key: r.key, value: r.value.toString("utf8") }));
+  const byValue = (a: KeyedText, b: KeyedText) => a.value.localeCompare(b.value);
+  return { sent: sent.sort(byValue), received: received.sort(byValue) };
+}
+
+interface KeyedText {
+  key: string;
+  value: string;
+}
+
+/**
  * The oracle's answer for a topic's records: each record validated as the worker would (same
  * validator and limits, the clock of now), then an idle advance far in the future so every
  * window is final — as it is at the end of a worker run with a short idle timeout.
@@ -103,6 +125,7 @@ export function oracleForTopic(records: Map<number, TopicRecord[]>, settings: Ag
 }
 
 export interface WorkerProcess {
+  pid: number;
   exited: Promise<number>;
   /** Everything the worker wrote to stderr so far. */
   log(): string;
@@ -129,6 +152,7 @@ export function startWorker(script: string, args: string[], env: Record<string, 
   })();
   const exited = child.exited;
   return {
+    pid: child.pid,
     exited,
     log: () => text,
     kill: (signal = "SIGTERM") => child.kill(signal),
