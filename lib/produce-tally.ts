@@ -18,18 +18,17 @@ export const KIND_FAULTS: readonly KindFault[] = [
   ...MALFORMED_KINDS.map((k): KindFault => ["malformed", k]),
 ];
 
-/** kind → fault (or "" for none) → KIND_FAULTS index: two lookups, no string built per record. */
-const codeOf = new Map<RecordKind, Map<string, number>>();
-KIND_FAULTS.forEach(([kind, fault], i) => {
-  let byFault = codeOf.get(kind);
-  if (!byFault) codeOf.set(kind, (byFault = new Map()));
-  byFault.set(fault ?? "", i);
-});
+/** Fault → KIND_FAULTS index (every fault belongs to one kind); a clean record is index 0. */
+const codeByFault = new Map<Fault, number>();
+KIND_FAULTS.forEach(([, fault], i) => fault !== undefined && codeByFault.set(fault, i));
 
 /** The KIND_FAULTS index of a record's kind and fault; throws a RangeError for a pair not in it. */
 export function kindFaultCode(record: Pick<SimRecord, "kind" | "fault">): number {
-  const code = codeOf.get(record.kind)?.get(record.fault ?? "");
-  if (code === undefined) throw new RangeError(`no code for kind ${record.kind} with fault ${String(record.fault)}`);
+  // Most records are clean: no lookup for them.
+  const code = record.fault === undefined ? (record.kind === "valid" ? 0 : undefined) : codeByFault.get(record.fault);
+  if (code === undefined || KIND_FAULTS[code]![0] !== record.kind) {
+    throw new RangeError(`no code for kind ${record.kind} with fault ${String(record.fault)}`);
+  }
   return code;
 }
 
