@@ -236,6 +236,13 @@ runMain(async (signal) => {
         `peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; ` +
         `first at ${new Date(performance.timeOrigin + feed.firstRecordAtMs).toISOString()}, last at ${new Date(performance.timeOrigin + feed.lastRecordAtMs).toISOString()}`,
     );
+    const cpu = feed.drainCpu;
+    const cpuS = (cpu.lastUs - cpu.firstUs) / 1e6;
+    log(
+      WORKER,
+      `drain cpu: ${(cpuS * 1e6 / cpu.records).toFixed(2)} µs/record (${cpu.records} records, ${cpuS.toFixed(2)} s of process CPU, ` +
+        `${Math.round((cpuS / seconds) * 100)} % of one core)`,
+    );
   }
   if (fatal !== undefined) {
     if (fatal instanceof CheckpointError) throw new Error(fatal.message);
@@ -275,6 +282,12 @@ class AssignedFeed {
   /** performance.now() of the first and the latest record fed to the engine. */
   firstRecordAtMs: number | undefined;
   lastRecordAtMs: number | undefined;
+  /**
+   * Process CPU time (user + system, µs) before the first fetch that returned records and after
+   * the latest one, and the records in between: the drain's cost per record, which unlike the
+   * wall-clock rate does not depend on what else the machine's cores are doing.
+   */
+  drainCpu = { firstUs: 0, lastUs: 0, records: 0 };
 
   constructor(
     private readonly consumer: OrderConsumer,
@@ -329,6 +342,7 @@ class AssignedFeed {
       if (this.#paused) log(WORKER, "resuming: the sinks have room again");
       this.#paused = false;
       let fetched;
+      const cpuBefore = process.cpuUsage();
       try {
         fetched = await this.#fetcher.fetchOnce(this.#positions, onRecord);
       } catch (error) {
@@ -345,7 +359,13 @@ class AssignedFeed {
       }
       if (fetched.records > 0) {
         this.lastRecordAtMs = performance.now();
-        this.firstRecordAtMs ??= this.lastRecordAtMs;
+        if (this.firstRecordAtMs === undefined) {
+          this.firstRecordAtMs = this.lastRecordAtMs;
+          this.drainCpu.firstUs = cpuBefore.user + cpuBefore.system;
+        }
+        const cpuAfter = process.cpuUsage();
+        this.drainCpu.lastUs = cpuAfter.user + cpuAfter.system;
+        this.drainCpu.records += fetched.records;
       }
       for (const [partition, next] of fetched.nextPositions) if (this.#positions.has(partition)) this.#positions.set(partition, next);
       for (const partition of this.#positions.keys()) {
