@@ -316,10 +316,8 @@ class AssignedFeed {
     });
     await this.#fetcher.join(this.group);
     const engine = this.engine;
-    const onRecord = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => {
-      // The key stays bytes: it is only needed again if the record is forwarded.
-      engine.process(partition, offset, key ?? undefined, value ?? EMPTY);
-    };
+    // Records as byte ranges of the fetch response: no Buffer per record (lib/read-record-batches.ts).
+    const onRecord = engine.processRange.bind(engine);
     while (!this.#stopped) {
       if (this.#reassignNeeded) {
         this.#reassignNeeded = false;
@@ -344,7 +342,7 @@ class AssignedFeed {
       let fetched;
       const cpuBefore = process.cpuUsage();
       try {
-        fetched = await this.#fetcher.fetchOnce(this.#positions, onRecord);
+        fetched = await this.#fetcher.fetchRanges(this.#positions, onRecord);
       } catch (error) {
         if (error instanceof OffsetOutOfRangeError) {
           throw new Error(
@@ -416,4 +414,3 @@ class AssignedFeed {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
