@@ -185,8 +185,11 @@ runMain(async (signal) => {
       `${Math.round(rate)} events/s; records ${t.records}: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, ` +
         `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB; watermarks ${watermarks || "(no partitions)"}`,
     );
-    // Idle means: nothing new, nothing left to read, and not merely paused by backpressure.
-    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs && !feed.paused && engine.caughtUp()) {
+    // Idle means: nothing new, nothing left to read, and not merely paused by backpressure. A
+    // worker that has read nothing yet waits for its first record, unless it resumed from a
+    // checkpoint: then an earlier run read up to there, and one restarted at the end of the data
+    // (its predecessor read and checkpointed all of it) has nothing to wait for.
+    if (exitWhenIdleMs !== undefined && (t.records > 0 || feed.resumed) && now - lastRecordAt >= exitWhenIdleMs && !feed.paused && engine.caughtUp()) {
       log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
       feed.stop();
     }
@@ -279,6 +282,8 @@ class AssignedFeed {
   }
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** Some partition started past offset 0 (from a checkpoint, or --reset latest): not a first run. */
+  resumed = false;
   /** performance.now() of the first and the latest record fed to the engine. */
   firstRecordAtMs: number | undefined;
   lastRecordAtMs: number | undefined;
@@ -404,7 +409,11 @@ class AssignedFeed {
       },
       onReset: this.onReset,
     });
-    for (const [partition, offset] of starts) if (!this.#positions.has(partition)) this.#positions.set(partition, offset);
+    for (const [partition, offset] of starts) {
+      if (this.#positions.has(partition)) continue;
+      this.#positions.set(partition, offset);
+      if (offset > 0n) this.resumed = true;
+    }
     log(
       WORKER,
       `assigned partitions [${assigned.join(", ")}]` +
