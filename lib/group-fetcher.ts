@@ -28,7 +28,9 @@ import {
   type Reader,
   readKnownTaggedFields,
 } from "@platformatic/kafka";
+import { createRequire } from "node:module";
 import type { OrderConsumer } from "./kafka.ts";
+import { decompressLz4Frame, type Lz4Output } from "./lz4-frame.ts";
 import { type AbortedTransaction, type BatchRecordHandler, COMPRESSION_CODECS, readRecordBatches } from "./read-record-batches.ts";
 
 /** Kafka error code OFFSET_OUT_OF_RANGE. */
@@ -302,14 +304,34 @@ function checkFetchVersion(consumer: OrderConsumer): Promise<void> {
   });
 }
 
-/** The Kafka client's decompressors (lz4 and snappy in WASM; gzip and zstd from node:zlib, native in Bun). */
+/** Where lz4 batches are decompressed, reused from batch to batch (read-record-batches' data contract allows it). */
+const lz4Output: Lz4Output = { buffer: new Uint8Array(1 << 20), length: 0 };
+
+/**
+ * A batch's records decompressed: lz4 (the producer's codec) by lib/lz4-frame.ts into a reused
+ * buffer, so the result is valid until the next call; snappy (WASM), gzip and zstd (node:zlib,
+ * native in Bun) by the Kafka client's decompressors.
+ */
 export function decompress(codec: Exclude<(typeof COMPRESSION_CODECS)[number], "none">, compressed: Uint8Array): Uint8Array {
+  if (codec === "lz4") {
+    decompressLz4Frame(compressed, lz4Output);
+    return lz4Output.buffer.subarray(0, lz4Output.length);
+  }
   const algorithm = compressionsAlgorithmsByBitmask[COMPRESSION_CODECS.indexOf(codec)];
   if (!algorithm) throw new Error(`no ${codec} decompression in the Kafka client`);
   return algorithm.decompressSync(Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength));
 }
 
-/** CRC-32C through the client (native @node-rs/crc32 when installed, else WASM). */
-export function crc32cOf(bytes: Uint8Array): number {
-  return crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-}
+/**
+ * CRC-32C: @node-rs/crc32 (native) on a view of the bytes, resolved where the Kafka client finds
+ * it (its optional dependency); else the client's crc32c. Called directly because the client's
+ * wrapper copies every batch into a new Uint8Array before hashing it.
+ */
+export const crc32cOf: (bytes: Uint8Array) => number = (() => {
+  try {
+    const native = createRequire(import.meta.resolve("@platformatic/kafka"))("@node-rs/crc32") as { crc32c(input: Buffer): number };
+    return (bytes: Uint8Array) => native.crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch {
+    return (bytes: Uint8Array) => crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+})();
