@@ -31,7 +31,7 @@ import {
 import { createRequire } from "node:module";
 import type { OrderConsumer } from "./kafka.ts";
 import { decompressLz4Frame, type Lz4Output } from "./lz4-frame.ts";
-import { type AbortedTransaction, type BatchRecordHandler, COMPRESSION_CODECS, readRecordBatches } from "./read-record-batches.ts";
+import { type AbortedTransaction, type BatchRecordHandler, COMPRESSION_CODECS, nextOffsetAfter, readRecordBatches } from "./read-record-batches.ts";
 
 /** Kafka error code OFFSET_OUT_OF_RANGE. */
 const OFFSET_OUT_OF_RANGE = 1;
@@ -45,6 +45,12 @@ export interface FetchOptions {
   maxBytes?: number;
   /** Byte budget per partition per request. Default 2 MiB. */
   partitionMaxBytes?: number;
+  /**
+   * Send the next request as soon as a response arrives, for the positions that response leads
+   * to, so the broker reads while this process decodes. Used only if the caller then asks for
+   * exactly those positions; otherwise dropped. Default true.
+   */
+  prefetch?: boolean;
   /**
    * Check every record batch's CRC-32C (native, @node-rs/crc32 through the client). Default
    * true: it costs about 1 % of the aggregator's CPU, and a corrupt batch then fails the fetch
@@ -85,6 +91,8 @@ export class OffsetOutOfRangeError extends Error {
 export class GroupFetcher {
   #rotation = 0;
   #fetchChecked: Promise<void> | undefined;
+  /** The request already sent for where the last response leaves every partition; see `fetchRanges()`. */
+  #prefetched: { positions: Map<number, bigint>; responses: Promise<RawFetchPartition[][]> } | undefined;
 
   constructor(
     private readonly consumer: OrderConsumer,
@@ -131,8 +139,23 @@ export class GroupFetcher {
    * leader; only the response parsing is ours, so each partition's records stay one byte range.
    */
   async fetchRanges(positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): Promise<FetchResult> {
-    const result: FetchResult = { records: 0, nextPositions: new Map(), highWatermarks: new Map() };
-    if (positions.size === 0) return result;
+    if (positions.size === 0) return { records: 0, nextPositions: new Map(), highWatermarks: new Map() };
+    const prefetched = this.#prefetched;
+    this.#prefetched = undefined;
+    const responses = prefetched && samePositions(prefetched.positions, positions) ? await prefetched.responses : await this.#request(positions);
+    if (this.options.prefetch !== false) {
+      const next = nextPositionsOf(responses, positions);
+      if (next) {
+        const request = this.#request(next);
+        request.catch(() => {}); // a failure surfaces when (and if) the prefetch is used
+        this.#prefetched = { positions: next, responses: request };
+      }
+    }
+    return this.#deliver(responses, positions, onRecord);
+  }
+
+  /** One round of requests, one per leader, for `positions`; partitions without a leader are left out. */
+  async #request(positions: ReadonlyMap<number, bigint>): Promise<RawFetchPartition[][]> {
     this.#fetchChecked ??= checkFetchVersion(this.consumer);
     await this.#fetchChecked;
     const metadata = await this.consumer.metadata({ topics: [this.topic] });
@@ -152,9 +175,8 @@ export class GroupFetcher {
     }
 
     const partitionMaxBytes = this.options.partitionMaxBytes ?? 2 * 1024 * 1024;
-    let responses: RawFetchPartition[][];
     try {
-      responses = await Promise.all(
+      return await Promise.all(
         [...byLeader].map(async ([node, list]) => {
           const broker = metadata.brokers.get(node);
           if (!broker) throw new Error(`no address for broker ${node} in the metadata`);
@@ -171,7 +193,11 @@ export class GroupFetcher {
       this.consumer.clearMetadata(); // a broker gone or moved: ask again next round
       throw error;
     }
+  }
 
+  /** The records of `responses` to `onRecord`, and where each partition goes next. */
+  #deliver(responses: RawFetchPartition[][], positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): FetchResult {
+    const result: FetchResult = { records: 0, nextPositions: new Map(), highWatermarks: new Map() };
     const readOptions = {
       decompress,
       ...(this.options.verifyCrc === false ? {} : { crc32c: crc32cOf }),
@@ -206,6 +232,32 @@ export class GroupFetcher {
     }
     return result;
   }
+}
+
+/**
+ * Where `positions` stand once `responses` are delivered (what `#deliver` reports as nextPositions,
+ * from the batch headers alone), or undefined when a partition reported an error: then the next
+ * positions are not known before delivery.
+ */
+function nextPositionsOf(responses: RawFetchPartition[][], positions: ReadonlyMap<number, bigint>): Map<number, bigint> | undefined {
+  const next = new Map(positions);
+  for (const response of responses) {
+    for (const p of response) {
+      const from = positions.get(p.partition);
+      if (from === undefined) continue;
+      if (p.errorCode !== 0) return undefined;
+      if (!p.records) continue;
+      const after = nextOffsetAfter(p.records, Number(from));
+      if (after > Number(from)) next.set(p.partition, BigInt(after));
+    }
+  }
+  return next;
+}
+
+function samePositions(a: ReadonlyMap<number, bigint>, b: ReadonlyMap<number, bigint>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [partition, offset] of a) if (b.get(partition) !== offset) return false;
+  return true;
 }
 
 /** One partition of a Fetch response, its records left as bytes. */

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32cOf, decompress } from "./group-fetcher.ts";
-import { BATCH_HEADER_BYTES, type AbortedTransaction, readRecordBatches, type ReadBatchesOptions } from "./read-record-batches.ts";
+import { BATCH_HEADER_BYTES, type AbortedTransaction, nextOffsetAfter, readRecordBatches, type ReadBatchesOptions } from "./read-record-batches.ts";
 
 const dir = join(import.meta.dirname, "testdata", "record-batches");
 interface Case {
@@ -119,6 +119,21 @@ describe("readRecordBatches() on batches a broker served", () => {
     const result = read(c.bytes, 10, { abortedTransactions: c.abortedTransactions });
     expect(result.records.map((r) => r.offset)).toEqual([10, 11, 12, 13]);
   });
+});
+
+test("nextOffsetAfter() reports readRecordBatches()'s nextOffset from the headers alone, for every fixture, start and cut", () => {
+  const differences: string[] = [];
+  for (const c of cases) {
+    const bytes = fixture(c.name).bytes;
+    for (let cut = 0; cut <= bytes.length; cut += 97) {
+      for (const from of [0, 3, 7, 12, 40]) {
+        const view = bytes.subarray(0, cut);
+        const expected = read(view, from, { abortedTransactions: c.abortedTransactions }).nextOffset;
+        if (nextOffsetAfter(view, from) !== expected) differences.push(`${c.name} cut ${cut} from ${from}`);
+      }
+    }
+  }
+  expect(differences).toEqual([]);
 });
 
 describe("readRecordBatches() on damaged bytes", () => {

@@ -175,6 +175,23 @@ export function readRecordBatches(bytes: Uint8Array, fromOffset: number, onRecor
   return { records, nextOffset, batches };
 }
 
+/**
+ * The `nextOffset` that `readRecordBatches(bytes, fromOffset, ...)` reports, from the batch
+ * headers alone (nothing decompressed or checked): for sending the next fetch before this one's
+ * records are read.
+ */
+export function nextOffsetAfter(bytes: Uint8Array, fromOffset: number): number {
+  let nextOffset = fromOffset;
+  for (let at = 0; at + BATCH_HEADER_BYTES <= bytes.length; ) {
+    const batchEnd = at + LOG_OVERHEAD + int32(bytes, at + 8);
+    if (batchEnd > bytes.length || batchEnd < at + BATCH_HEADER_BYTES) break;
+    const after = int64(bytes, at) + int32(bytes, at + 23) + 1;
+    if (after > nextOffset) nextOffset = after;
+    at = batchEnd;
+  }
+  return nextOffset;
+}
+
 /** The type of a control batch's first record (its key: version int16, type int16). */
 function controlType(data: Uint8Array, start: number, end: number, baseOffset: number): number {
   p = start;
