@@ -77,12 +77,9 @@ function decompressBlock(input: Uint8Array, p: number, end: number, out: Uint8Ar
     const token = input[p++]!;
     let literals = token >>> 4;
     if (literals === 15) {
-      let byte: number;
-      do {
-        if (p >= end) throw new RangeError("lz4: literal length runs past the block");
-        byte = input[p++]!;
-        literals += byte;
-      } while (byte === 255);
+      ip = p;
+      literals = extendLength(input, end, literals, "literal");
+      p = ip;
     }
     if (p + literals > end || o + literals > limit) throw new RangeError("lz4: literals run past the block");
     if (literals > 32) out.set(input.subarray(p, p + literals), o);
@@ -96,12 +93,9 @@ function decompressBlock(input: Uint8Array, p: number, end: number, out: Uint8Ar
     if (offset === 0 || offset > o) throw new RangeError(`lz4: match offset ${offset} points before the output`);
     let length = (token & 15) + 4;
     if ((token & 15) === 15) {
-      let byte: number;
-      do {
-        if (p >= end) throw new RangeError("lz4: match length runs past the block");
-        byte = input[p++]!;
-        length += byte;
-      } while (byte === 255);
+      ip = p;
+      length = extendLength(input, end, length, "match");
+      p = ip;
     }
     if (o + length > limit) throw new RangeError("lz4: match runs past the block size");
     let from = o - offset;
@@ -114,6 +108,20 @@ function decompressBlock(input: Uint8Array, p: number, end: number, out: Uint8Ar
     }
   }
   return o;
+}
+
+/** Read position of extendLength, module-level so it needs no result object. */
+let ip = 0;
+
+/** `length` plus an LZ4 length extension at `ip`: bytes added up until one is not 255. */
+function extendLength(input: Uint8Array, end: number, length: number, what: string): number {
+  let byte: number;
+  do {
+    if (ip >= end) throw new RangeError(`lz4: ${what} length runs past the block`);
+    byte = input[ip++]!;
+    length += byte;
+  } while (byte === 255);
+  return length;
 }
 
 function readUint32LE(bytes: Uint8Array, at: number): number {

@@ -144,13 +144,10 @@ export function readRecordBatches(bytes: Uint8Array, fromOffset: number, onRecor
 
     p = recordsStart;
     for (let i = 0; i < recordCount; i++) {
-      const length = varint(data);
-      const recordEnd = p + length;
-      if (length <= 0 || recordEnd > recordsEnd) throw corrupt(baseOffset, `record ${i} of ${recordCount} does not fit its batch`);
-      p += 1; // attributes: unused in v2
-      while (data[p++]! & 0x80); // timestampDelta (a varlong): not needed
-      const offset = baseOffset + varint(data);
-      const keyLength = varint(data);
+      const keyLength = readRecordHead(data);
+      const end = recordEnd;
+      if (end < 0 || end > recordsEnd) throw corrupt(baseOffset, `record ${i} of ${recordCount} does not fit its batch`);
+      const offset = baseOffset + offsetDelta;
       let keyStart = -1;
       let keyEnd = -1;
       if (keyLength >= 0) {
@@ -164,8 +161,8 @@ export function readRecordBatches(bytes: Uint8Array, fromOffset: number, onRecor
         valueStart = p;
         valueEnd = p += valueLength;
       }
-      if (p > recordEnd || keyLength < -1 || valueLength < -1) throw corrupt(baseOffset, `record ${i} of ${recordCount} does not fit its length`);
-      p = recordEnd; // headers: not needed
+      if (p > end || keyLength < -1 || valueLength < -1) throw corrupt(baseOffset, `record ${i} of ${recordCount} does not fit its length`);
+      p = end; // headers: not needed
       if (offset >= fromOffset) {
         onRecord(offset, data, valueStart, valueEnd, keyStart, keyEnd);
         records += 1;
@@ -195,14 +192,28 @@ export function nextOffsetAfter(bytes: Uint8Array, fromOffset: number): number {
 /** The type of a control batch's first record (its key: version int16, type int16). */
 function controlType(data: Uint8Array, start: number, end: number, baseOffset: number): number {
   p = start;
+  const keyLength = readRecordHead(data);
+  if (keyLength < 4 || recordEnd < 0 || p + keyLength > recordEnd || recordEnd > end) throw corrupt(baseOffset, "control record without a 4-byte key");
+  return (data[p + 2]! << 8) | data[p + 3]!;
+}
+
+// Set by readRecordHead for the record it read.
+let recordEnd = 0;
+let offsetDelta = 0;
+
+/**
+ * The head of the record at `p` — length, attributes (unused in v2), timestampDelta (not
+ * needed), offsetDelta — leaving `p` at the key and returning the key's length. Sets
+ * `recordEnd`, -1 for a length that is not positive, and `offsetDelta`. Bounds are the caller's
+ * to check (reads past the end give 0s).
+ */
+function readRecordHead(data: Uint8Array): number {
   const length = varint(data);
-  const recordEnd = p + length;
+  recordEnd = length > 0 ? p + length : -1;
   p += 1;
   while (data[p++]! & 0x80);
-  varint(data);
-  const keyLength = varint(data);
-  if (keyLength < 4 || p + keyLength > recordEnd || recordEnd > end) throw corrupt(baseOffset, "control record without a 4-byte key");
-  return (data[p + 2]! << 8) | data[p + 3]!;
+  offsetDelta = varint(data);
+  return varint(data);
 }
 
 /** A zigzag varint of at most 5 bytes at `p`; advances `p`. Past the end of `data` it reads 0s (the callers' bounds checks catch that). */
