@@ -264,7 +264,8 @@ export class AggregatorEngine {
       this.#options.forwarder.send({
         topic: this.#options.dlqTopic,
         key: key ?? keyOf(data, keyStart, keyEnd),
-        // The original bytes, copied: `data` is the whole fetch response, reused after this call.
+        // The original bytes, copied: `data` is a whole fetch response, or a decompression buffer
+        // that the next batch overwrites.
         value: copyOf(data, valueStart, valueEnd),
         headers: this.#provenance(partition, offset, { reason: result.reason, detail: result.detail.slice(0, 500) }),
       });
