@@ -11,7 +11,7 @@
  * peak. Starts its own broker unless KAFKA_BROKERS is set.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createProducer, ensureTopics } from "../lib/kafka.ts";
@@ -86,17 +86,19 @@ try {
     for (const line of text.split("\n")) {
       const m = /records (\d+):.*rss (\d+) MB/.exec(line);
       if (m && rssAtMark === undefined && Number(m[1]) >= rssAt) rssAtMark = Number(m[2]);
-      if (/events\/s|drain:/.test(line)) console.error(line);
+      if (/events\/s|drain:|drain cpu:/.test(line)) console.error(line);
     }
   }
   if ((await worker.exited) !== 0) throw new Error(`the aggregator failed:\n${log.slice(-3000)}`);
   const drain = /drain: (\d+) records in ([\d.]+) s from first to last = (\d+) records\/s; peak rss (\d+) MB/.exec(log);
   if (!drain) throw new Error(`no drain line in the aggregator's log:\n${log.slice(-3000)}`);
   const [, records, seconds, rate, peak] = drain;
+  const cpu = /drain cpu: ([\d.]+) µs\/record/.exec(log);
   console.log(
     `aggregator drain: ${Number(records).toLocaleString("en-US")} records over ${partitions} partitions in ${seconds} s = ` +
       `${Number(rate).toLocaleString("en-US")} records/s; rss at ${rssAt.toLocaleString("en-US")} records: ${rssAtMark ?? "n/a"} MB; ` +
-      `peak rss ${peak} MB (${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version})`,
+      `peak rss ${peak} MB; worker CPU ${cpu?.[1] ?? "n/a"} µs/record; load ${loadavg().map((l) => l.toFixed(2)).join(" ")} ` +
+      `(${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version})`,
   );
 } finally {
   await broker.stop();

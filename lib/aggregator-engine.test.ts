@@ -88,6 +88,35 @@ describe("AggregatorEngine", () => {
     expect(engine.nextOffset(2)).toBe(1n);
   });
 
+  test("processRange() forwards an invalid record's own key and value bytes, copied out of the fetch buffer", async () => {
+    const { engine, forwarded, resolve } = setup();
+    await engine.assign([2], resolve);
+    const data = new TextEncoder().encode("..u-x{not json..");
+    engine.processRange(2, 7, data, 5, 14, 2, 5);
+    data.fill(0); // the fetch buffer is reused after the call
+    expect(forwarded).toEqual([
+      {
+        topic: "orders.dlq",
+        key: new TextEncoder().encode("u-x"),
+        value: new TextEncoder().encode("{not json"),
+        headers: expect.objectContaining({ reason: "not_json", "source-partition": "2", "source-offset": "7" }),
+      },
+    ]);
+    expect(engine.nextOffset(2)).toBe(8n);
+  });
+
+  test("processRange() counts a valid event read from a range, and treats a null value as empty and a null key as none", async () => {
+    const { engine, forwarded, resolve } = setup();
+    await engine.assign([0], resolve);
+    const value = event("1", T0);
+    const data = new Uint8Array(value.length + 10);
+    data.set(value, 4);
+    engine.processRange(0, 0, data, 4, 4 + value.length, -1, -1);
+    engine.processRange(0, 1, data, -1, -1, -1, -1);
+    expect(engine.totals).toEqual({ records: 2, counted: 1, duplicates: 0, late: 0, invalid: 1, skippedReplays: 0 });
+    expect(forwarded.map((r) => [r.key, r.value, r.headers.reason])).toEqual([[undefined, new Uint8Array(0), "not_json"]]);
+  });
+
   test("process() skips a record below the partition's next offset (a replay)", async () => {
     const { engine, resolve } = setup();
     await engine.assign([0], resolve);

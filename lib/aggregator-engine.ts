@@ -26,7 +26,7 @@ import {
   PartitionAggregator,
 } from "./partition-aggregator.ts";
 import type { PartitionMetrics, ResultSink, WorkerMetrics } from "./result-sink.ts";
-import { DEFAULT_MAX_FUTURE_MS, validateOrder } from "./validate-order.ts";
+import { DEFAULT_MAX_FUTURE_MS, validateOrderRange } from "./validate-order.ts";
 import { assignWindow } from "./assign-window.ts";
 import type { WindowResult } from "./window-aggregate.ts";
 
@@ -216,14 +216,39 @@ export class AggregatorEngine {
   }
 
   /**
-   * The hot path: one record of an owned partition. Never throws on the record's content; a
-   * record of a partition not owned (a stale fetch after a rebalance) is ignored.
+   * One record of an owned partition. Never throws on the record's content; a record of a
+   * partition not owned (a stale fetch after a rebalance) is ignored.
    */
   process(partition: number, offset: bigint, key: Uint8Array | string | undefined, value: Uint8Array): void {
+    this.#apply(partition, Number(offset), value, 0, value.length, -1, -1, key);
+  }
+
+  /**
+   * The hot path: {@link process} of a record given as byte ranges of `data` (a fetch response
+   * or a decompressed batch), as lib/read-record-batches.ts hands them over. A null value
+   * (start -1) is an empty one; a null key (start -1) is no key. Nothing is copied unless the
+   * record is forwarded, and then only its own bytes.
+   */
+  processRange(partition: number, offset: number, data: Uint8Array, valueStart: number, valueEnd: number, keyStart: number, keyEnd: number): void {
+    if (valueStart < 0) this.#apply(partition, offset, EMPTY, 0, 0, -1, -1, keyOf(data, keyStart, keyEnd));
+    else this.#apply(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, undefined);
+  }
+
+  /** `key` when given, else the key is `data[keyStart, keyEnd)` (none when keyStart is -1). */
+  #apply(
+    partition: number,
+    offset: number,
+    data: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+    keyStart: number,
+    keyEnd: number,
+    key: Uint8Array | string | undefined,
+  ): void {
     const owned = this.#owned.get(partition);
     if (!owned) return;
     const { state } = owned;
-    if (offset < state.nextOffset) {
+    if (state.hasRead(offset)) {
       this.totals.skippedReplays += 1;
       return;
     }
@@ -231,15 +256,17 @@ export class AggregatorEngine {
     owned.lastRecordAtMs = now;
     this.totals.records += 1;
     this.#validateOptions.nowMs = now;
-    const result = validateOrder(value, this.#validateOptions);
+    const result = validateOrderRange(data, valueStart, valueEnd, this.#validateOptions);
     if (!result.ok) {
       state.skip(offset);
       this.totals.invalid += 1;
       this.invalidByReason.set(result.reason, (this.invalidByReason.get(result.reason) ?? 0) + 1);
       this.#options.forwarder.send({
         topic: this.#options.dlqTopic,
-        key,
-        value,
+        key: key ?? keyOf(data, keyStart, keyEnd),
+        // The original bytes, copied: `data` is a whole fetch response, or a decompression buffer
+        // that the next batch overwrites.
+        value: copyOf(data, valueStart, valueEnd),
         headers: this.#provenance(partition, offset, { reason: result.reason, detail: result.detail.slice(0, 500) }),
       });
       return;
@@ -264,8 +291,8 @@ export class AggregatorEngine {
         if (this.#options.lateTopic !== null) {
           this.#options.forwarder.send({
             topic: this.#options.lateTopic,
-            key,
-            value,
+            key: key ?? keyOf(data, keyStart, keyEnd),
+            value: copyOf(data, valueStart, valueEnd),
             headers: this.#provenance(partition, offset, {
               reason: "late",
               detail: `created_at ${result.event.created_at} is in a window that closed at watermark ${new Date(watermarkBefore).toISOString()}`,
@@ -417,7 +444,7 @@ export class AggregatorEngine {
     return { ...this.settings, emitIntervalMs: this.#options.emitIntervalMs ?? DEFAULT_EMIT_INTERVAL_MS };
   }
 
-  #provenance(partition: number, offset: bigint, extra: Record<string, string>): Record<string, string> {
+  #provenance(partition: number, offset: number, extra: Record<string, string>): Record<string, string> {
     return {
       ...extra,
       "source-topic": this.#options.topic,
@@ -425,4 +452,16 @@ export class AggregatorEngine {
       "source-offset": String(offset),
     };
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A copy of the key bytes, or undefined for a record without a key. */
+function keyOf(data: Uint8Array, keyStart: number, keyEnd: number): Uint8Array | undefined {
+  return keyStart < 0 ? undefined : copyOf(data, keyStart, keyEnd);
+}
+
+/** A copy of `data[start, end)`: Uint8Array's slice, which copies also when `data` is a Buffer (whose slice is a view). */
+function copyOf(data: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(data, start, end);
 }

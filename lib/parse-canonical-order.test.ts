@@ -39,6 +39,32 @@ test("parseCanonicalOrder() gives the same strings when it serves them from its 
   expect(parse(CANONICAL)).toEqual(JSON.parse(CANONICAL));
 });
 
+test("parseCanonicalOrder() reads an event from a range of a larger buffer", () => {
+  const event = bytes(CANONICAL);
+  const buffer = new Uint8Array(event.length + 20).fill(0x20);
+  buffer.set(event, 7);
+  expect(parseCanonicalOrder(buffer, 7, 7 + event.length)).toEqual(JSON.parse(CANONICAL));
+});
+
+test("parseCanonicalOrder() does not read past the end of its range, even when the bytes there would complete the event", () => {
+  const event = bytes(CANONICAL);
+  // The event twice in a row: past any cut lie exactly the bytes that would complete it.
+  const twice = new Uint8Array(2 * event.length);
+  twice.set(event, 0);
+  twice.set(event, event.length);
+  const accepted: number[] = [];
+  for (let end = 0; end < event.length; end++) if (parseCanonicalOrder(twice, 0, end) !== undefined) accepted.push(end);
+  expect(accepted).toEqual([]);
+  expect(parseCanonicalOrder(twice, 0, event.length)).toEqual(JSON.parse(CANONICAL));
+  expect(parseCanonicalOrder(twice, event.length, twice.length)).toEqual(JSON.parse(CANONICAL));
+});
+
+test("parseCanonicalOrder() declines a range outside its buffer", () => {
+  const event = bytes(CANONICAL);
+  expect(parseCanonicalOrder(event, 0, event.length + 1)).toBeUndefined();
+  expect(parseCanonicalOrder(event, -1, event.length)).toBeUndefined();
+});
+
 test("parseCanonicalOrder() reads 0 and 15-digit integers", () => {
   const text = CANONICAL.replace('"discount_minor":898', '"discount_minor":0').replace('"total_usd_cents":8788', '"total_usd_cents":999999999999999');
   expect(parse(text)).toEqual(JSON.parse(text));

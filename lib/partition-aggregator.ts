@@ -121,7 +121,11 @@ export class PartitionAggregator {
   private closed: WindowAggregate[] = [];
   /** Smallest end among open windows, so most events skip the closing scan. */
   private earliestOpenEndMs = Infinity;
-  private lastOffset: bigint;
+  /**
+   * A number, not a bigint like the offsets of the public API: compared on every record, and
+   * exact below 2^53 (the record batch reader rejects anything beyond).
+   */
+  private lastOffset: number;
   private watermark = -Infinity;
   private maxEventTime = -Infinity;
   private readonly counters: PartitionCounters = { counted: 0, duplicates: 0, late: 0, invalid: 0 };
@@ -152,7 +156,8 @@ export class PartitionAggregator {
     if (startOffset < 0n) throw new RangeError(`start offset must be >= 0: got ${startOffset}`);
     this.settings = Object.freeze(settings);
     this.emitIntervalMs = emitIntervalMs;
-    this.lastOffset = startOffset - 1n;
+    if (startOffset > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`start offset must be below 2^53: got ${startOffset}`);
+    this.lastOffset = Number(startOffset) - 1;
   }
 
   get watermarkMs(): number {
@@ -160,12 +165,18 @@ export class PartitionAggregator {
   }
 
   get nextOffset(): bigint {
-    return this.lastOffset + 1n;
+    return BigInt(this.lastOffset + 1);
+  }
+
+  /** Whether the record at `offset` was added or skipped already (a replay). */
+  hasRead(offset: number): boolean {
+    return offset <= this.lastOffset;
   }
 
   /** Judge and maybe count one validated event read at `offset`. */
-  add(offset: bigint, event: OrderEvent, eventTimeMs: number): AddOutcome {
-    if (offset > this.lastOffset) this.lastOffset = offset;
+  add(offset: bigint | number, event: OrderEvent, eventTimeMs: number): AddOutcome {
+    const at = typeof offset === "bigint" ? Number(offset) : offset;
+    if (at > this.lastOffset) this.lastOffset = at;
     if (!Number.isFinite(eventTimeMs)) {
       this.counters.invalid += 1;
       return "invalid";
@@ -196,8 +207,9 @@ export class PartitionAggregator {
   }
 
   /** Account for a record whose event failed validation, so nextOffset moves past it. */
-  skip(offset: bigint): void {
-    if (offset > this.lastOffset) this.lastOffset = offset;
+  skip(offset: bigint | number): void {
+    const at = typeof offset === "bigint" ? Number(offset) : offset;
+    if (at > this.lastOffset) this.lastOffset = at;
     this.counters.invalid += 1;
   }
 

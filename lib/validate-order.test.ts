@@ -4,7 +4,7 @@ import type { OrderEvent } from "./order-event.ts";
 import { parseCanonicalOrder } from "./parse-canonical-order.ts";
 import { Prng } from "./prng.ts";
 import { Simulator } from "./simulator.ts";
-import { parseIsoUtcMs, REJECT_REASONS, type ValidateOptions, validateOrder, validateOrderGeneral } from "./validate-order.ts";
+import { parseIsoUtcMs, REJECT_REASONS, type ValidateOptions, validateOrder, validateOrderGeneral, validateOrderRange } from "./validate-order.ts";
 
 const NOW_MS = Date.parse("2026-11-28T10:15:00.000Z");
 const EVENT: OrderEvent = {
@@ -171,6 +171,16 @@ function differences(inputs: Iterable<{ bytes: Uint8Array; options: ValidateOpti
     // JSON.stringify compares key order too, which toEqual would not.
     if (JSON.stringify(fast) !== JSON.stringify(general) || !Bun.deepEquals(fast, general, true)) {
       out.push(`${label}: ${decoder.decode(bytes).slice(0, 200)} fast ${JSON.stringify(fast).slice(0, 200)} general ${JSON.stringify(general).slice(0, 200)}`);
+    }
+    // The same bytes as a range of a larger buffer (how the aggregator reads a fetch response),
+    // followed by a copy of themselves, so a read past the range's end would find plausible bytes.
+    const embedded = new Uint8Array(3 + 2 * bytes.length);
+    embedded.set([0x7b, 0x22, 0x22], 0);
+    embedded.set(bytes, 3);
+    embedded.set(bytes, 3 + bytes.length);
+    const ranged = validateOrderRange(embedded, 3, 3 + bytes.length, options);
+    if (JSON.stringify(ranged) !== JSON.stringify(general) || !Bun.deepEquals(ranged, general, true)) {
+      out.push(`${label}: ${decoder.decode(bytes).slice(0, 200)} range ${JSON.stringify(ranged).slice(0, 200)} general ${JSON.stringify(general).slice(0, 200)}`);
     }
     // The parser's own contract, independent of validation: whatever it returns is JSON.parse's value.
     const parsed = parseCanonicalOrder(bytes);

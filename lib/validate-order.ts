@@ -93,9 +93,17 @@ class Reject {
  * lib/validate-order.test.ts).
  */
 export function validateOrder(bytes: Uint8Array, options: ValidateOptions): ValidationResult {
-  if (bytes.length <= LIMITS.maxEventBytes) {
+  return validateOrderRange(bytes, 0, bytes.length, options);
+}
+
+/**
+ * `validateOrder` of the event in `bytes[start, end)`: the same result as for a copy of those
+ * bytes. The fast path reads the range in place; only the general path makes a view of it.
+ */
+export function validateOrderRange(bytes: Uint8Array, start: number, end: number, options: ValidateOptions): ValidationResult {
+  if (end - start <= LIMITS.maxEventBytes) {
     try {
-      const event = parseCanonicalOrder(bytes);
+      const event = parseCanonicalOrder(bytes, start, end);
       if (event !== undefined) {
         const eventTimeMs = acceptedTimeMs(event, options);
         if (eventTimeMs !== undefined) return { ok: true, event: event as OrderEvent, eventTimeMs };
@@ -104,7 +112,7 @@ export function validateOrder(bytes: Uint8Array, options: ValidateOptions): Vali
       // Nothing in the fast path should throw; if something does, the general path still answers.
     }
   }
-  return validateOrderGeneral(bytes, options);
+  return validateOrderGeneral(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), options);
 }
 
 /**

@@ -187,9 +187,12 @@ runMain(async (signal) => {
         `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB; watermarks ${watermarks || "(no partitions)"}`,
     );
     // Idle means: nothing new, nothing left to read, and not merely paused by backpressure or
-    // cut off from the broker (time without an answer is not idleness).
+    // cut off from the broker (time without an answer is not idleness). A worker that has read
+    // nothing yet waits for its first record, unless it resumed from a checkpoint: then an earlier
+    // run read up to there, and one restarted at the end of the data (its predecessor read and
+    // checkpointed all of it) has nothing to wait for.
     const readable = !feed.paused && now - (feed.lastUnreadAtMs ?? -Infinity) >= exitWhenIdleMs!;
-    if (exitWhenIdleMs !== undefined && t.records > 0 && now - lastRecordAt >= exitWhenIdleMs && readable && engine.caughtUp()) {
+    if (exitWhenIdleMs !== undefined && (t.records > 0 || feed.resumed) && now - lastRecordAt >= exitWhenIdleMs && readable && engine.caughtUp()) {
       log(WORKER, `no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
       feed.stop();
     }
@@ -239,6 +242,13 @@ runMain(async (signal) => {
         `peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; ` +
         `first at ${new Date(performance.timeOrigin + feed.firstRecordAtMs).toISOString()}, last at ${new Date(performance.timeOrigin + feed.lastRecordAtMs).toISOString()}`,
     );
+    const cpu = feed.drainCpu;
+    const cpuS = (cpu.lastUs - cpu.firstUs) / 1e6;
+    log(
+      WORKER,
+      `drain cpu: ${(cpuS * 1e6 / cpu.records).toFixed(2)} µs/record (${cpu.records} records, ${cpuS.toFixed(2)} s of process CPU, ` +
+        `${Math.round((cpuS / seconds) * 100)} % of one core)`,
+    );
   }
   if (fatal !== undefined) {
     if (fatal instanceof CheckpointError) throw new Error(fatal.message);
@@ -277,9 +287,17 @@ class AssignedFeed {
   #wake: (() => void) | undefined;
   /** performance.now() of the latest moment the feed could not read (fetch failed, or paused). */
   lastUnreadAtMs: number | undefined;
+  /** Some partition started past offset 0 (from a checkpoint, or --reset latest): not a first run. */
+  resumed = false;
   /** performance.now() of the first and the latest record fed to the engine. */
   firstRecordAtMs: number | undefined;
   lastRecordAtMs: number | undefined;
+  /**
+   * Process CPU time (user + system, µs) before the first fetch that returned records and after
+   * the latest one, and the records in between: the drain's cost per record, which unlike the
+   * wall-clock rate does not depend on what else the machine's cores are doing.
+   */
+  drainCpu = { firstUs: 0, lastUs: 0, records: 0 };
 
   constructor(
     private readonly consumer: OrderConsumer,
@@ -309,12 +327,13 @@ class AssignedFeed {
     });
     await this.#fetcher.join(this.group);
     const engine = this.engine;
-    const onRecord = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => {
-      // The key stays bytes: it is only needed again if the record is forwarded.
-      engine.process(partition, offset, key ?? undefined, value ?? EMPTY);
-      // One response can hold hundreds of MB once decompressed; stop feeding it while the
-      // forwarder is full (the rest is fetched again after the loop below waits for room).
-      return !this.forwarder.congested();
+    // Records as byte ranges of the fetch response: no Buffer per record (lib/read-record-batches.ts).
+    // One response can hold hundreds of MB once decompressed; stop feeding it while the forwarder
+    // is full (the rest is fetched again after the loop below waits for room).
+    const forwarder = this.forwarder;
+    const onRecord = (partition: number, offset: number, data: Uint8Array, valueStart: number, valueEnd: number, keyStart: number, keyEnd: number) => {
+      engine.processRange(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd);
+      return !forwarder.congested();
     };
     while (!this.#stopped) {
       if (this.#reassignNeeded) {
@@ -346,8 +365,9 @@ class AssignedFeed {
         continue;
       }
       let fetched;
+      const cpuBefore = process.cpuUsage();
       try {
-        fetched = await this.#fetcher.fetchOnce(this.#positions, onRecord);
+        fetched = await this.#fetcher.fetchRanges(this.#positions, onRecord);
       } catch (error) {
         if (error instanceof OffsetOutOfRangeError) {
           throw new Error(
@@ -363,7 +383,13 @@ class AssignedFeed {
       }
       if (fetched.records > 0) {
         this.lastRecordAtMs = performance.now();
-        this.firstRecordAtMs ??= this.lastRecordAtMs;
+        if (this.firstRecordAtMs === undefined) {
+          this.firstRecordAtMs = this.lastRecordAtMs;
+          this.drainCpu.firstUs = cpuBefore.user + cpuBefore.system;
+        }
+        const cpuAfter = process.cpuUsage();
+        this.drainCpu.lastUs = cpuAfter.user + cpuAfter.system;
+        this.drainCpu.records += fetched.records;
       }
       for (const [partition, next] of fetched.nextPositions) if (this.#positions.has(partition)) this.#positions.set(partition, next);
       for (const partition of this.#positions.keys()) {
@@ -409,7 +435,11 @@ class AssignedFeed {
       },
       onReset: this.onReset,
     });
-    for (const [partition, offset] of starts) if (!this.#positions.has(partition)) this.#positions.set(partition, offset);
+    for (const [partition, offset] of starts) {
+      if (this.#positions.has(partition)) continue;
+      this.#positions.set(partition, offset);
+      if (offset > 0n) this.resumed = true;
+    }
     log(
       WORKER,
       `assigned partitions [${assigned.join(", ")}]` +
@@ -419,4 +449,3 @@ class AssignedFeed {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
