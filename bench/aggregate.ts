@@ -2,7 +2,7 @@
  * The aggregator against a real broker: how fast one worker drains a pre-loaded backlog, and its
  * peak memory.
  *
- *   bun run bench/aggregate.ts [--events 2000000] [--partitions 6] [--rss-at 1000000] [--profile DIR]
+ *   bun run bench/aggregate.ts [--events 2000000] [--partitions 6] [--compression lz4] [--rss-at 1000000] [--profile DIR]
  *
  * Loads a seeded stream (the producer's simulator, with its usual mix of out-of-order, late,
  * duplicate and malformed events) into a fresh topic, then runs workers/aggregate.ts on it with a
@@ -23,6 +23,8 @@ const { values } = parseArgs({
   options: {
     events: { type: "string", default: "2000000" },
     partitions: { type: "string", default: "6" },
+    /** Codec of the backlog's batches; lz4 is what workers/produce.ts writes by default. */
+    compression: { type: "string", default: "lz4" },
     "rss-at": { type: "string", default: "1000000" },
     /** Write the worker's CPU profile (Bun's markdown format) into this directory. */
     profile: { type: "string" },
@@ -52,7 +54,8 @@ try {
     duplicateFraction: 0.01,
     malformedFraction: 0.005,
   });
-  const producer = createProducer(conn, { role: "bench-load" });
+  const compression = values.compression as "zstd" | "lz4" | "snappy" | "gzip" | "none";
+  const producer = createProducer(conn, { role: "bench-load", compression });
   const loadStart = performance.now();
   const inFlight: Promise<unknown>[] = [];
   for (let sent = 0; sent < events; ) {
@@ -95,7 +98,7 @@ try {
   const [, records, seconds, rate, peak] = drain;
   const cpu = /drain cpu: ([\d.]+) µs\/record/.exec(log);
   console.log(
-    `aggregator drain: ${Number(records).toLocaleString("en-US")} records over ${partitions} partitions in ${seconds} s = ` +
+    `aggregator drain: ${Number(records).toLocaleString("en-US")} records (${compression}) over ${partitions} partitions in ${seconds} s = ` +
       `${Number(rate).toLocaleString("en-US")} records/s; rss at ${rssAt.toLocaleString("en-US")} records: ${rssAtMark ?? "n/a"} MB; ` +
       `peak rss ${peak} MB; worker CPU ${cpu?.[1] ?? "n/a"} µs/record; load ${loadavg().map((l) => l.toFixed(2)).join(" ")} ` +
       `(${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version})`,

@@ -152,7 +152,7 @@ export interface ProducerOptions {
   /** Idempotent producer with acks from all in-sync replicas. Default `true`. */
   idempotent?: boolean;
   /** Default `lz4`. */
-  compression?: "none" | "gzip" | "snappy" | "lz4";
+  compression?: "none" | "gzip" | "snappy" | "lz4" | "zstd";
   /** Milliseconds before a request to the broker fails and is retried. Default 30 000. */
   timeoutMs?: number;
 }
