@@ -17,19 +17,17 @@
  * `fetchOnce()` builds Buffers on top for callers that want them.
  */
 import {
-  type Broker,
   type Connection,
   compressionsAlgorithmsByBitmask,
   crc32c,
   createAPI,
   fetchV17,
   kGetApi,
-  kGetConnection,
   type Reader,
   readKnownTaggedFields,
 } from "@platformatic/kafka";
 import { createRequire } from "node:module";
-import type { OrderConsumer } from "./kafka.ts";
+import { clientConnection, type OrderConsumer } from "./kafka.ts";
 import { decompressLz4Frame, type Lz4Output } from "./lz4-frame.ts";
 import { type AbortedTransaction, type BatchRecordHandler, COMPRESSION_CODECS, nextOffsetAfter, readRecordBatches } from "./read-record-batches.ts";
 
@@ -187,7 +185,7 @@ export class GroupFetcher {
         [...byLeader].map(async ([node, list]) => {
           const broker = metadata.brokers.get(node);
           if (!broker) throw new Error(`no address for broker ${node} in the metadata`);
-          const connection = await getConnection(this.consumer, broker);
+          const connection = await clientConnection(this.consumer, broker);
           return rawFetch(connection, {
             maxWaitMs: this.options.maxWaitMs ?? 500,
             maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
@@ -348,13 +346,6 @@ export function rawFetch(
       if (error) reject(error);
       else resolve(response!);
     });
-  });
-}
-
-/** The client's pooled connection to `broker`. */
-export function getConnection(consumer: OrderConsumer, broker: Broker): Promise<Connection> {
-  return new Promise((resolve, reject) => {
-    consumer[kGetConnection](broker, (error, connection) => (error ? reject(error) : resolve(connection!)));
   });
 }
 

@@ -15,9 +15,8 @@
  * after another — `send` must not be called again before the previous one settled — so a
  * partition's sequence never has a gap in flight.
  */
-import { type Connection, kGetConnection, produceV9, protocolErrors, protocolErrorsCodesById } from "@platformatic/kafka";
-import { Writer } from "@platformatic/kafka";
-import { type KafkaConnection, createProducer, type OrderProducer } from "./kafka.ts";
+import { produceV9, protocolErrors, protocolErrorsCodesById, Writer } from "@platformatic/kafka";
+import { clientConnection, createProducer, type KafkaConnection, type OrderProducer } from "./kafka.ts";
 import { type Compression, encodeRecordBatch, type RecordSetData } from "./kafka-record-batch.ts";
 
 /** The records of one partition, ready to become one batch. */
@@ -191,12 +190,7 @@ export class BatchProducer {
         for (const batch of list) reasons.set(batch.partition, `leader ${leader} not in the metadata`);
         return list;
       }
-      const connection = await new Promise<Connection>((resolve, reject) =>
-        (this.#client as unknown as Record<symbol, (b: unknown, cb: (e: Error | null, c: Connection) => void) => void>)[kGetConnection]!(
-          broker,
-          (error, c) => (error ? reject(error) : resolve(c)),
-        )
-      );
+      const connection = await clientConnection(this.#client, broker);
       const response = await new Promise<ReturnType<typeof parseProduceResponse>>((resolve, reject) =>
         connection.send(
           PRODUCE_API_KEY,

@@ -12,9 +12,13 @@ import { readFileSync } from "node:fs";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
 import {
   Admin,
+  type Base,
+  type Broker,
   compatibilityPartitioner,
+  type Connection,
   Consumer,
   type Message,
+  kGetConnection,
   ProduceAcks,
   Producer,
   type SASLOptions,
@@ -208,6 +212,16 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     heartbeatInterval: options.heartbeatIntervalMs ?? 1_000,
     autocreateTopics: false,
     ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
+  });
+}
+
+/**
+ * The client's pooled connection to `broker` (with the client's SASL and TLS), for the two paths
+ * that send requests they build themselves: the producer's batches and the aggregator's fetches.
+ */
+export function clientConnection(client: Base, broker: Broker): Promise<Connection> {
+  return new Promise((resolve, reject) => {
+    client[kGetConnection](broker, (error, connection) => (error ? reject(error) : resolve(connection!)));
   });
 }
 

@@ -33,6 +33,14 @@ export type ChunkMode = { kind: "kafka"; partitions: number } | { kind: "lines" 
 const utf8 = new TextEncoder();
 const EMITTED_DIGITS = 13; // ms since the epoch from 2001-09-09 to 2286-11-20
 
+/** A record's header section: `schema_version`, and `emitted_at_ms` as the given digits. */
+function recordHeaders(emittedAtMs: string): Uint8Array {
+  return encodeHeaders([
+    [utf8.encode("schema_version"), utf8.encode(String(SCHEMA_VERSION))],
+    [utf8.encode("emitted_at_ms"), utf8.encode(emittedAtMs)],
+  ]);
+}
+
 /** Collects records into one chunk; `take()` hands it over and starts the next. */
 export class ChunkBuilder {
   readonly #mode: ChunkMode;
@@ -48,10 +56,7 @@ export class ChunkBuilder {
   /** Keys recur (customers come back): each key's bytes and partition are worked out once. */
   readonly #keys = new Map<string, { bytes: Uint8Array; partition: number }>();
   /** Headers `schema_version` and `emitted_at_ms`; the last 13 bytes are the time's digits. */
-  readonly #headers = encodeHeaders([
-    [utf8.encode("schema_version"), utf8.encode(String(SCHEMA_VERSION))],
-    [utf8.encode("emitted_at_ms"), utf8.encode("0".repeat(EMITTED_DIGITS))],
-  ]);
+  readonly #headers = recordHeaders("0".repeat(EMITTED_DIGITS));
 
   constructor(mode: ChunkMode) {
     if (mode.kind === "kafka" && !(Number.isInteger(mode.partitions) && mode.partitions >= 1)) {
@@ -131,10 +136,7 @@ export class ChunkBuilder {
       putUint(headers, headers.length - EMITTED_DIGITS, emittedAtMs);
       return headers;
     }
-    return encodeHeaders([
-      [utf8.encode("schema_version"), utf8.encode(String(SCHEMA_VERSION))],
-      [utf8.encode("emitted_at_ms"), utf8.encode(String(emittedAtMs))],
-    ]);
+    return recordHeaders(String(emittedAtMs));
   }
 
   #appendLine(value: Uint8Array): void {

@@ -14,7 +14,8 @@ import { join, resolve } from "node:path";
 import { Consumer, Producer } from "@platformatic/kafka";
 import { ensureTopics, type KafkaConnection } from "../../lib/kafka.ts";
 import { LocalBroker } from "../../lib/local-kafka.ts";
-import { getConnection, rawFetch } from "../../lib/group-fetcher.ts";
+import { rawFetch } from "../../lib/group-fetcher.ts";
+import { clientConnection } from "../../lib/kafka.ts";
 import { parseBrokers } from "../../lib/config.ts";
 
 const outDir = resolve(import.meta.dirname, "../../lib/testdata/record-batches");
@@ -136,7 +137,7 @@ for (const c of cases) {
   const consumer = new Consumer({ clientId: "capture", groupId: `capture-${topic}`, bootstrapBrokers: conn.brokers });
   const metadata = await consumer.metadata({ topics: [topic] });
   const topicMetadata = metadata.topics.get(topic)!;
-  const connection = await getConnection(consumer as never, metadata.brokers.get(topicMetadata.partitions[0]!.leader)!);
+  const connection = await clientConnection(consumer, metadata.brokers.get(topicMetadata.partitions[0]!.leader)!);
   const [partition] = await rawFetch(connection, {
     maxWaitMs: 100,
     maxBytes: 16 << 20,
