@@ -13,7 +13,9 @@
  * - decode + JSON.parse: `TextDecoder` (fatal) and `JSON.parse` alone, no checks;
  * - old validateOrder: lib/validate-order.ts as of the `--baseline` commit, read from git;
  * - validateOrderGeneral: today's general path (decode, JSON.parse, checks);
- * - validateOrder: today's entry point (canonical fast path, general path for the rest).
+ * - validateOrder: today's entry point (canonical fast path, general path for the rest);
+ * - validateForCounting: the aggregator's (the same verdicts; of a canonical event only the
+ *   fields counting reads, in one reused object).
  *
  * Each contender's count of accepted events is printed too; they must agree.
  */
@@ -23,7 +25,7 @@ import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Simulator } from "../lib/simulator.ts";
-import { type ValidateOptions, type ValidationResult, validateOrder, validateOrderGeneral } from "../lib/validate-order.ts";
+import { type ValidateOptions, type ValidationResult, validateForCounting, validateOrder, validateOrderGeneral } from "../lib/validate-order.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -103,6 +105,17 @@ const contenders: { name: string; run: () => number }[] = [
       return n;
     },
   })),
+  {
+    name: "validateForCounting",
+    run: () => {
+      let n = 0;
+      for (let i = 0; i < count; i++) {
+        const value = values_[i]!;
+        if (validateForCounting(value, 0, value.length, { nowMs: nowMs[i]! }).ok) n++;
+      }
+      return n;
+    },
+  },
 ];
 
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), Bun ${Bun.version}`);

@@ -26,7 +26,7 @@ import {
   PartitionAggregator,
 } from "./partition-aggregator.ts";
 import type { PartitionMetrics, ResultSink, WorkerMetrics } from "./result-sink.ts";
-import { DEFAULT_MAX_FUTURE_MS, validateOrderRange } from "./validate-order.ts";
+import { DEFAULT_MAX_FUTURE_MS, validateForCounting } from "./validate-order.ts";
 import { assignWindow } from "./assign-window.ts";
 import type { WindowResult } from "./window-aggregate.ts";
 
@@ -256,7 +256,7 @@ export class AggregatorEngine {
     owned.lastRecordAtMs = now;
     this.totals.records += 1;
     this.#validateOptions.nowMs = now;
-    const result = validateOrderRange(data, valueStart, valueEnd, this.#validateOptions);
+    const result = validateForCounting(data, valueStart, valueEnd, this.#validateOptions);
     if (!result.ok) {
       state.skip(offset);
       this.totals.invalid += 1;
@@ -295,7 +295,8 @@ export class AggregatorEngine {
             value: copyOf(data, valueStart, valueEnd),
             headers: this.#provenance(partition, offset, {
               reason: "late",
-              detail: `created_at ${result.event.created_at} is in a window that closed at watermark ${new Date(watermarkBefore).toISOString()}`,
+              // created_at in its one valid form is the ISO text of the event time.
+              detail: `created_at ${new Date(result.eventTimeMs).toISOString()} is in a window that closed at watermark ${new Date(watermarkBefore).toISOString()}`,
               "watermark-ms": String(watermarkBefore),
             }),
           });

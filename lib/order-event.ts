@@ -69,3 +69,16 @@ export interface OrderEvent {
   channel: Channel;
   status: OrderStatus;
 }
+
+/**
+ * The part of an order that counting it reads (lib/window-aggregate.ts, lib/partition-aggregator.ts).
+ * An {@link OrderEvent} is one; so is the validator's lean result for the aggregator
+ * (`validateForCounting`), which leaves out the strings counting never reads.
+ */
+export interface CountableOrder {
+  event_id: string;
+  user_id: string;
+  items: readonly Pick<OrderItem, "category" | "qty" | "unit_price_minor">[];
+  total_usd_cents: number;
+  country: string;
+}

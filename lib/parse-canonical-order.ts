@@ -61,6 +61,63 @@ const CHANNEL = lit('","channel":"');
 const STATUS = lit('","status":"');
 const TAIL = lit('"}');
 
+/**
+ * What the scan of one canonical event leaves, without the strings counting an order never reads:
+ * order_id, created_at and each sku stay byte ranges of the scanned buffer
+ * (`bytes[orderIdStart, orderIdEnd)` and so on). Every other field is the value `JSON.parse`
+ * gives; `amount_minor` and `currency` are `total`'s. Structurally an order the aggregator can
+ * count (lib/window-aggregate.ts reads event_id, user_id, items, total_usd_cents and country).
+ *
+ * One object is filled again by every {@link parseCanonicalFacts} call given it, its `items` too:
+ * read it before the next call and keep none of it but its strings.
+ */
+export interface CanonicalFacts {
+  event_id: string;
+  user_id: string;
+  orderIdStart: number;
+  orderIdEnd: number;
+  createdAtStart: number;
+  createdAtEnd: number;
+  items: CanonicalFactsItem[];
+  discount_minor: number;
+  amount_minor: number;
+  currency: string;
+  total_usd_cents: number;
+  country: string;
+  payment_method: string;
+  channel: string;
+  status: string;
+}
+
+export interface CanonicalFactsItem {
+  skuStart: number;
+  skuEnd: number;
+  category: string;
+  qty: number;
+  unit_price_minor: number;
+}
+
+/** An empty {@link CanonicalFacts} to pass to {@link parseCanonicalFacts}, again and again. */
+export function newCanonicalFacts(): CanonicalFacts {
+  return {
+    event_id: "",
+    user_id: "",
+    orderIdStart: 0,
+    orderIdEnd: 0,
+    createdAtStart: 0,
+    createdAtEnd: 0,
+    items: [],
+    discount_minor: 0,
+    amount_minor: 0,
+    currency: "",
+    total_usd_cents: 0,
+    country: "",
+    payment_method: "",
+    channel: "",
+    status: "",
+  };
+}
+
 // Fresh strings, not slices of one decoded text: a slice keeps its whole parent string alive, and
 // the aggregator keeps ids for deduplication long after the event (measured: ~8× the memory).
 // Decoded from a scratch buffer through views made once: `bytes.subarray()` per string allocates
@@ -95,74 +152,129 @@ let strStart = 0;
 let strHash = 0;
 let intValue = 0;
 
+/** The facts of parseCanonicalOrder's own scans. */
+const ownFacts = newCanonicalFacts();
+
 /**
  * The canonical event in `bytes[start, end)` (default: all of it), or `undefined` when they are
  * anything else (see above). A range, so a caller holding a whole fetch response needs no view
  * per event.
  */
 export function parseCanonicalOrder(bytes: Uint8Array, start = 0, end = bytes.length): CanonicalOrder | undefined {
+  return parseCanonicalFacts(bytes, start, end, ownFacts) ? canonicalOrderOf(bytes, ownFacts) : undefined;
+}
+
+/**
+ * The full event of `facts`, just filled by {@link parseCanonicalFacts} from `bytes`: what
+ * {@link parseCanonicalOrder} of the same range gives.
+ */
+export function canonicalOrderOf(bytes: Uint8Array, facts: CanonicalFacts): CanonicalOrder {
+  const scanned = facts.items;
+  const items: CanonicalOrder["items"] = new Array(scanned.length);
+  for (let i = 0; i < scanned.length; i++) {
+    const item = scanned[i]!;
+    items[i] = { sku: internRange(bytes, item.skuStart, item.skuEnd), category: item.category, qty: item.qty, unit_price_minor: item.unit_price_minor };
+  }
+  // Same key order as the text, so the object matches JSON.parse's down to Object.keys.
+  return {
+    schema_version: 1,
+    event_id: facts.event_id,
+    order_id: freshRange(bytes, facts.orderIdStart, facts.orderIdEnd),
+    user_id: facts.user_id,
+    created_at: freshRange(bytes, facts.createdAtStart, facts.createdAtEnd),
+    items,
+    discount_minor: facts.discount_minor,
+    total: { amount_minor: facts.amount_minor, currency: facts.currency },
+    total_usd_cents: facts.total_usd_cents,
+    country: facts.country,
+    payment_method: facts.payment_method,
+    channel: facts.channel,
+    status: facts.status,
+  };
+}
+
+/**
+ * Scans the canonical event in `bytes[start, end)` into `into` and says whether it was one: the
+ * same events as {@link parseCanonicalOrder} accepts, for a caller that does not need the full
+ * event. Only event_id and user_id become new strings; on `false`, `into` holds nothing useful.
+ */
+export function parseCanonicalFacts(bytes: Uint8Array, start: number, end: number, into: CanonicalFacts): boolean {
   const b = bytes;
-  if (start < 0 || end > b.length || start > end) return undefined;
+  if (start < 0 || end > b.length || start > end) return false;
   pos = start;
   limit = end;
-  if (!expect(b, HEAD) || !scanPlainString(b)) return undefined;
-  const eventId = fresh(b);
-  if (!expect(b, ORDER_ID) || !scanPlainString(b)) return undefined;
-  const orderId = fresh(b);
-  if (!expect(b, USER_ID) || !scanPlainString(b)) return undefined;
-  const userId = fresh(b);
-  if (!expect(b, CREATED_AT) || !scanPlainString(b)) return undefined;
-  const createdAt = fresh(b);
-  if (!expect(b, ITEMS)) return undefined;
-  const items: CanonicalOrder["items"] = [];
+  if (!expect(b, HEAD) || !scanPlainString(b)) return false;
+  const eventIdStart = strStart;
+  const eventIdEnd = pos;
+  if (!expect(b, ORDER_ID) || !scanPlainString(b)) return false;
+  into.orderIdStart = strStart;
+  into.orderIdEnd = pos;
+  if (!expect(b, USER_ID) || !scanPlainString(b)) return false;
+  const userIdStart = strStart;
+  const userIdEnd = pos;
+  if (!expect(b, CREATED_AT) || !scanPlainString(b)) return false;
+  into.createdAtStart = strStart;
+  into.createdAtEnd = pos;
+  if (!expect(b, ITEMS)) return false;
+  const items = into.items;
+  let n = 0;
   for (;;) {
-    if (!expect(b, SKU) || !scanString(b)) return undefined;
-    const sku = intern(b);
-    if (!expect(b, CATEGORY) || !scanString(b)) return undefined;
+    if (!expect(b, SKU) || !scanPlainString(b)) return false;
+    const skuStart = strStart;
+    const skuEnd = pos;
+    if (!expect(b, CATEGORY) || !scanString(b)) return false;
     const category = intern(b);
-    if (!expect(b, QTY) || !scanInteger(b)) return undefined;
+    if (!expect(b, QTY) || !scanInteger(b)) return false;
     const qty = intValue;
-    if (!expect(b, UNIT_PRICE) || !scanInteger(b)) return undefined;
-    items.push({ sku, category, qty, unit_price_minor: intValue });
+    if (!expect(b, UNIT_PRICE) || !scanInteger(b)) return false;
+    // The item objects of earlier calls are reused: no allocation for most events.
+    const item = items[n];
+    if (item === undefined) {
+      items[n] = { skuStart, skuEnd, category, qty, unit_price_minor: intValue };
+    } else {
+      item.skuStart = skuStart;
+      item.skuEnd = skuEnd;
+      item.category = category;
+      item.qty = qty;
+      item.unit_price_minor = intValue;
+    }
+    n++;
     // Bounds checked: past `limit` lie the next record's bytes, not undefined.
-    if (pos >= limit || b[pos] !== 0x7d) return undefined; // }
+    if (pos >= limit || b[pos] !== 0x7d) return false; // }
     pos++;
     if (pos >= limit || b[pos] !== 0x2c) break; // , then the next item
     pos++;
   }
-  if (!expect(b, DISCOUNT) || !scanInteger(b)) return undefined;
+  if (!expect(b, DISCOUNT) || !scanInteger(b)) return false;
   const discountMinor = intValue;
-  if (!expect(b, TOTAL) || !scanInteger(b)) return undefined;
+  if (!expect(b, TOTAL) || !scanInteger(b)) return false;
   const amountMinor = intValue;
-  if (!expect(b, CURRENCY) || !scanString(b)) return undefined;
+  if (!expect(b, CURRENCY) || !scanString(b)) return false;
   const currency = intern(b);
-  if (!expect(b, USD) || !scanInteger(b)) return undefined;
+  if (!expect(b, USD) || !scanInteger(b)) return false;
   const usdCents = intValue;
-  if (!expect(b, COUNTRY) || !scanString(b)) return undefined;
+  if (!expect(b, COUNTRY) || !scanString(b)) return false;
   const country = intern(b);
-  if (!expect(b, PAYMENT) || !scanString(b)) return undefined;
+  if (!expect(b, PAYMENT) || !scanString(b)) return false;
   const payment = intern(b);
-  if (!expect(b, CHANNEL) || !scanString(b)) return undefined;
+  if (!expect(b, CHANNEL) || !scanString(b)) return false;
   const channel = intern(b);
-  if (!expect(b, STATUS) || !scanString(b)) return undefined;
+  if (!expect(b, STATUS) || !scanString(b)) return false;
   const status = intern(b);
-  if (!expect(b, TAIL) || pos !== limit) return undefined;
-  // Same key order as the text, so the object matches JSON.parse's down to Object.keys.
-  return {
-    schema_version: 1,
-    event_id: eventId,
-    order_id: orderId,
-    user_id: userId,
-    created_at: createdAt,
-    items,
-    discount_minor: discountMinor,
-    total: { amount_minor: amountMinor, currency },
-    total_usd_cents: usdCents,
-    country,
-    payment_method: payment,
-    channel,
-    status,
-  };
+  if (!expect(b, TAIL) || pos !== limit) return false;
+  // The two strings counting keeps (dedup state, distinct customers), made only now the event is whole.
+  into.event_id = freshRange(b, eventIdStart, eventIdEnd);
+  into.user_id = freshRange(b, userIdStart, userIdEnd);
+  items.length = n;
+  into.discount_minor = discountMinor;
+  into.amount_minor = amountMinor;
+  into.currency = currency;
+  into.total_usd_cents = usdCents;
+  into.country = country;
+  into.payment_method = payment;
+  into.channel = channel;
+  into.status = status;
+  return true;
 }
 
 /** Consumes `literal` at `pos`; false when the bytes differ or run out. */
@@ -236,18 +348,27 @@ function scanInteger(b: Uint8Array): boolean {
   return true;
 }
 
-function fresh(b: Uint8Array): string {
-  if (asciiSlice !== undefined) return asciiSlice.call(b, strStart, pos);
-  const start = strStart;
-  const length = pos - start;
+function freshRange(b: Uint8Array, start: number, end: number): string {
+  if (asciiSlice !== undefined) return asciiSlice.call(b, start, end);
+  const length = end - start;
   for (let i = 0; i < length; i++) scratch[i] = b[start + i]!;
   return decoder.decode(scratchViews[length]);
 }
 
+/** The string at strStart..pos, from the intern table when it is there (strHash: its hash). */
 function intern(b: Uint8Array): string {
-  const start = strStart;
-  const length = pos - start;
-  const h = strHash;
+  return internHashed(b, strStart, pos, strHash);
+}
+
+/** `intern` of a range scanned without its hash. */
+function internRange(b: Uint8Array, start: number, end: number): string {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return internHashed(b, start, end, h);
+}
+
+function internHashed(b: Uint8Array, start: number, end: number, h: number): string {
+  const length = end - start;
   const slot = (h ^ (h >>> INTERN_BITS)) & ((1 << INTERN_BITS) - 1);
   const cached = internTable[slot];
   if (cached !== undefined && cached.length === length) {
@@ -260,7 +381,7 @@ function intern(b: Uint8Array): string {
     }
     if (same) return cached;
   }
-  const text = fresh(b);
+  const text = freshRange(b, start, end);
   internTable[slot] = text;
   return text;
 }

@@ -47,7 +47,7 @@
  * one) is treated like an invalid record.
  */
 import { assignWindow } from "./assign-window.ts";
-import type { OrderEvent } from "./order-event.ts";
+import type { CountableOrder } from "./order-event.ts";
 import { type WindowResult, type WindowSnapshot, WindowAggregate } from "./window-aggregate.ts";
 
 export const ADD_OUTCOMES = ["counted", "duplicate", "late", "invalid"] as const;
@@ -174,7 +174,7 @@ export class PartitionAggregator {
   }
 
   /** Judge and maybe count one validated event read at `offset`. */
-  add(offset: bigint | number, event: OrderEvent, eventTimeMs: number): AddOutcome {
+  add(offset: bigint | number, event: CountableOrder, eventTimeMs: number): AddOutcome {
     const at = typeof offset === "bigint" ? Number(offset) : offset;
     if (at > this.lastOffset) this.lastOffset = at;
     if (!Number.isFinite(eventTimeMs)) {

@@ -1,10 +1,19 @@
 import { expect, test } from "bun:test";
 import { encodeOrderEvent } from "./encode-order.ts";
-import type { OrderEvent } from "./order-event.ts";
-import { parseCanonicalOrder } from "./parse-canonical-order.ts";
+import type { CountableOrder, OrderEvent } from "./order-event.ts";
+import { newCanonicalFacts, parseCanonicalFacts, parseCanonicalOrder } from "./parse-canonical-order.ts";
 import { Prng } from "./prng.ts";
 import { Simulator } from "./simulator.ts";
-import { parseIsoUtcMs, REJECT_REASONS, type ValidateOptions, validateOrder, validateOrderGeneral, validateOrderRange } from "./validate-order.ts";
+import {
+  parseIsoUtcMs,
+  parseIsoUtcMsAt,
+  REJECT_REASONS,
+  type ValidateOptions,
+  validateForCounting,
+  validateOrder,
+  validateOrderGeneral,
+  validateOrderRange,
+} from "./validate-order.ts";
 
 const NOW_MS = Date.parse("2026-11-28T10:15:00.000Z");
 const EVENT: OrderEvent = {
@@ -145,6 +154,7 @@ test("parseIsoUtcMs() agrees with Date.UTC on every day from 1970 to 2100, every
     for (const offset of [0, 86_399_999, 45_296_789]) {
       const iso = new Date(ms + offset).toISOString();
       if (parseIsoUtcMs(iso) !== ms + offset) wrong.push(iso);
+      if (isoAt(iso) !== ms + offset) wrong.push(`${iso} (bytes)`);
     }
   }
   expect(wrong).toEqual([]);
@@ -158,10 +168,67 @@ test("parseIsoUtcMs() rejects impossible calendar dates and out-of-range fields"
     "+02026-01-10T00:00:00.000Z", "2026-1-10T00:00:00.000Z ", "2026-01-10T00:00:00.0000", "２026-01-10T00:00:00.000Z",
   ];
   expect(texts.map(parseIsoUtcMs)).toEqual(texts.map(() => undefined));
+  expect(texts.map(isoAt)).toEqual(texts.map(() => undefined));
   expect(parseIsoUtcMs("2000-02-29T23:59:59.999Z")).toBe(Date.UTC(2000, 1, 29, 23, 59, 59, 999));
+  expect(isoAt("2000-02-29T23:59:59.999Z")).toBe(Date.UTC(2000, 1, 29, 23, 59, 59, 999));
 });
 
-/** Each input through validateOrder() and validateOrderGeneral(); returns descriptions of the differences. */
+/** parseIsoUtcMsAt of `text`'s UTF-8 bytes placed in a larger buffer, valid date bytes around them. */
+function isoAt(text: string): number | undefined {
+  const bytes = encode(text);
+  const around = encode("2026-01-10T00:00:00.000Z");
+  const buffer = new Uint8Array(around.length * 2 + bytes.length);
+  buffer.set(around, 0);
+  buffer.set(bytes, around.length);
+  buffer.set(around, around.length + bytes.length);
+  return parseIsoUtcMsAt(buffer, around.length, around.length + bytes.length);
+}
+
+test("parseIsoUtcMsAt() declines a range outside its buffer", () => {
+  const bytes = encode("2026-01-10T00:00:00.000Z");
+  expect(parseIsoUtcMsAt(bytes, 0, bytes.length)).toBe(Date.UTC(2026, 0, 10));
+  expect(parseIsoUtcMsAt(bytes, 1, bytes.length + 1)).toBeUndefined();
+  expect(parseIsoUtcMsAt(bytes, -1, bytes.length - 1)).toBeUndefined();
+});
+
+/** The fields counting reads, in a fixed order. */
+function countable(e: CountableOrder) {
+  return {
+    event_id: e.event_id,
+    user_id: e.user_id,
+    items: e.items.map((i) => ({ category: i.category, qty: i.qty, unit_price_minor: i.unit_price_minor })),
+    total_usd_cents: e.total_usd_cents,
+    country: e.country,
+  };
+}
+
+const facts = newCanonicalFacts();
+
+/** The event `facts` describe, rebuilt by hand from their values and byte ranges in `bytes`. */
+function factsAsOrder(bytes: Uint8Array) {
+  const text = (start: number, end: number) => new TextDecoder().decode(bytes.subarray(start, end));
+  return {
+    schema_version: 1,
+    event_id: facts.event_id,
+    order_id: text(facts.orderIdStart, facts.orderIdEnd),
+    user_id: facts.user_id,
+    created_at: text(facts.createdAtStart, facts.createdAtEnd),
+    items: facts.items.map((i) => ({ sku: text(i.skuStart, i.skuEnd), category: i.category, qty: i.qty, unit_price_minor: i.unit_price_minor })),
+    discount_minor: facts.discount_minor,
+    total: { amount_minor: facts.amount_minor, currency: facts.currency },
+    total_usd_cents: facts.total_usd_cents,
+    country: facts.country,
+    payment_method: facts.payment_method,
+    channel: facts.channel,
+    status: facts.status,
+  };
+}
+
+/**
+ * Each input through validateOrder(), validateOrderRange(), validateForCounting() and the
+ * parser's two forms, against validateOrderGeneral() and JSON.parse; returns descriptions of the
+ * differences.
+ */
 function differences(inputs: Iterable<{ bytes: Uint8Array; options: ValidateOptions; label: string }>): string[] {
   const decoder = new TextDecoder();
   const out: string[] = [];
@@ -182,17 +249,29 @@ function differences(inputs: Iterable<{ bytes: Uint8Array; options: ValidateOpti
     if (JSON.stringify(ranged) !== JSON.stringify(general) || !Bun.deepEquals(ranged, general, true)) {
       out.push(`${label}: ${decoder.decode(bytes).slice(0, 200)} range ${JSON.stringify(ranged).slice(0, 200)} general ${JSON.stringify(general).slice(0, 200)}`);
     }
-    // The parser's own contract, independent of validation: whatever it returns is JSON.parse's value.
+    // The lean result for the aggregator: the same verdict, reason and detail, and of an accepted
+    // event the same fields counting reads. One result object serves every call: read it now.
+    const counting = validateForCounting(embedded, 3, 3 + bytes.length, options);
+    const countingView = JSON.stringify(counting.ok ? { ok: true, event: countable(counting.event), eventTimeMs: counting.eventTimeMs } : counting);
+    const generalView = JSON.stringify(general.ok ? { ok: true, event: countable(general.event), eventTimeMs: general.eventTimeMs } : general);
+    if (countingView !== generalView) out.push(`${label}: ${decoder.decode(bytes).slice(0, 200)} counting ${countingView.slice(0, 200)} general ${generalView.slice(0, 200)}`);
+    // The parser's own contract, independent of validation: whatever it returns is JSON.parse's
+    // value, and its facts (one object, reused from input to input) are the same values.
     const parsed = parseCanonicalOrder(bytes);
     if (parsed !== undefined && JSON.stringify(parsed) !== JSON.stringify(JSON.parse(decoder.decode(bytes)))) {
       out.push(`${label}: parser differs from JSON.parse on ${decoder.decode(bytes).slice(0, 200)}`);
+    }
+    const scanned = parseCanonicalFacts(embedded, 3, 3 + bytes.length, facts);
+    if (scanned !== (parsed !== undefined)) out.push(`${label}: parseCanonicalFacts says ${scanned}, parseCanonicalOrder ${parsed !== undefined}`);
+    else if (scanned && JSON.stringify(factsAsOrder(embedded)) !== JSON.stringify(JSON.parse(decoder.decode(bytes)))) {
+      out.push(`${label}: facts ${JSON.stringify(facts).slice(0, 300)} differ from JSON.parse on ${decoder.decode(bytes).slice(0, 200)}`);
     }
     if (out.length >= 10) break;
   }
   return out;
 }
 
-test("validateOrder() gives the general path's result on 100,000 simulator events of every kind", () => {
+test("validateOrder(), validateForCounting() and the parser agree with the general path on 100,000 simulator events of every kind", () => {
   const sim = new Simulator({
     seed: 77,
     startMs: Date.parse("2026-11-27T18:00:00.000Z"),
@@ -299,7 +378,7 @@ function mutate(text: string, prng: Prng): string {
   }
 }
 
-test("validateOrder() gives the general path's result on mutations of canonical events", () => {
+test("validateOrder(), validateForCounting() and the parser agree with the general path on mutations of canonical events", () => {
   const sim = new Simulator({ seed: 5, startMs: NOW_MS - 3_600_000, catalog: { products: 50 }, customers: { customers: 50 } });
   const canonical: { bytes: Uint8Array; nowMs: number }[] = [];
   for (let i = 0; i < 500; i++) {

@@ -7,13 +7,14 @@
  * other tools; `validate-order-schema.test.ts` keeps the two in agreement.
  */
 import { toUsdCents } from "./currency.ts";
-import { type CanonicalOrder, parseCanonicalOrder } from "./parse-canonical-order.ts";
+import { type CanonicalFacts, canonicalOrderOf, newCanonicalFacts, parseCanonicalFacts } from "./parse-canonical-order.ts";
 import {
   CHANNELS,
   CURRENCIES,
   type Currency,
   ORDER_EVENT_FIELDS,
   ORDER_STATUSES,
+  type CountableOrder,
   type OrderEvent,
   PAYMENT_METHODS,
   SCHEMA_VERSION,
@@ -41,6 +42,14 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type ValidationResult =
   | { ok: true; event: OrderEvent; eventTimeMs: number }
+  | { ok: false; reason: RejectReason; detail: string };
+
+/**
+ * What {@link validateForCounting} gives: on success, the part of the event that counting reads
+ * (an {@link OrderEvent} is one too).
+ */
+export type CountingResult =
+  | { ok: true; event: CountableOrder; eventTimeMs: number }
   | { ok: false; reason: RejectReason; detail: string };
 
 export interface ValidateOptions {
@@ -103,10 +112,9 @@ export function validateOrder(bytes: Uint8Array, options: ValidateOptions): Vali
 export function validateOrderRange(bytes: Uint8Array, start: number, end: number, options: ValidateOptions): ValidationResult {
   if (end - start <= LIMITS.maxEventBytes) {
     try {
-      const event = parseCanonicalOrder(bytes, start, end);
-      if (event !== undefined) {
-        const eventTimeMs = acceptedTimeMs(event, options);
-        if (eventTimeMs !== undefined) return { ok: true, event: event as OrderEvent, eventTimeMs };
+      if (parseCanonicalFacts(bytes, start, end, ownFacts)) {
+        const eventTimeMs = acceptedTimeMs(bytes, ownFacts, options);
+        if (eventTimeMs !== undefined) return { ok: true, event: canonicalOrderOf(bytes, ownFacts) as OrderEvent, eventTimeMs };
       }
     } catch {
       // Nothing in the fast path should throw; if something does, the general path still answers.
@@ -115,35 +123,60 @@ export function validateOrderRange(bytes: Uint8Array, start: number, end: number
   return validateOrderGeneral(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), options);
 }
 
+const ownFacts = newCanonicalFacts();
+const countingFacts = newCanonicalFacts();
+/** The one success result of validateForCounting's fast path, filled again by every call. */
+const counted: { ok: true; event: CanonicalFacts; eventTimeMs: number } = { ok: true, event: countingFacts, eventTimeMs: 0 };
+
 /**
- * The event time of a canonically encoded event that passes every check of `check` below, or
- * `undefined` when any check fails (the caller then lets the general path say why). The parser
- * already guarantees the shape, the key set, schema_version 1, strings of at most 64 ASCII
- * characters and integers that are non-negative and exact.
+ * `validateOrderRange` for a caller that only counts the event (the aggregator): the same
+ * verdict, reason and detail, but a valid event in the canonical encoding comes back as its
+ * {@link CanonicalFacts} — no order_id, created_at or sku strings, no new objects. That result
+ * and its event are reused by the next call: read them first, keep none of it but its strings.
  */
-function acceptedTimeMs(e: CanonicalOrder, options: ValidateOptions): number | undefined {
-  const max = LIMITS.maxStringLength;
-  if (e.event_id.length === 0 || e.event_id.length > max) return undefined;
-  if (e.order_id.length === 0 || e.order_id.length > max) return undefined;
-  if (e.user_id.length === 0 || e.user_id.length > max) return undefined;
-  const eventTimeMs = parseIsoUtcMs(e.created_at);
+export function validateForCounting(bytes: Uint8Array, start: number, end: number, options: ValidateOptions): CountingResult {
+  if (end - start <= LIMITS.maxEventBytes) {
+    try {
+      if (parseCanonicalFacts(bytes, start, end, countingFacts)) {
+        const eventTimeMs = acceptedTimeMs(bytes, countingFacts, options);
+        if (eventTimeMs !== undefined) {
+          counted.eventTimeMs = eventTimeMs;
+          return counted;
+        }
+      }
+    } catch {
+      // As in validateOrderRange.
+    }
+  }
+  return validateOrderGeneral(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), options);
+}
+
+/**
+ * The event time of a canonically encoded event (scanned from `bytes` into `e`) that passes every
+ * check of `check` below, or `undefined` when any check fails (the caller then lets the general
+ * path say why). The scan already guarantees the shape, the key set, schema_version 1, strings of
+ * at most 64 ASCII characters and integers that are non-negative and exact.
+ */
+function acceptedTimeMs(bytes: Uint8Array, e: CanonicalFacts, options: ValidateOptions): number | undefined {
+  // Strings are at most 64 characters (the scan's limit and LIMITS.maxStringLength): only empty ones fail here.
+  if (e.event_id.length === 0 || e.orderIdEnd === e.orderIdStart || e.user_id.length === 0) return undefined;
+  const eventTimeMs = parseIsoUtcMsAt(bytes, e.createdAtStart, e.createdAtEnd);
   if (eventTimeMs === undefined) return undefined;
-  if (!CURRENCY_SET.has(e.total.currency)) return undefined;
+  if (!CURRENCY_SET.has(e.currency)) return undefined;
   const items = e.items;
   if (items.length === 0 || items.length > LIMITS.maxItems) return undefined;
   let subtotalMinor = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    if (item.sku.length === 0 || item.sku.length > max) return undefined;
-    if (item.category.length === 0 || item.category.length > max) return undefined;
+    if (item.skuEnd === item.skuStart || item.category.length === 0) return undefined;
     if (item.qty < 1 || item.qty > LIMITS.maxQty || item.unit_price_minor > LIMITS.maxUnitPriceMinor) return undefined;
     subtotalMinor += item.qty * item.unit_price_minor;
   }
   if (!PAYMENT_SET.has(e.payment_method) || !CHANNEL_SET.has(e.channel) || !STATUS_SET.has(e.status)) return undefined;
   if (!isCountryCode(e.country)) return undefined;
-  const amount = e.total.amount_minor;
+  const amount = e.amount_minor;
   if (amount !== subtotalMinor - e.discount_minor) return undefined;
-  if (e.total_usd_cents !== toUsdCents(amount, e.total.currency as Currency)) return undefined;
+  if (e.total_usd_cents !== toUsdCents(amount, e.currency as Currency)) return undefined;
   if (eventTimeMs > options.nowMs + (options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS)) return undefined;
   if (eventTimeMs < options.nowMs - (options.maxPastMs ?? DEFAULT_MAX_PAST_MS)) return undefined;
   return eventTimeMs;
@@ -339,18 +372,48 @@ export function parseIsoUtcMs(text: string): number | undefined {
   ) {
     return undefined;
   }
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 7);
-  const day = digits(text, 8, 10);
-  const hour = digits(text, 11, 13);
-  const minute = digits(text, 14, 16);
-  const second = digits(text, 17, 19);
-  const ms = digits(text, 20, 23);
+  return utcMs(digits(text, 0, 4), digits(text, 5, 7), digits(text, 8, 10), digits(text, 11, 13), digits(text, 14, 16), digits(text, 17, 19), digits(text, 20, 23));
+}
+
+/** `parseIsoUtcMs` of the ASCII text in `bytes[start, end)`, without making it a string. */
+export function parseIsoUtcMsAt(bytes: Uint8Array, start: number, end: number): number | undefined {
+  if (end - start !== 24 || start < 0 || end > bytes.length) return undefined;
+  const b = start;
+  if (
+    bytes[b + 4] !== 45 || bytes[b + 7] !== 45 || bytes[b + 10] !== 84 || bytes[b + 13] !== 58 ||
+    bytes[b + 16] !== 58 || bytes[b + 19] !== 46 || bytes[b + 23] !== 90
+  ) {
+    return undefined;
+  }
+  return utcMs(
+    digitsAt(bytes, b, b + 4),
+    digitsAt(bytes, b + 5, b + 7),
+    digitsAt(bytes, b + 8, b + 10),
+    digitsAt(bytes, b + 11, b + 13),
+    digitsAt(bytes, b + 14, b + 16),
+    digitsAt(bytes, b + 17, b + 19),
+    digitsAt(bytes, b + 20, b + 23),
+  );
+}
+
+/** The instant of parsed date and time fields (-1: not digits), or `undefined` when they name none. */
+function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number, ms: number): number | undefined {
   // No order predates the epoch (and Date.UTC would map years 0..99 to 1900..1999).
   if (year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23) return undefined;
   if (minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0) return undefined;
   if (day > daysInMonth(year, month)) return undefined;
   return daysSinceEpoch(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1_000 + ms;
+}
+
+/** `digits` of bytes[from, to). */
+function digitsAt(bytes: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = bytes[i]! - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** The decimal number in text[from, to), or -1 if any character there is not an ASCII digit. */

@@ -21,7 +21,7 @@
  * within the window — deliberate: the guard bounds memory, and "other" says the window had more.
  */
 import { allocateLargestRemainder } from "./allocate-largest-remainder.ts";
-import type { OrderEvent } from "./order-event.ts";
+import type { CountableOrder } from "./order-event.ts";
 
 /** The dimension key that collects values past the cardinality guard. */
 export const OTHER_BUCKET = "other";
@@ -95,7 +95,7 @@ export class WindowAggregate {
   ) {}
 
   /** Count one order. Never throws on data (the validator has already checked its shape). */
-  add(event: OrderEvent): void {
+  add(event: CountableOrder): void {
     const total = event.total_usd_cents;
     const lines = event.items;
     this.orders += 1;
