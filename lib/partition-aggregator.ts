@@ -119,6 +119,8 @@ export class PartitionAggregator {
   private readonly seenIds = new Map<string, number>();
   /** Closed windows awaiting their final emission. */
   private closed: WindowAggregate[] = [];
+  /** The window the last counted event went to (maybe closed since: check before use). */
+  private lastWindow: WindowAggregate | undefined;
   /** Smallest end among open windows, so most events skip the closing scan. */
   private earliestOpenEndMs = Infinity;
   /**
@@ -192,13 +194,15 @@ export class PartitionAggregator {
       this.counters.late += 1;
       return "late";
     }
-    let window = this.windows.get(windowStartMs);
+    // Most events fall in the window of the event before them.
+    let window = this.lastWindow !== undefined && this.lastWindow.windowStartMs === windowStartMs && !this.lastWindow.closed ? this.lastWindow : this.windows.get(windowStartMs);
     if (window === undefined) {
       window = new WindowAggregate(windowStartMs, windowEndMs, this.settings.maxDimensionValues);
       this.windows.set(windowStartMs, window);
       if (windowEndMs < this.earliestOpenEndMs) this.earliestOpenEndMs = windowEndMs;
     }
     window.add(event);
+    this.lastWindow = window;
     this.seenIds.set(event.event_id, windowStartMs);
     this.counters.counted += 1;
     if (eventTimeMs > this.maxEventTime) this.maxEventTime = eventTimeMs;

@@ -86,6 +86,8 @@ export class WindowAggregate {
   readonly eventIds: string[] = [];
   closed = false;
   changedSinceEmit = false;
+  /** byCategory's OTHER_BUCKET totals once they exist: an order counts there once. */
+  private otherCategory: DimensionTotals | undefined;
   lastEmittedAtMs = -Infinity;
 
   constructor(
@@ -124,16 +126,29 @@ export class WindowAggregate {
       scratchAmount[at]! += line.qty * line.unit_price_minor;
     }
     this.items += orderItems;
-    this.addDimension(this.byCountry, this.keyFor(this.byCountry, event.country), 1, total, orderItems);
+    const country = this.totalsFor(this.byCountry, event.country);
+    country.orders += 1;
+    country.revenueUsdCents += total;
+    country.items += orderItems;
     if (n === 0) return;
+    if (n === 1) {
+      // One category (most orders): it takes the whole total; no sort, no split.
+      const category = this.totalsFor(this.byCategory, scratchCategories[0]!);
+      category.orders += 1;
+      category.revenueUsdCents += total;
+      category.items += scratchQty[0]!;
+      return;
+    }
     sortByName(n);
     allocateLargestRemainder(total, scratchAmount, scratchRevenue);
     let otherTaken = false;
     for (let i = 0; i < n; i++) {
-      const key = this.keyFor(this.byCategory, scratchCategories[i]!);
-      const once = key === OTHER_BUCKET ? (otherTaken ? 0 : 1) : 1;
-      if (key === OTHER_BUCKET) otherTaken = true;
-      this.addDimension(this.byCategory, key, once, scratchRevenue[i]!, scratchQty[i]!);
+      const category = this.totalsFor(this.byCategory, scratchCategories[i]!);
+      // Categories of one order are distinct, so only "other" can come up twice: count the order there once.
+      if (category !== this.otherCategory || !otherTaken) category.orders += 1;
+      if (category === this.otherCategory) otherTaken = true;
+      category.revenueUsdCents += scratchRevenue[i]!;
+      category.items += scratchQty[i]!;
     }
   }
 
@@ -176,6 +191,7 @@ export class WindowAggregate {
     w.items = snapshot.items;
     for (const id of snapshot.userIds) w.userIds.add(id);
     for (const [key, t] of snapshot.byCategory) w.byCategory.set(key, { ...t });
+    w.otherCategory = w.byCategory.get(OTHER_BUCKET);
     for (const [key, t] of snapshot.byCountry) w.byCountry.set(key, { ...t });
     w.eventIds.push(...snapshot.eventIds);
     w.closed = snapshot.closed;
@@ -184,21 +200,22 @@ export class WindowAggregate {
     return w;
   }
 
-  private keyFor(map: Map<string, DimensionTotals>, value: string): string {
-    if (value === OTHER_BUCKET || map.has(value)) return value;
+  /**
+   * The totals `value` adds to: its own, or OTHER_BUCKET's when it is not yet a key and the map
+   * already holds maxDimensionValues named keys. Created at zero when new.
+   */
+  private totalsFor(map: Map<string, DimensionTotals>, value: string): DimensionTotals {
+    const totals = map.get(value);
+    if (totals !== undefined) return totals;
     const named = map.size - (map.has(OTHER_BUCKET) ? 1 : 0);
-    return named < this.maxDimensionValues ? value : OTHER_BUCKET;
-  }
-
-  private addDimension(map: Map<string, DimensionTotals>, key: string, orders: number, revenueUsdCents: number, items: number): void {
-    const totals = map.get(key);
-    if (totals === undefined) {
-      map.set(key, { orders, revenueUsdCents, items });
-    } else {
-      totals.orders += orders;
-      totals.revenueUsdCents += revenueUsdCents;
-      totals.items += items;
+    const key = value === OTHER_BUCKET || named < this.maxDimensionValues ? value : OTHER_BUCKET;
+    let created = key === value ? undefined : map.get(key);
+    if (created === undefined) {
+      created = { orders: 0, revenueUsdCents: 0, items: 0 };
+      map.set(key, created);
     }
+    if (key === OTHER_BUCKET && map === this.byCategory) this.otherCategory = created;
+    return created;
   }
 }
 
