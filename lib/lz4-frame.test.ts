@@ -43,6 +43,29 @@ describe("decompressLz4Frame()", () => {
     expect(decompress(frame(runs))).toEqual(runs);
   });
 
+  test("gives back matches at every distance from 1 to 40 and literals of every length up to 100, read from an odd offset", () => {
+    // Periodic runs make matches at the period's distance (overlapping their output when longer
+    // than it); random stretches between them make literal runs. The decoder copies 4 or 8 bytes
+    // at a time where it can and byte by byte near the ends, so every combination matters.
+    const prng = new Prng(11);
+    const parts: number[] = [];
+    for (let period = 1; period <= 40; period++) {
+      for (const literals of [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 100]) {
+        for (let i = 0; i < literals; i++) parts.push(prng.int(0, 255));
+        const pattern = Array.from({ length: period }, () => prng.int(0, 255));
+        const run = prng.int(4, 150);
+        for (let i = 0; i < run; i++) parts.push(pattern[i % period]!);
+      }
+    }
+    const original = Uint8Array.from(parts);
+    const compressed = frame(original);
+    const shifted = new Uint8Array(compressed.length + 3);
+    shifted.set(compressed, 3);
+    const out = decompress(shifted.subarray(3));
+    expect(out.length).toBe(original.length);
+    expect(Bun.deepEquals(out, original)).toBe(true);
+  });
+
   test("reuses the output buffer when it is large enough, and replaces it when not", () => {
     const into: Lz4Output = { buffer: new Uint8Array(8 << 20), length: 0 };
     const buffer = into.buffer;

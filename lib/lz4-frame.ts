@@ -73,6 +73,13 @@ export function decompressLz4Frame(input: Uint8Array, into: Lz4Output): void {
 
 /** One LZ4 block from `input[p, end)` to `out` at `o` (at most up to `limit`); returns the new end of output. */
 function decompressBlock(input: Uint8Array, p: number, end: number, out: Uint8Array, o: number, limit: number): number {
+  // Short copies go 8 bytes a step, as two unaligned Uint32 reads and writes through DataViews,
+  // and may run up to 7 bytes past their end: only where `out` and `input` have those bytes, and
+  // what lands past the end in `out` is overwritten by the next copy (output is sequential).
+  const inView = new DataView(input.buffer, input.byteOffset, input.byteLength);
+  const outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const inputLength = input.length;
+  const outLength = out.length;
   while (p < end) {
     const token = input[p++]!;
     let literals = token >>> 4;
@@ -82,8 +89,16 @@ function decompressBlock(input: Uint8Array, p: number, end: number, out: Uint8Ar
       p = ip;
     }
     if (p + literals > end || o + literals > limit) throw new RangeError("lz4: literals run past the block");
-    if (literals > 32) out.set(input.subarray(p, p + literals), o);
-    else for (let i = 0; i < literals; i++) out[o + i] = input[p + i]!;
+    if (literals > 64) {
+      out.set(input.subarray(p, p + literals), o);
+    } else if (p + literals + 8 <= inputLength && o + literals + 8 <= outLength) {
+      for (let i = 0; i < literals; i += 8) {
+        outView.setUint32(o + i, inView.getUint32(p + i));
+        outView.setUint32(o + i + 4, inView.getUint32(p + i + 4));
+      }
+    } else {
+      for (let i = 0; i < literals; i++) out[o + i] = input[p + i]!;
+    }
     p += literals;
     o += literals;
     if (p === end) break; // the last sequence has literals only
@@ -99,8 +114,16 @@ function decompressBlock(input: Uint8Array, p: number, end: number, out: Uint8Ar
     }
     if (o + length > limit) throw new RangeError("lz4: match runs past the block size");
     let from = o - offset;
-    if (offset >= length && length > 32) {
+    if (offset >= length && length > 64) {
       out.copyWithin(o, from, from + length); // no overlap: one memmove
+      o += length;
+    } else if (offset >= 4 && o + length + 8 <= outLength) {
+      // Every 4-byte read ends at or before the bytes written so far (offset >= 4), so a match
+      // overlapping its own output repeats its pattern correctly here too.
+      for (let i = 0; i < length; i += 8) {
+        outView.setUint32(o + i, outView.getUint32(from + i));
+        outView.setUint32(o + i + 4, outView.getUint32(from + i + 4));
+      }
       o += length;
     } else {
       // Byte by byte: a match overlapping its own output (offset < length) repeats a pattern.
