@@ -26,7 +26,7 @@ import { influxSettings, influxTarget } from "../lib/influx-config.ts";
 import { InfluxSink, type InfluxTarget } from "../lib/influx-sink.ts";
 import { windowTag } from "../lib/influx-points.ts";
 import { readFileSync } from "node:fs";
-import { describeError, log, runMain } from "../lib/worker-runtime.ts";
+import { describeError, log, peakRssBytes, runMain } from "../lib/worker-runtime.ts";
 
 const WORKER = "aggregate";
 
@@ -239,7 +239,7 @@ runMain(async (signal) => {
     log(
       WORKER,
       `drain: ${t.records} records in ${seconds.toFixed(2)} s from first to last = ${Math.round(t.records / seconds)} records/s; ` +
-        `peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; ` +
+        `peak rss ${Math.round(peakRssBytes() / 1e6)} MB; ` +
         `first at ${new Date(performance.timeOrigin + feed.firstRecordAtMs).toISOString()}, last at ${new Date(performance.timeOrigin + feed.lastRecordAtMs).toISOString()}`,
     );
     const cpu = feed.drainCpu;

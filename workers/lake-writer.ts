@@ -16,7 +16,7 @@ import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
 import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka.ts";
 import { listDataFiles } from "../lib/lake-reader.ts";
 import { LakeFlushError, LakeWriter } from "../lib/lake-writer.ts";
-import { describeError, log, runMain } from "../lib/worker-runtime.ts";
+import { describeError, log, peakRssBytes, runMain } from "../lib/worker-runtime.ts";
 
 const WORKER = "lake-writer";
 
@@ -280,7 +280,7 @@ runMain(async (signal) => {
     log(
       WORKER,
       `drain: ${t.records} records in ${drainS.toFixed(2)} s from first read to last commit = ${Math.round(t.records / drainS)} records/s; ` +
-        `${t.valid > 0 ? (t.bytes / t.valid).toFixed(1) : "-"} bytes per event written; peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
+        `${t.valid > 0 ? (t.bytes / t.valid).toFixed(1) : "-"} bytes per event written; peak rss ${Math.round(peakRssBytes() / 1e6)} MB`,
     );
   }
   if (fatal !== undefined) throw new Error(`the lake writer stopped on an error: ${describeError(fatal)}`);
