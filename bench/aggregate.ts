@@ -2,13 +2,15 @@
  * The aggregator against a real broker: how fast one worker drains a pre-loaded backlog, and its
  * peak memory.
  *
- *   bun run bench/aggregate.ts [--events 2000000] [--partitions 6] [--compression lz4] [--rss-at 1000000] [--profile DIR]
+ *   bun run bench/aggregate.ts [--events 2000000] [--partitions 6] [--compression lz4] [--rss-at 1000000] [--runs 1] [--profile DIR]
  *
  * Loads a seeded stream (the producer's simulator, with its usual mix of out-of-order, late,
  * duplicate and malformed events) into a fresh topic, then runs workers/aggregate.ts on it with a
  * JSON-lines sink until it has been idle for 3 s. Prints the drain rate (records from the first to
  * the last one read), the worker's resident memory when it had read `--rss-at` records, and its
- * peak. Starts its own broker unless KAFKA_BROKERS is set.
+ * peak. With `--runs N`, drains the same topic N times (a new group each time) and prints the
+ * medians too: a peak RSS depends on when the garbage collector ran, and moves from run to run.
+ * Starts its own broker unless KAFKA_BROKERS is set.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -26,6 +28,8 @@ const { values } = parseArgs({
     /** Codec of the backlog's batches; lz4 is what workers/produce.ts writes by default. */
     compression: { type: "string", default: "lz4" },
     "rss-at": { type: "string", default: "1000000" },
+    /** Drain the loaded topic this many times, each worker in a new group: rates and peaks vary from run to run. */
+    runs: { type: "string", default: "1" },
     /** Write the worker's CPU profile (Bun's markdown format) into this directory. */
     profile: { type: "string" },
   },
@@ -33,6 +37,8 @@ const { values } = parseArgs({
 const events = Number(values.events);
 const partitions = Number(values.partitions);
 const rssAt = Number(values["rss-at"]);
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer: got ${values.runs}`);
 const repoRoot = resolve(import.meta.dirname, "..");
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-bench-aggregate-"));
 
@@ -72,21 +78,58 @@ try {
   await producer.close();
   console.error(`[bench] loaded ${events.toLocaleString("en-US")} events in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
 
+  const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version}`;
+  const results: Drain[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const r = await drainOnce(topic, run);
+    results.push(r);
+    console.log(
+      `aggregator drain${runs > 1 ? ` ${run}/${runs}` : ""}: ${r.records.toLocaleString("en-US")} records (${compression}) over ${partitions} partitions in ${r.seconds} s = ` +
+        `${r.rate.toLocaleString("en-US")} records/s; rss at ${rssAt.toLocaleString("en-US")} records: ${r.rssAtMark ?? "n/a"} MB; ` +
+        `peak rss ${r.peakMb} MB; worker CPU ${r.cpuUs ?? "n/a"} µs/record; load ${loadavg().map((l) => l.toFixed(2)).join(" ")} (${machine})`,
+    );
+  }
+  if (runs > 1) {
+    const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    console.log(
+      `aggregator drain, median of ${runs} runs over the same topic: ${median(results.map((r) => r.rate)).toLocaleString("en-US")} records/s; ` +
+        `peak rss ${median(results.map((r) => r.peakMb))} MB (runs: ${results.map((r) => r.peakMb).join(", ")} MB)`,
+    );
+  }
+} finally {
+  await broker.stop();
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+interface Drain {
+  records: number;
+  seconds: string;
+  rate: number;
+  peakMb: number;
+  rssAtMark: number | undefined;
+  cpuUs: string | undefined;
+}
+
+/** One worker, in a group and checkpoint directory of its own, from the topic's first record to its idle exit. */
+async function drainOnce(topic: string, run: number): Promise<Drain> {
   const worker = Bun.spawn(
-    [process.execPath, ...(values.profile ? ["--cpu-prof-md", `--cpu-prof-dir=${values.profile}`] : []), "run", join(repoRoot, "workers/aggregate.ts"), "--sink", `jsonl:${join(scratch, "results.jsonl")}`, "--exit-when-idle", "3s", "--idle-timeout", "2s"],
+    [process.execPath, ...(values.profile ? ["--cpu-prof-md", `--cpu-prof-dir=${values.profile}`] : []), "run", join(repoRoot, "workers/aggregate.ts"), "--sink", `jsonl:${join(scratch, `results-${run}.jsonl`)}`, "--exit-when-idle", "3s", "--idle-timeout", "2s"],
     {
-      env: { ...process.env, KAFKA_BROKERS: conn.brokers.join(","), ORDERS_TOPIC: topic, CHECKPOINT_DIR: join(scratch, "checkpoints"), AGGREGATE_GROUP: `bench-${topic}` },
+      env: { ...process.env, KAFKA_BROKERS: conn.brokers.join(","), ORDERS_TOPIC: topic, CHECKPOINT_DIR: join(scratch, `checkpoints-${run}`), AGGREGATE_GROUP: `bench-${topic}-${run}` },
       stdout: "ignore",
       stderr: "pipe",
     },
   );
   let log = "";
   let rssAtMark: number | undefined;
+  let partial = "";
   const decoder = new TextDecoder();
   for await (const chunk of worker.stderr) {
-    const text = decoder.decode(chunk, { stream: true });
-    log += text;
-    for (const line of text.split("\n")) {
+    const text = partial + decoder.decode(chunk, { stream: true });
+    log += text.slice(partial.length);
+    const lines = text.split("\n");
+    partial = lines.pop()!; // a line cut by the chunk's end: completed by the next chunk
+    for (const line of lines) {
       const m = /records (\d+):.*rss (\d+) MB/.exec(line);
       if (m && rssAtMark === undefined && Number(m[1]) >= rssAt) rssAtMark = Number(m[2]);
       if (/events\/s|drain:|drain cpu:/.test(line)) console.error(line);
@@ -97,13 +140,5 @@ try {
   if (!drain) throw new Error(`no drain line in the aggregator's log:\n${log.slice(-3000)}`);
   const [, records, seconds, rate, peak] = drain;
   const cpu = /drain cpu: ([\d.]+) µs\/record/.exec(log);
-  console.log(
-    `aggregator drain: ${Number(records).toLocaleString("en-US")} records (${compression}) over ${partitions} partitions in ${seconds} s = ` +
-      `${Number(rate).toLocaleString("en-US")} records/s; rss at ${rssAt.toLocaleString("en-US")} records: ${rssAtMark ?? "n/a"} MB; ` +
-      `peak rss ${peak} MB; worker CPU ${cpu?.[1] ?? "n/a"} µs/record; load ${loadavg().map((l) => l.toFixed(2)).join(" ")} ` +
-      `(${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version})`,
-  );
-} finally {
-  await broker.stop();
-  rmSync(scratch, { recursive: true, force: true });
+  return { records: Number(records), seconds: seconds!, rate: Number(rate), peakMb: Number(peak), rssAtMark, cpuUs: cpu?.[1] };
 }
