@@ -7,8 +7,8 @@
  * Loads a seeded stream (the producer's simulator, with its usual mix of out-of-order, late,
  * duplicate and malformed events) into a fresh topic, then runs workers/aggregate.ts on it with a
  * JSON-lines sink until it has been idle for 3 s. Prints the drain rate (records from the first to
- * the last one read), the worker's resident memory when it had read `--rss-at` records, and its
- * peak. With `--runs N`, drains the same topic N times (a new group each time) and prints the
+ * the last one read), the worker's resident memory and its peak so far when it had read `--rss-at`
+ * records (from its first log line past that count, every few seconds), and its peak at the end. With `--runs N`, drains the same topic N times (a new group each time) and prints the
  * medians too: a peak RSS depends on when the garbage collector ran, and moves from run to run.
  * Starts its own broker unless KAFKA_BROKERS is set.
  */
@@ -85,7 +85,7 @@ try {
     results.push(r);
     console.log(
       `aggregator drain${runs > 1 ? ` ${run}/${runs}` : ""}: ${r.records.toLocaleString("en-US")} records (${compression}) over ${partitions} partitions in ${r.seconds} s = ` +
-        `${r.rate.toLocaleString("en-US")} records/s; rss at ${rssAt.toLocaleString("en-US")} records: ${r.rssAtMark ?? "n/a"} MB; ` +
+        `${r.rate.toLocaleString("en-US")} records/s; at ${rssAt.toLocaleString("en-US")} records rss ${r.rssAtMark ?? "n/a"} MB, peak so far ${r.peakAtMark ?? "n/a"} MB; ` +
         `peak rss ${r.peakMb} MB; worker CPU ${r.cpuUs ?? "n/a"} µs/record; load ${loadavg().map((l) => l.toFixed(2)).join(" ")} (${machine})`,
     );
   }
@@ -106,7 +106,9 @@ interface Drain {
   seconds: string;
   rate: number;
   peakMb: number;
+  /** The worker's resident memory, and its peak so far, in the first log line after `--rss-at` records. */
   rssAtMark: number | undefined;
+  peakAtMark: number | undefined;
   cpuUs: string | undefined;
 }
 
@@ -122,6 +124,7 @@ async function drainOnce(topic: string, run: number): Promise<Drain> {
   );
   let log = "";
   let rssAtMark: number | undefined;
+  let peakAtMark: number | undefined;
   let partial = "";
   const decoder = new TextDecoder();
   for await (const chunk of worker.stderr) {
@@ -130,8 +133,11 @@ async function drainOnce(topic: string, run: number): Promise<Drain> {
     const lines = text.split("\n");
     partial = lines.pop()!; // a line cut by the chunk's end: completed by the next chunk
     for (const line of lines) {
-      const m = /records (\d+):.*rss (\d+) MB/.exec(line);
-      if (m && rssAtMark === undefined && Number(m[1]) >= rssAt) rssAtMark = Number(m[2]);
+      const m = /records (\d+):.*rss (\d+) MB \(peak (\d+)\)/.exec(line);
+      if (m && rssAtMark === undefined && Number(m[1]) >= rssAt) {
+        rssAtMark = Number(m[2]);
+        peakAtMark = Number(m[3]);
+      }
       if (/events\/s|drain:|drain cpu:/.test(line)) console.error(line);
     }
   }
@@ -140,5 +146,5 @@ async function drainOnce(topic: string, run: number): Promise<Drain> {
   if (!drain) throw new Error(`no drain line in the aggregator's log:\n${log.slice(-3000)}`);
   const [, records, seconds, rate, peak] = drain;
   const cpu = /drain cpu: ([\d.]+) µs\/record/.exec(log);
-  return { records: Number(records), seconds: seconds!, rate: Number(rate), peakMb: Number(peak), rssAtMark, cpuUs: cpu?.[1] };
+  return { records: Number(records), seconds: seconds!, rate: Number(rate), peakMb: Number(peak), rssAtMark, peakAtMark, cpuUs: cpu?.[1] };
 }

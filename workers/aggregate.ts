@@ -184,7 +184,7 @@ runMain(async (signal) => {
     log(
       WORKER,
       `${Math.round(rate)} events/s; records ${t.records}: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, ` +
-        `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB; watermarks ${watermarks || "(no partitions)"}`,
+        `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB (peak ${Math.round(peakRssBytes() / 1e6)}); watermarks ${watermarks || "(no partitions)"}`,
     );
     // Idle means: nothing new, nothing left to read, and not merely paused by backpressure or
     // cut off from the broker (time without an answer is not idleness). A worker that has read
