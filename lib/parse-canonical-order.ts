@@ -13,6 +13,9 @@
  * Contract: when the result is not `undefined`, it is deep-equal to `JSON.parse` of the same
  * bytes, with the same key order (lib/parse-canonical-order.test.ts checks this differentially).
  * It checks syntax only: enum values, lengths of zero, dates and sums are the caller's to check.
+ * `parseCanonicalFacts` accepts exactly the same events and leaves the same values, with
+ * order_id, created_at and the skus as byte ranges instead of strings (lib/validate-order.test.ts
+ * holds both forms to JSON.parse).
  */
 
 /** The parsed event before its values are checked: enum-typed fields are any string here. */
