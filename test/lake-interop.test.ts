@@ -68,6 +68,13 @@ function plainRow(r: LakeRow): Record<string, unknown> {
 const byLineage = (a: Record<string, unknown>, b: Record<string, unknown>) =>
   Number(a.kafka_partition) - Number(b.kafka_partition) || Number(BigInt(a.kafka_offset as string) - BigInt(b.kafka_offset as string));
 
+/**
+ * How docs/lake.md tells readers to open the lake in DuckDB. Without hive_types, DuckDB infers
+ * `hour` from the values: VARCHAR when one is zero-padded ("07"), BIGINT when all are 10–23, so a
+ * lake of afternoon hours would read differently from one of morning hours.
+ */
+const HIVE = "hive_partitioning = true, hive_types = {'dt': DATE, 'hour': VARCHAR}";
+
 describe("lake files in other engines", () => {
   const root = join(scratch, "lake");
   const built = buildLake(root);
@@ -85,17 +92,17 @@ describe("lake files in other engines", () => {
     const db = await DuckDBInstance.create(":memory:");
     const c = await db.connect();
     const list = `[${files.map((f) => `'${join(root, f)}'`).join(", ")}]`;
-    const reader = await c.runAndReadAll(`SELECT * FROM read_parquet(${list}, hive_partitioning = true) LIMIT 0`);
+    const reader = await c.runAndReadAll(`SELECT * FROM read_parquet(${list}, ${HIVE}) LIMIT 0`);
     const types = Object.fromEntries(reader.columnNames().map((n, i) => [n, String(reader.columnTypes()[i])]));
     expect(types).toEqual({
       event_id: "VARCHAR", order_id: "VARCHAR", user_id: "VARCHAR", created_at: "TIMESTAMP WITH TIME ZONE", currency: "VARCHAR",
       total_minor: "BIGINT", discount_minor: "BIGINT", total_usd_cents: "BIGINT", country: "VARCHAR", payment_method: "VARCHAR",
       channel: "VARCHAR", status: "VARCHAR", item_count: "INTEGER",
       items: 'STRUCT("sku" VARCHAR, "category" VARCHAR, "qty" INTEGER, "unit_price_minor" BIGINT)[]',
-      schema_version: "INTEGER", kafka_partition: "INTEGER", kafka_offset: "BIGINT", dt: "DATE", hour: "VARCHAR", // hour=07: the zero-padded HH reads as text in DuckDB
+      schema_version: "INTEGER", kafka_partition: "INTEGER", kafka_offset: "BIGINT", dt: "DATE", hour: "VARCHAR",
     });
     const result = await c.runAndReadAll(
-      `SELECT * EXCLUDE (created_at, dt, hour), epoch_ms(created_at) AS created_at FROM read_parquet(${list}, hive_partitioning = true)`,
+      `SELECT * EXCLUDE (created_at, dt, hour), epoch_ms(created_at) AS created_at FROM read_parquet(${list}, ${HIVE})`,
     );
     const duck: Record<string, unknown>[] = (result.getRowObjectsJson() as Record<string, unknown>[]).map((r) => ({
       ...r,
@@ -124,10 +131,10 @@ describe("lake files in other engines", () => {
       const db = await DuckDBInstance.create(":memory:");
       const c = await db.connect();
       const glob = `'${root}/**/*.parquet'`;
-      const pruned = await c.runAndReadAll(`SELECT count(*) AS n FROM read_parquet(${glob}, hive_partitioning = true) WHERE dt = DATE '${dt}' AND hour = '${hour}'`);
+      const pruned = await c.runAndReadAll(`SELECT count(*) AS n FROM read_parquet(${glob}, ${HIVE}) WHERE dt = DATE '${dt}' AND hour = '${hour}'`);
       const expected = rows.filter((r) => r.created_at.toISOString().slice(0, 13) === `${dt}T${hour}`).length;
       expect(pruned.getRowObjectsJson()).toEqual([{ n: String(expected) }]);
-      await expect(c.runAndReadAll(`SELECT count(*) FROM read_parquet(${glob}, hive_partitioning = true)`)).rejects.toThrow(/not-parquet/);
+      await expect(c.runAndReadAll(`SELECT count(*) FROM read_parquet(${glob}, ${HIVE})`)).rejects.toThrow(/not-parquet/);
     } finally {
       rmSync(join(root, "dt=2999-12-31"), { recursive: true, force: true });
     }
