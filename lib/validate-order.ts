@@ -110,20 +110,12 @@ export function validateOrder(bytes: Uint8Array, options: ValidateOptions): Vali
  * bytes. The fast path reads the range in place; only the general path makes a view of it.
  */
 export function validateOrderRange(bytes: Uint8Array, start: number, end: number, options: ValidateOptions): ValidationResult {
-  if (end - start <= LIMITS.maxEventBytes) {
-    try {
-      if (parseCanonicalFacts(bytes, start, end, ownFacts)) {
-        const eventTimeMs = acceptedTimeMs(bytes, ownFacts, options);
-        if (eventTimeMs !== undefined) return { ok: true, event: canonicalOrderOf(bytes, ownFacts) as OrderEvent, eventTimeMs };
-      }
-    } catch {
-      // Nothing in the fast path should throw; if something does, the general path still answers.
-    }
-  }
-  return validateOrderGeneral(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), options);
+  const result = validateForCounting(bytes, start, end, options);
+  // Anything but the fast path's reused result is the general path's, with its full event.
+  if (result !== counted) return result as ValidationResult;
+  return { ok: true, event: canonicalOrderOf(bytes, countingFacts) as OrderEvent, eventTimeMs: result.eventTimeMs };
 }
 
-const ownFacts = newCanonicalFacts();
 const countingFacts = newCanonicalFacts();
 /** The one success result of validateForCounting's fast path, filled again by every call. */
 const counted: { ok: true; event: CanonicalFacts; eventTimeMs: number } = { ok: true, event: countingFacts, eventTimeMs: 0 };

@@ -86,8 +86,6 @@ export class WindowAggregate {
   readonly eventIds: string[] = [];
   closed = false;
   changedSinceEmit = false;
-  /** byCategory's OTHER_BUCKET totals once they exist: an order counts there once. */
-  private otherCategory: DimensionTotals | undefined;
   lastEmittedAtMs = -Infinity;
 
   constructor(
@@ -126,17 +124,11 @@ export class WindowAggregate {
       scratchAmount[at]! += line.qty * line.unit_price_minor;
     }
     this.items += orderItems;
-    const country = this.totalsFor(this.byCountry, event.country);
-    country.orders += 1;
-    country.revenueUsdCents += total;
-    country.items += orderItems;
+    addTo(this.totalsFor(this.byCountry, event.country), 1, total, orderItems);
     if (n === 0) return;
     if (n === 1) {
       // One category (most orders): it takes the whole total; no sort, no split.
-      const category = this.totalsFor(this.byCategory, scratchCategories[0]!);
-      category.orders += 1;
-      category.revenueUsdCents += total;
-      category.items += scratchQty[0]!;
+      addTo(this.totalsFor(this.byCategory, scratchCategories[0]!), 1, total, scratchQty[0]!);
       return;
     }
     sortByName(n);
@@ -145,10 +137,9 @@ export class WindowAggregate {
     for (let i = 0; i < n; i++) {
       const category = this.totalsFor(this.byCategory, scratchCategories[i]!);
       // Categories of one order are distinct, so only "other" can come up twice: count the order there once.
-      if (category !== this.otherCategory || !otherTaken) category.orders += 1;
-      if (category === this.otherCategory) otherTaken = true;
-      category.revenueUsdCents += scratchRevenue[i]!;
-      category.items += scratchQty[i]!;
+      const isOther = category === this.byCategory.get(OTHER_BUCKET);
+      addTo(category, isOther && otherTaken ? 0 : 1, scratchRevenue[i]!, scratchQty[i]!);
+      if (isOther) otherTaken = true;
     }
   }
 
@@ -191,7 +182,6 @@ export class WindowAggregate {
     w.items = snapshot.items;
     for (const id of snapshot.userIds) w.userIds.add(id);
     for (const [key, t] of snapshot.byCategory) w.byCategory.set(key, { ...t });
-    w.otherCategory = w.byCategory.get(OTHER_BUCKET);
     for (const [key, t] of snapshot.byCountry) w.byCountry.set(key, { ...t });
     w.eventIds.push(...snapshot.eventIds);
     w.closed = snapshot.closed;
@@ -214,9 +204,14 @@ export class WindowAggregate {
       created = { orders: 0, revenueUsdCents: 0, items: 0 };
       map.set(key, created);
     }
-    if (key === OTHER_BUCKET && map === this.byCategory) this.otherCategory = created;
     return created;
   }
+}
+
+function addTo(totals: DimensionTotals, orders: number, revenueUsdCents: number, items: number): void {
+  totals.orders += orders;
+  totals.revenueUsdCents += revenueUsdCents;
+  totals.items += items;
 }
 
 /** Insertion sort of the first n scratch entries by category name (n is tiny). */
