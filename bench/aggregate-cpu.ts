@@ -1,7 +1,7 @@
 /**
  * The aggregator's CPU cost per record without a broker: the same seeded stream as
  * bench/aggregate.ts, encoded once into lz4 record batches as the producer writes them, then fed
- * through what the worker runs per fetch — lib/read-record-batches.ts, AggregatorEngine.processRange()
+ * through what the worker runs per fetch — lib/kafka/read-record-batches.ts, AggregatorEngine.processRange()
  * with a JSON-lines sink and checkpoint files, ticks every 200 ms and checkpoints every 5 s.
  *
  *   bun run bench/aggregate-cpu.ts [--events 1000000] [--partitions 6]
@@ -16,14 +16,14 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createRecordsBatch } from "@platformatic/kafka";
-import { AggregatorEngine } from "../lib/aggregator-engine.ts";
-import { FileCheckpointStore } from "../lib/file-checkpoint-store.ts";
-import { decompress } from "../lib/group-fetcher.ts";
-import { crc32cOf } from "../lib/group-fetcher.ts";
-import { JsonlSink } from "../lib/jsonl-sink.ts";
-import { partitionForKey } from "../lib/partition.ts";
-import { readRecordBatches } from "../lib/read-record-batches.ts";
-import { Simulator } from "../lib/simulator.ts";
+import { AggregatorEngine } from "../lib/window/aggregator-engine.ts";
+import { FileCheckpointStore } from "../lib/window/file-checkpoint-store.ts";
+import { decompress } from "../lib/kafka/group-fetcher.ts";
+import { crc32cOf } from "../lib/kafka/group-fetcher.ts";
+import { JsonlSink } from "../lib/hot/jsonl-sink.ts";
+import { partitionForKey } from "../lib/kafka/partitioner.ts";
+import { readRecordBatches } from "../lib/kafka/read-record-batches.ts";
+import { Simulator } from "../lib/event/simulator.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),

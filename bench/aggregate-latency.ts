@@ -12,8 +12,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseDurationMs } from "../lib/config.ts";
-import { ensureTopics } from "../lib/kafka.ts";
+import { parseDurationMs } from "../lib/runtime/config.ts";
+import { ensureTopics } from "../lib/kafka/client.ts";
 import { benchBroker } from "./support/bench-broker.ts";
 
 const { values } = parseArgs({

@@ -16,9 +16,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createProducer, ensureTopics } from "../lib/kafka.ts";
+import { createProducer, ensureTopics } from "../lib/kafka/client.ts";
 import { benchBroker } from "./support/bench-broker.ts";
-import { Simulator } from "../lib/simulator.ts";
+import { Simulator } from "../lib/event/simulator.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),

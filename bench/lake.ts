@@ -15,9 +15,9 @@ import { cpus, tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { FileLakeStore } from "../lib/file-lake-store.ts";
-import { ensureTopics } from "../lib/kafka.ts";
-import { readLake } from "../lib/lake-reader.ts";
+import { FileLakeStore } from "../lib/lake/file-store.ts";
+import { ensureTopics } from "../lib/kafka/client.ts";
+import { readLake } from "../lib/lake/reader.ts";
 import { benchBroker } from "./support/bench-broker.ts";
 import { produceSimulated } from "../test/support/pipeline-harness.ts";
 

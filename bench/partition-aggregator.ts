@@ -3,8 +3,8 @@
  * a collect every 10,000 events: the core's share of the worker's 250k events/s budget.
  * Run: bun bench/partition-aggregator.ts
  */
-import type { OrderEvent } from "../lib/order-event.ts";
-import { PartitionAggregator } from "../lib/partition-aggregator.ts";
+import type { OrderEvent } from "../lib/event/order-event.ts";
+import { PartitionAggregator } from "../lib/window/partition-aggregator.ts";
 
 const EVENTS = 2_000_000;
 const CATEGORIES = ["books", "toys", "garden", "games", "audio", "kitchen"];

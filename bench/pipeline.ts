@@ -16,10 +16,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseDurationMs } from "../lib/config.ts";
-import { GroupFetcher } from "../lib/group-fetcher.ts";
-import { createConsumer, ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
-import { kafkaVersion, LocalBroker } from "../lib/local-kafka.ts";
+import { parseDurationMs } from "../lib/runtime/config.ts";
+import { GroupFetcher } from "../lib/kafka/group-fetcher.ts";
+import { createConsumer, ensureTopics, type KafkaConnection } from "../lib/kafka/client.ts";
+import { kafkaVersion, LocalBroker } from "../lib/kafka/local-broker.ts";
 import { runSparkBaseline, type SparkDrainResult, type SparkLatencyResult } from "./baseline-spark/run.ts";
 
 const { values } = parseArgs({

@@ -11,7 +11,7 @@
  * when other processes share the two cores:
  *
  * - decode + JSON.parse: `TextDecoder` (fatal) and `JSON.parse` alone, no checks;
- * - old validateOrder: lib/validate-order.ts as of the `--baseline` commit, read from git;
+ * - old validateOrder: lib/event/validate-order.ts as of the `--baseline` commit, read from git;
  * - validateOrderGeneral: today's general path (decode, JSON.parse, checks);
  * - validateOrder: today's entry point (canonical fast path, general path for the rest);
  * - validateForCounting: the aggregator's (the same verdicts; of a canonical event only the
@@ -24,8 +24,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { Simulator } from "../lib/simulator.ts";
-import { type ValidateOptions, type ValidationResult, validateForCounting, validateOrder, validateOrderGeneral } from "../lib/validate-order.ts";
+import { Simulator } from "../lib/event/simulator.ts";
+import { type ValidateOptions, type ValidationResult, validateForCounting, validateOrder, validateOrderGeneral } from "../lib/event/validate-order.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),

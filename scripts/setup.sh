@@ -5,7 +5,7 @@
 #   - InfluxDB 1.6 and VictoriaMetrics (the hot path's test servers), from Debian's packages
 #   - Bun (pinned), from the npm registry, if `bun --version` is not the pinned version
 #   - the project's packages (bun install --frozen-lockfile; Deno comes in as a devDependency)
-#   - the Kafka broker's jars, resolved once through Maven (lib/local-kafka.ts)
+#   - the Kafka broker's jars, resolved once through Maven (lib/kafka/local-broker.ts)
 #   - a Python venv in .venv with pyarrow (pinned), the lake's interop test reads Parquet with it
 #   - in the same venv, Jupyter's Python side for the notebooks (notebooks/requirements.txt), and the Deno kernel
 set -euo pipefail
@@ -43,7 +43,7 @@ step "installing packages (bun install --frozen-lockfile)"
 bun install --frozen-lockfile
 
 step "resolving the Kafka broker jars (Maven, cached after the first time)"
-bun -e 'import { resolveKafkaClasspath, kafkaVersion } from "./lib/local-kafka.ts";
+bun -e 'import { resolveKafkaClasspath, kafkaVersion } from "./lib/kafka/local-broker.ts";
 resolveKafkaClasspath((line) => console.log(`[setup] ${line}`));
 console.log(`[setup] Kafka ${kafkaVersion()} jars ready`);'
 PYARROW_VERSION=26.0.1

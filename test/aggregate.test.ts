@@ -7,10 +7,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/partition-aggregator.ts";
-import type { SimulatorOptions } from "../lib/simulator.ts";
-import { REJECT_REASONS } from "../lib/validate-order.ts";
-import { Prng } from "../lib/prng.ts";
+import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
+import type { SimulatorOptions } from "../lib/event/simulator.ts";
+import { REJECT_REASONS } from "../lib/event/validate-order.ts";
+import { Prng } from "../lib/event/prng.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import {
   checkResultsAgainstOracle,

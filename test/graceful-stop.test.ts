@@ -8,8 +8,8 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeCheckpoint } from "../lib/checkpoint.ts";
-import { decodeOffsets } from "../lib/lake-offsets.ts";
+import { decodeCheckpoint } from "../lib/window/checkpoint.ts";
+import { decodeOffsets } from "../lib/lake/offsets.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { produceSimulated, readTopic, startWorker } from "./support/pipeline-harness.ts";
 

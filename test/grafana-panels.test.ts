@@ -1,6 +1,6 @@
 /**
  * Every panel of the provisioned dashboard, run as Grafana would run it — macros expanded by
- * lib/grafana-influxql.ts, the interval Grafana would pick — against InfluxDB 1.6.7 holding what
+ * lib/hot/grafana-influxql.ts, the interval Grafana would pick — against InfluxDB 1.6.7 holding what
  * the real aggregator wrote, and checked against numbers computed here from the aggregator's own
  * emissions and from the raw `pipeline` points.
  */
@@ -8,8 +8,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { calculateIntervalMs, expandInfluxqlMacros, listPanelQueries, type PanelQuery } from "../lib/grafana-influxql.ts";
-import type { WindowResult } from "../lib/window-aggregate.ts";
+import { calculateIntervalMs, expandInfluxqlMacros, listPanelQueries, type PanelQuery } from "../lib/hot/grafana-influxql.ts";
+import type { WindowResult } from "../lib/window/window-aggregate.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { produceSimulated, readResults, repoRoot, startWorker } from "./support/pipeline-harness.ts";
 import { InfluxDb1 } from "./support/timeseries.ts";

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { expandInfluxqlMacros, listPanelQueries } from "../lib/grafana-influxql.ts";
+import { expandInfluxqlMacros, listPanelQueries } from "../lib/hot/grafana-influxql.ts";
 
 const grafanaDir = resolve(import.meta.dirname, "..", "infra", "grafana");
 const readText = (path: string) => Bun.file(join(grafanaDir, path)).text();

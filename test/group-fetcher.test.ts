@@ -1,12 +1,12 @@
 /**
- * lib/group-fetcher.ts against a real broker: its own Fetch requests return exactly the records
+ * lib/kafka/group-fetcher.ts against a real broker: its own Fetch requests return exactly the records
  * produced, from exactly the offsets asked for, with the per-partition byte budget, high
  * watermarks and OFFSET_OUT_OF_RANGE as before; a prefetched response is only used for the
  * positions it was asked for.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
-import { createConsumer, createProducer, type OrderConsumer } from "../lib/kafka.ts";
+import { GroupFetcher, OffsetOutOfRangeError } from "../lib/kafka/group-fetcher.ts";
+import { createConsumer, createProducer, type OrderConsumer } from "../lib/kafka/client.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 
 const PARTITIONS = 3;

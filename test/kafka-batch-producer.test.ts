@@ -1,10 +1,10 @@
 /**
- * lib/kafka-batch-producer.ts against the real broker: batches it encodes itself are what a
+ * lib/kafka/batch-producer.ts against the real broker: batches it encodes itself are what a
  * standard consumer reads back, in every codec, and a batch sent twice is in the log once.
  */
 import { expect, test } from "bun:test";
-import { BatchProducer } from "../lib/kafka-batch-producer.ts";
-import { type Compression, encodeHeaders, RecordSet } from "../lib/kafka-record-batch.ts";
+import { BatchProducer } from "../lib/kafka/batch-producer.ts";
+import { type Compression, encodeHeaders, RecordSet } from "../lib/kafka/record-batch.ts";
 import { readTopic } from "./produce-harness.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 

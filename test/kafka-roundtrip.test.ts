@@ -1,10 +1,10 @@
 /**
- * lib/kafka.ts against a real broker: 100,000 keyed messages produced under Bun and consumed
+ * lib/kafka/client.ts against a real broker: 100,000 keyed messages produced under Bun and consumed
  * back by a consumer group, with count, keys, payload bytes and per-partition order checked.
  */
 import { expect, test } from "bun:test";
-import { createConsumer, createProducer, MessagesStreamModes } from "../lib/kafka.ts";
-import { partitionForKey } from "../lib/partition.ts";
+import { createConsumer, createProducer, MessagesStreamModes } from "../lib/kafka/client.ts";
+import { partitionForKey } from "../lib/kafka/partitioner.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 
 const MESSAGES = 100_000;
@@ -101,7 +101,7 @@ test("100,000 keyed messages round-trip through a consumer group: count, keys, b
   expect(new Set(partitionOfKey.values()).size).toBe(PARTITIONS);
 }, 180_000);
 
-test("lib/kafka.ts producers put a key on the partition Kafka's Java partitioner picks", async () => {
+test("lib/kafka/client.ts producers put a key on the partition Kafka's Java partitioner picks", async () => {
   const topic = await uniqueTopic("partitioner", 7);
   const conn = await testConnection("partitioner");
   const producer = createProducer(conn, { role: "produce" });

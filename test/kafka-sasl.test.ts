@@ -1,6 +1,6 @@
 /**
  * Kafka SASL/SCRAM-SHA-512 against a local broker that requires it (test/support/sasl-broker.ts):
- * clients built by lib/kafka.ts log in and round-trip messages; a wrong password is refused at
+ * clients built by lib/kafka/client.ts log in and round-trip messages; a wrong password is refused at
  * once with an error that names the variables to check; a worker with a wrong password exits
  * non-zero saying so, and no worker prints the password, right or wrong.
  */
@@ -17,8 +17,8 @@ import {
   type KafkaConnection,
   MessagesStreamModes,
   waitForBroker,
-} from "../lib/kafka.ts";
-import type { LocalBroker } from "../lib/local-kafka.ts";
+} from "../lib/kafka/client.ts";
+import type { LocalBroker } from "../lib/kafka/local-broker.ts";
 import { leakedSecrets, runCaptured, secretForms } from "./support/captured-run.ts";
 import { roundTrip } from "./support/pipeline-harness.ts";
 import { SASL_PASSWORD, SASL_USER, saslBroker } from "./support/sasl-broker.ts";

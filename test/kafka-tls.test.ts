@@ -1,15 +1,15 @@
 /**
  * Kafka over TLS against a local broker whose only client listener is SSL on 127.0.0.1, with a
  * certificate signed by a throw-away CA (test/support/tls-broker.ts, JDK keytool): clients
- * built by lib/kafka.ts that trust that CA (a PEM file, KAFKA_SSL_CA_FILE) round-trip messages,
+ * built by lib/kafka/client.ts that trust that CA (a PEM file, KAFKA_SSL_CA_FILE) round-trip messages,
  * and so do the workers; a client that trusts another CA is refused at once with one line that
  * says the certificate was refused and names the variables to check; a client without TLS gets
  * no answer.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { ensureTopics, type KafkaConnection, KafkaTlsError, waitForBroker } from "../lib/kafka.ts";
-import type { LocalBroker } from "../lib/local-kafka.ts";
+import { ensureTopics, type KafkaConnection, KafkaTlsError, waitForBroker } from "../lib/kafka/client.ts";
+import type { LocalBroker } from "../lib/kafka/local-broker.ts";
 import { runCaptured } from "./support/captured-run.ts";
 import { readTopic, roundTrip } from "./support/pipeline-harness.ts";
 import { tlsBroker } from "./support/tls-broker.ts";

@@ -1,6 +1,6 @@
 /**
  * workers/compact.ts as a real process on a lake the real lake writer fills, with a reader loop
- * (lib/lake-reader.ts) running the whole time: every read holds exactly the committed event set
+ * (lib/lake/reader.ts) running the whole time: every read holds exactly the committed event set
  * — each valid record below the lake's offsets once, nothing else — before, during and after
  * merges, while late events land in hours already compacted, and with replaced files deleted at
  * once (--grace 0s), so readers must notice and read again.
@@ -9,9 +9,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileLakeStore } from "../lib/file-lake-store.ts";
-import { listDataFiles, readJournal, readLake } from "../lib/lake-reader.ts";
-import type { SimulatorOptions } from "../lib/simulator.ts";
+import { FileLakeStore } from "../lib/lake/file-store.ts";
+import { listDataFiles, readJournal, readLake } from "../lib/lake/reader.ts";
+import type { SimulatorOptions } from "../lib/event/simulator.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { checkLakeRows, validRecords } from "./support/lake-invariants.ts";
 import { produceSimulated, readTopic, startWorker } from "./support/pipeline-harness.ts";

@@ -9,12 +9,12 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileLakeStore } from "../lib/file-lake-store.ts";
-import { LakeCompactor } from "../lib/lake-compactor.ts";
-import { listDataFiles, readLake } from "../lib/lake-reader.ts";
-import type { LakeRow } from "../lib/lake-schema.ts";
-import { LakeWriter } from "../lib/lake-writer.ts";
-import { Simulator } from "../lib/simulator.ts";
+import { FileLakeStore } from "../lib/lake/file-store.ts";
+import { LakeCompactor } from "../lib/lake/compactor.ts";
+import { listDataFiles, readLake } from "../lib/lake/reader.ts";
+import type { LakeRow } from "../lib/lake/schema.ts";
+import { LakeWriter } from "../lib/lake/writer.ts";
+import { Simulator } from "../lib/event/simulator.ts";
 import { repoRoot } from "./support/pipeline-harness.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-lake-interop-test-"));

@@ -1,5 +1,5 @@
 /**
- * The local Kafka broker (lib/local-kafka.ts, plain, with SASL and with TLS) and the test time-series
+ * The local Kafka broker (lib/kafka/local-broker.ts, plain, with SASL and with TLS) and the test time-series
  * servers (test/support/timeseries.ts) listen on 127.0.0.1 only.
  *
  * How: every TCP socket in LISTEN state that belongs to the server's process tree, whatever its
@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { LocalBroker } from "../lib/local-kafka.ts";
+import { LocalBroker } from "../lib/kafka/local-broker.ts";
 import { testLocalBroker } from "./support/broker.ts";
 import { saslBroker } from "./support/sasl-broker.ts";
 import { tlsBroker } from "./support/tls-broker.ts";

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../lib/local-kafka.ts";
+import { freePort } from "../lib/kafka/local-broker.ts";
 import { repoRoot } from "./support/pipeline-harness.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-pipeline-test-"));

@@ -6,8 +6,8 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createConsumer, type KafkaConnection, MessagesStreamModes, type OrderMessage } from "../lib/kafka.ts";
-import type { ProduceSummary } from "../lib/produce-tally.ts";
+import { createConsumer, type KafkaConnection, MessagesStreamModes, type OrderMessage } from "../lib/kafka/client.ts";
+import type { ProduceSummary } from "../lib/produce/tally.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 

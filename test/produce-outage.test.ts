@@ -3,8 +3,8 @@
  * LocalBroker (not the shared one) so that stopping it disturbs no other suite.
  */
 import { expect, test } from "bun:test";
-import { ensureTopics } from "../lib/kafka.ts";
-import { LocalBroker } from "../lib/local-kafka.ts";
+import { ensureTopics } from "../lib/kafka/client.ts";
+import { LocalBroker } from "../lib/kafka/local-broker.ts";
 import { readTopic, startProducer, waitFor } from "./produce-harness.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 

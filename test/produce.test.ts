@@ -4,8 +4,8 @@
  * the injected faults a consumer observes equal the summary's counts, category by category.
  */
 import { expect, test } from "bun:test";
-import { FaultCensus } from "../lib/fault-census.ts";
-import { partitionForKey } from "../lib/partition.ts";
+import { FaultCensus } from "../lib/produce/fault-census.ts";
+import { partitionForKey } from "../lib/kafka/partitioner.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { readTopic, runProducer } from "./produce-harness.ts";
 

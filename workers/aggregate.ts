@@ -2,31 +2,31 @@
  * `bun run workers/aggregate.ts`: 1-minute event-time tumbling windows over `orders` with a
  * 2-minute watermark, de-duplication, late and invalid events routed to their own topics, and a
  * checkpoint file per partition that makes results exactly-once across crashes and rebalances.
- * The logic lives in lib/aggregator-engine.ts and lib/partition-aggregator.ts; this file is the
+ * The logic lives in lib/window/aggregator-engine.ts and lib/window/partition-aggregator.ts; this file is the
  * Kafka shell around it.
  *
  * Offsets: the checkpoint is the source of truth. The consumer group only decides which worker
  * owns which partition. On every assignment the worker loads the checkpoints of its partitions
- * and fetches from exactly their next offsets (lib/group-fetcher.ts); offsets are committed to
+ * and fetches from exactly their next offsets (lib/kafka/group-fetcher.ts); offsets are committed to
  * the group only after the checkpoint holding them is saved (for lag tools), never before.
  */
 import { join } from "node:path";
-import { AggregatorEngine, type ResetPolicy } from "../lib/aggregator-engine.ts";
-import { CheckpointError } from "../lib/checkpoint.ts";
-import { parseCommand } from "../lib/cli.ts";
-import { groupSettings, intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
-import { ConsoleSink } from "../lib/console-sink.ts";
-import { FileCheckpointStore } from "../lib/file-checkpoint-store.ts";
-import { JsonlSink } from "../lib/jsonl-sink.ts";
-import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
-import { connectionFromConfig, createConsumer, createProducer, describeConnection, ensureTopics, type OrderConsumer, waitForBroker } from "../lib/kafka.ts";
-import { KafkaForwarder } from "../lib/kafka-forwarder.ts";
-import type { ResultSink } from "../lib/result-sink.ts";
-import { influxSettings, influxTarget } from "../lib/influx-config.ts";
-import { InfluxSink, type InfluxTarget } from "../lib/influx-sink.ts";
-import { windowTag } from "../lib/influx-points.ts";
+import { AggregatorEngine, type ResetPolicy } from "../lib/window/aggregator-engine.ts";
+import { CheckpointError } from "../lib/window/checkpoint.ts";
+import { parseCommand } from "../lib/runtime/cli.ts";
+import { groupSettings, intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
+import { ConsoleSink } from "../lib/hot/console-sink.ts";
+import { FileCheckpointStore } from "../lib/window/file-checkpoint-store.ts";
+import { JsonlSink } from "../lib/hot/jsonl-sink.ts";
+import { GroupFetcher, OffsetOutOfRangeError } from "../lib/kafka/group-fetcher.ts";
+import { connectionFromConfig, createConsumer, createProducer, describeConnection, ensureTopics, type OrderConsumer, waitForBroker } from "../lib/kafka/client.ts";
+import { KafkaForwarder } from "../lib/consume/kafka-forwarder.ts";
+import type { ResultSink } from "../lib/window/result-sink.ts";
+import { influxSettings, influxTarget } from "../lib/hot/influx-config.ts";
+import { InfluxSink, type InfluxTarget } from "../lib/hot/influx-sink.ts";
+import { windowTag } from "../lib/hot/influx-points.ts";
 import { readFileSync } from "node:fs";
-import { describeError, log, peakRssBytes, runMain } from "../lib/worker-runtime.ts";
+import { describeError, log, peakRssBytes, runMain } from "../lib/runtime/worker-runtime.ts";
 
 const WORKER = "aggregate";
 
@@ -271,7 +271,7 @@ function buildSinks(spec: string, target: InfluxTarget | undefined, influx: { wi
 
 /**
  * Feeds the engine the records of the partitions the group assigns to this worker, fetched from
- * exactly the engine's next offsets (lib/group-fetcher.ts). An assignment change is applied
+ * exactly the engine's next offsets (lib/kafka/group-fetcher.ts). An assignment change is applied
  * between two fetches: revoked partitions' state is dropped, new ones are loaded from their
  * checkpoints.
  */
@@ -330,7 +330,7 @@ class AssignedFeed {
     });
     await this.#fetcher.join(this.group);
     const engine = this.engine;
-    // Records as byte ranges of the fetch response: no Buffer per record (lib/read-record-batches.ts).
+    // Records as byte ranges of the fetch response: no Buffer per record (lib/kafka/read-record-batches.ts).
     // One response can hold hundreds of MB once decompressed; stop feeding it while the forwarder
     // is full (the rest is fetched again after the loop below waits for room).
     const forwarder = this.forwarder;

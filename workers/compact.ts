@@ -1,19 +1,19 @@
 /**
  * `bun run workers/compact.ts`: the lake's compactor. Merges the small files of closed hour
  * partitions into few large ones while readers keep reading, by the journal protocol in
- * docs/lake.md (lib/lake-compactor.ts). Runs every --interval, or once with --once.
+ * docs/lake.md (lib/lake/compactor.ts). Runs every --interval, or once with --once.
  *
  * One compactor per lake: it holds `LAKE_DIR/_compactor.lock` (its pid) while it runs; a lock
  * whose process is gone is taken over.
  */
 import { open, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { parseCommand } from "../lib/cli.ts";
-import { intParser, parseDurationMs, type SettingsSpec } from "../lib/config.ts";
-import { isDiskFullError } from "../lib/durable-fs.ts";
-import { FileLakeStore } from "../lib/file-lake-store.ts";
-import { type CompactionSummary, LakeCompactor } from "../lib/lake-compactor.ts";
-import { describeError, log, runMain } from "../lib/worker-runtime.ts";
+import { parseCommand } from "../lib/runtime/cli.ts";
+import { intParser, parseDurationMs, type SettingsSpec } from "../lib/runtime/config.ts";
+import { isDiskFullError } from "../lib/runtime/durable-fs.ts";
+import { FileLakeStore } from "../lib/lake/file-store.ts";
+import { type CompactionSummary, LakeCompactor } from "../lib/lake/compactor.ts";
+import { describeError, log, runMain } from "../lib/runtime/worker-runtime.ts";
 
 const WORKER = "compact";
 

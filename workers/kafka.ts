@@ -2,10 +2,10 @@
  * `bun run kafka`: a single-node Apache Kafka 4.x broker (KRaft) on loopback for development.
  * Data survives restarts in `data/kafka` (or KAFKA_DATA_DIR); Ctrl-C stops it cleanly.
  */
-import { intParser } from "../lib/config.ts";
-import { parseCommand } from "../lib/cli.ts";
-import { kafkaVersion, LocalBroker, localBrokerSettings as settings } from "../lib/local-kafka.ts";
-import { log, runMain } from "../lib/worker-runtime.ts";
+import { intParser } from "../lib/runtime/config.ts";
+import { parseCommand } from "../lib/runtime/cli.ts";
+import { kafkaVersion, LocalBroker, localBrokerSettings as settings } from "../lib/kafka/local-broker.ts";
+import { log, runMain } from "../lib/runtime/worker-runtime.ts";
 
 
 const command = {

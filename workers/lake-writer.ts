@@ -1,22 +1,22 @@
 /**
  * `bun run workers/lake-writer.ts`: the cold path. Reads `orders` in its own consumer group and
  * writes every valid event to the Parquet lake under LAKE_DIR, Hive-partitioned by event hour
- * (`dt=YYYY-MM-DD/hour=HH/`), exactly once across crashes. The logic is lib/lake-writer.ts;
+ * (`dt=YYYY-MM-DD/hour=HH/`), exactly once across crashes. The logic is lib/lake/writer.ts;
  * this file is the Kafka shell around it.
  *
  * Offsets: the lake is the source of truth (`LAKE_DIR/_offsets/partition-N.json`, written after
  * the files it covers). The consumer group only assigns partitions; the worker fetches from
- * exactly the lake's offsets (lib/group-fetcher.ts) and commits them to the group after each
+ * exactly the lake's offsets (lib/kafka/group-fetcher.ts) and commits them to the group after each
  * flush, for lag tools only.
  */
-import { parseCommand } from "../lib/cli.ts";
-import { groupSettings, intParser, kafkaSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/config.ts";
-import { FileLakeStore } from "../lib/file-lake-store.ts";
-import { GroupFetcher, OffsetOutOfRangeError } from "../lib/group-fetcher.ts";
-import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka.ts";
-import { listDataFiles } from "../lib/lake-reader.ts";
-import { LakeFlushError, LakeWriter } from "../lib/lake-writer.ts";
-import { describeError, log, peakRssBytes, runMain } from "../lib/worker-runtime.ts";
+import { parseCommand } from "../lib/runtime/cli.ts";
+import { groupSettings, intParser, kafkaSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
+import { FileLakeStore } from "../lib/lake/file-store.ts";
+import { GroupFetcher, OffsetOutOfRangeError } from "../lib/kafka/group-fetcher.ts";
+import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka/client.ts";
+import { listDataFiles } from "../lib/lake/reader.ts";
+import { LakeFlushError, LakeWriter } from "../lib/lake/writer.ts";
+import { describeError, log, peakRssBytes, runMain } from "../lib/runtime/worker-runtime.ts";
 
 const WORKER = "lake-writer";
 

@@ -6,13 +6,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { kafkaSettings, topicSettings } from "../lib/config.ts";
-import { parseCommand } from "../lib/cli.ts";
-import { connectionFromConfig, describeConnection, ensureTopics, type KafkaConnection } from "../lib/kafka.ts";
-import { LocalBroker, localBrokerSettings } from "../lib/local-kafka.ts";
-import { log, runMain } from "../lib/worker-runtime.ts";
-import { influxSettings, influxTarget } from "../lib/influx-config.ts";
-import { describeTarget } from "../lib/influx-sink.ts";
+import { kafkaSettings, topicSettings } from "../lib/runtime/config.ts";
+import { parseCommand } from "../lib/runtime/cli.ts";
+import { connectionFromConfig, describeConnection, ensureTopics, type KafkaConnection } from "../lib/kafka/client.ts";
+import { LocalBroker, localBrokerSettings } from "../lib/kafka/local-broker.ts";
+import { log, runMain } from "../lib/runtime/worker-runtime.ts";
+import { influxSettings, influxTarget } from "../lib/hot/influx-config.ts";
+import { describeTarget } from "../lib/hot/influx-sink.ts";
 import { readFileSync } from "node:fs";
 
 const command = {

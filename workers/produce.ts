@@ -1,5 +1,5 @@
 /**
- * The order-event producer: runs the seeded simulator (lib/simulator.ts) and publishes each
+ * The order-event producer: runs the seeded simulator (lib/event/simulator.ts) and publishes each
  * record to Kafka (key = user_id, value = the JSON bytes, headers `schema_version` and
  * `emitted_at_ms`), or writes JSON lines to stdout with --stdout.
  *
@@ -7,17 +7,17 @@
  * sends, progress, signals and the summary. Everything that decides bytes is in lib/.
  */
 import { rename, writeFile } from "node:fs/promises";
-import { type FlagSpec, parseCommand } from "../lib/cli.ts";
-import { ConfigError, kafkaSettings, parseDurationMs, topicSettings } from "../lib/config.ts";
-import { connectionFromConfig, describeConnection, ensureTopics, waitForBroker } from "../lib/kafka.ts";
-import { BatchProducer, type PreparedSend } from "../lib/kafka-batch-producer.ts";
-import { COMPRESSION_CODES, type Compression } from "../lib/kafka-record-batch.ts";
-import { formatBar, formatProgress, formatSummary, ProduceTally } from "../lib/produce-tally.ts";
-import { seedFrom } from "../lib/prng.ts";
-import type { ChunkMode, RecordChunk } from "../lib/record-chunk.ts";
-import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/simulator.ts";
-import { describeError } from "../lib/worker-runtime.ts";
-import { RecordFeed } from "./record-feed.ts";
+import { type FlagSpec, parseCommand } from "../lib/runtime/cli.ts";
+import { ConfigError, kafkaSettings, parseDurationMs, topicSettings } from "../lib/runtime/config.ts";
+import { connectionFromConfig, describeConnection, ensureTopics, waitForBroker } from "../lib/kafka/client.ts";
+import { BatchProducer, type PreparedSend } from "../lib/kafka/batch-producer.ts";
+import { COMPRESSION_CODES, type Compression } from "../lib/kafka/record-batch.ts";
+import { formatBar, formatProgress, formatSummary, ProduceTally } from "../lib/produce/tally.ts";
+import { seedFrom } from "../lib/event/prng.ts";
+import type { ChunkMode, RecordChunk } from "../lib/produce/record-chunk.ts";
+import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/event/simulator.ts";
+import { describeError } from "../lib/runtime/worker-runtime.ts";
+import { RecordFeed } from "../lib/produce/record-feed.ts";
 
 /** How far ahead of the clock a paced stream without --start begins: covers connecting and warm-up. */
 const START_LEAD_MS = 2_000;
@@ -147,7 +147,7 @@ async function main(): Promise<number> {
   const batchSize = wholeNumber("batch", f.batch, 8192)!;
   const progressEveryMs = duration("progress-every", f["progress-every"], 5_000);
   const flushTimeoutMs = duration("flush-timeout", f["flush-timeout"], 60_000);
-  // lz4: as fast to send as zstd here, and the aggregator reads it faster (lib/lz4-frame.ts).
+  // lz4: as fast to send as zstd here, and the aggregator reads it faster (lib/kafka/lz4-frame.ts).
   const compression = f.compression ?? "lz4";
   if (!Object.hasOwn(COMPRESSION_CODES, compression)) {
     throw new UsageError(`--compression must be lz4, zstd, snappy, gzip or none: got ${JSON.stringify(compression)}`);

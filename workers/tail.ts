@@ -2,10 +2,10 @@
  * `bun run workers/tail.ts`: prints what arrives on a topic, one line per message. The first
  * slice of the pipeline's consumer side, and a handy look at `orders.dlq` or `orders.late`.
  */
-import { kafkaSettings, parseTopic, topicSettings } from "../lib/config.ts";
-import { parseCommand } from "../lib/cli.ts";
-import { connectionFromConfig, createConsumer, describeConnection, MessagesStreamModes, waitForBroker } from "../lib/kafka.ts";
-import { log, runMain } from "../lib/worker-runtime.ts";
+import { kafkaSettings, parseTopic, topicSettings } from "../lib/runtime/config.ts";
+import { parseCommand } from "../lib/runtime/cli.ts";
+import { connectionFromConfig, createConsumer, describeConnection, MessagesStreamModes, waitForBroker } from "../lib/kafka/client.ts";
+import { log, runMain } from "../lib/runtime/worker-runtime.ts";
 
 const command = {
   usage: "bun run workers/tail.ts [--topic NAME] [--from-beginning]",

@@ -265,7 +265,7 @@ if (import.meta.main) {
     if (mode === "latency" && rate !== undefined) {
       // The topic must exist with its partitions before Spark subscribes, or the broker may
       // auto-create it with one.
-      const { ensureTopics } = await import("../../lib/kafka.ts");
+      const { ensureTopics } = await import("../../lib/kafka/client.ts");
       await ensureTopics({ brokers: values.brokers.split(","), clientId: "spark-baseline" }, [
         { name: values.topic, partitions: Number(values.partitions) },
       ]);

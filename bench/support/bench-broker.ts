@@ -1,10 +1,10 @@
 /**
  * The broker a benchmark runs against: the one KAFKA_BROKERS names, or else a local Kafka
- * (lib/local-kafka.ts, 1 GiB heap) started for the benchmark and removed by `stop()`.
+ * (lib/kafka/local-broker.ts, 1 GiB heap) started for the benchmark and removed by `stop()`.
  */
-import { parseBrokers } from "../../lib/config.ts";
-import type { KafkaConnection } from "../../lib/kafka.ts";
-import { LocalBroker } from "../../lib/local-kafka.ts";
+import { parseBrokers } from "../../lib/runtime/config.ts";
+import type { KafkaConnection } from "../../lib/kafka/client.ts";
+import { LocalBroker } from "../../lib/kafka/local-broker.ts";
 
 export interface BenchBroker {
   conn: KafkaConnection;

@@ -4,9 +4,9 @@
  * preload's `afterAll` (test/support/preload.ts).
  */
 import { randomUUID } from "node:crypto";
-import { ensureTopics, type KafkaConnection } from "../../lib/kafka.ts";
-import { LocalBroker } from "../../lib/local-kafka.ts";
-import { parseBrokers } from "../../lib/config.ts";
+import { ensureTopics, type KafkaConnection } from "../../lib/kafka/client.ts";
+import { LocalBroker } from "../../lib/kafka/local-broker.ts";
+import { parseBrokers } from "../../lib/runtime/config.ts";
 
 let shared: Promise<{ brokers: string[]; local?: LocalBroker }> | undefined;
 

@@ -1,6 +1,6 @@
 /**
- * Regenerates lib/testdata/record-batches/: record batches as a real Kafka broker serves them in
- * fetch responses, for lib/read-record-batches.test.ts.
+ * Regenerates lib/kafka/testdata/record-batches/: record batches as a real Kafka broker serves them in
+ * fetch responses, for lib/kafka/read-record-batches.test.ts.
  *
  *   bun run test/support/capture-record-batches.ts      (KAFKA_BROKERS, or a local broker)
  *
@@ -12,13 +12,13 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Consumer, Producer } from "@platformatic/kafka";
-import { ensureTopics, type KafkaConnection } from "../../lib/kafka.ts";
-import { LocalBroker } from "../../lib/local-kafka.ts";
-import { rawFetch } from "../../lib/group-fetcher.ts";
-import { clientConnection } from "../../lib/kafka.ts";
-import { parseBrokers } from "../../lib/config.ts";
+import { ensureTopics, type KafkaConnection } from "../../lib/kafka/client.ts";
+import { LocalBroker } from "../../lib/kafka/local-broker.ts";
+import { rawFetch } from "../../lib/kafka/group-fetcher.ts";
+import { clientConnection } from "../../lib/kafka/client.ts";
+import { parseBrokers } from "../../lib/runtime/config.ts";
 
-const outDir = resolve(import.meta.dirname, "../../lib/testdata/record-batches");
+const outDir = resolve(import.meta.dirname, "../../lib/kafka/testdata/record-batches");
 
 interface Produced {
   key: string | null;

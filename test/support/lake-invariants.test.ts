@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { LakeRow } from "../../lib/lake-schema.ts";
+import type { LakeRow } from "../../lib/lake/schema.ts";
 import { checkLakeRows, type ExpectedRecord } from "./lake-invariants.ts";
 
 const row = (partition: number, offset: bigint, eventId: string) => ({ kafka_partition: partition, kafka_offset: offset, event_id: eventId }) as LakeRow;

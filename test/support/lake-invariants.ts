@@ -4,8 +4,8 @@
  * with that record's event_id), nothing else, and — for a snapshot — exactly the valid records
  * below the snapshot's committed offsets. Returns the problems (empty when all hold).
  */
-import type { LakeRow } from "../../lib/lake-schema.ts";
-import { validateOrder } from "../../lib/validate-order.ts";
+import type { LakeRow } from "../../lib/lake/schema.ts";
+import { validateOrder } from "../../lib/event/validate-order.ts";
 
 export interface ExpectedRecord {
   partition: number;

@@ -4,8 +4,8 @@
  * at all — plus one 10 MB value, for the suites that prove bad input never crashes a worker and
  * never vanishes (test/malformed-burst.test.ts, test/reliability.test.ts).
  */
-import { createAdmin, createProducer, type KafkaConnection } from "../../lib/kafka.ts";
-import { Prng } from "../../lib/prng.ts";
+import { createAdmin, createProducer, type KafkaConnection } from "../../lib/kafka/client.ts";
+import { Prng } from "../../lib/event/prng.ts";
 
 /** A canonical-looking order whose fields are then broken one way or another. */
 function validLooking(i: number, createdAt: string): Record<string, unknown> {

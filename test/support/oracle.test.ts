@@ -5,10 +5,10 @@
  * checkpoint round trips in the middle.
  */
 import { describe, expect, test } from "bun:test";
-import { decodeCheckpoint, encodeCheckpoint } from "../../lib/checkpoint.ts";
-import type { OrderEvent, OrderItem } from "../../lib/order-event.ts";
-import { type AggregatorSettings, PartitionAggregator } from "../../lib/partition-aggregator.ts";
-import type { WindowResult } from "../../lib/window-aggregate.ts";
+import { decodeCheckpoint, encodeCheckpoint } from "../../lib/window/checkpoint.ts";
+import type { OrderEvent, OrderItem } from "../../lib/event/order-event.ts";
+import { type AggregatorSettings, PartitionAggregator } from "../../lib/window/partition-aggregator.ts";
+import type { WindowResult } from "../../lib/window/window-aggregate.ts";
 import { type OracleRecord, type OracleWindow, runOracle } from "./oracle.ts";
 
 function order(id: string, items: OrderItem[], totalUsdCents: number, userId: string, country: string): OrderEvent {

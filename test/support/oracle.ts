@@ -1,6 +1,6 @@
 /**
  * An independent, deliberately plain implementation of the aggregator's semantics (see the
- * comment at the top of lib/partition-aggregator.ts), to hold the real state machine — and,
+ * comment at the top of lib/window/partition-aggregator.ts), to hold the real state machine — and,
  * through it, the worker — to them. It shares only types with lib/: it keeps every counted
  * event in an array (and its times by id), decides duplicates and lateness by scanning, and computes every window's
  * measures from scratch at the end, with its own window arithmetic and its own (bigint)
@@ -11,9 +11,9 @@
  * Output: per partition, every window that counted something with its final measures (final =
  * closed by the end of the sequence), the counters, the watermark and the next offset.
  */
-import type { OrderEvent } from "../../lib/order-event.ts";
-import type { AggregatorSettings } from "../../lib/partition-aggregator.ts";
-import type { DimensionTotals, WindowResult } from "../../lib/window-aggregate.ts";
+import type { OrderEvent } from "../../lib/event/order-event.ts";
+import type { AggregatorSettings } from "../../lib/window/partition-aggregator.ts";
+import type { DimensionTotals, WindowResult } from "../../lib/window/window-aggregate.ts";
 
 export type OracleRecord =
   | { kind: "event"; offset: bigint; event: OrderEvent; eventTimeMs: number }

@@ -4,12 +4,12 @@
  * crash-and-restart test checks (no window lost, none counted twice, totals equal the oracle's).
  */
 import { resolve } from "node:path";
-import { createConsumer, createProducer, type KafkaConnection, MessagesStreamModes } from "../../lib/kafka.ts";
-import { Simulator, type SimulatorOptions } from "../../lib/simulator.ts";
-import { validateOrder } from "../../lib/validate-order.ts";
-import { parseWindowLines } from "../../lib/jsonl-sink.ts";
-import type { AggregatorSettings } from "../../lib/partition-aggregator.ts";
-import type { WindowResult } from "../../lib/window-aggregate.ts";
+import { createConsumer, createProducer, type KafkaConnection, MessagesStreamModes } from "../../lib/kafka/client.ts";
+import { Simulator, type SimulatorOptions } from "../../lib/event/simulator.ts";
+import { validateOrder } from "../../lib/event/validate-order.ts";
+import { parseWindowLines } from "../../lib/hot/jsonl-sink.ts";
+import type { AggregatorSettings } from "../../lib/window/partition-aggregator.ts";
+import type { WindowResult } from "../../lib/window/window-aggregate.ts";
 import { type OraclePartition, type OracleRecord, type OracleWindow, runOracle } from "./oracle.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "..", "..");

@@ -11,12 +11,12 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FileLakeStore } from "../../lib/file-lake-store.ts";
-import { createAdmin, createConsumer, ensureTopics, type KafkaConnection } from "../../lib/kafka.ts";
-import { readLake } from "../../lib/lake-reader.ts";
-import type { AggregatorSettings } from "../../lib/partition-aggregator.ts";
-import { Prng } from "../../lib/prng.ts";
-import { REJECT_REASONS, validateOrder } from "../../lib/validate-order.ts";
+import { FileLakeStore } from "../../lib/lake/file-store.ts";
+import { createAdmin, createConsumer, ensureTopics, type KafkaConnection } from "../../lib/kafka/client.ts";
+import { readLake } from "../../lib/lake/reader.ts";
+import type { AggregatorSettings } from "../../lib/window/partition-aggregator.ts";
+import { Prng } from "../../lib/event/prng.ts";
+import { REJECT_REASONS, validateOrder } from "../../lib/event/validate-order.ts";
 import { runProducer, startProducer } from "../produce-harness.ts";
 import { checkLakeRows, countLakeDifferences, validRecords } from "./lake-invariants.ts";
 import { allowHugeMessages } from "./malformed-burst.ts";
@@ -33,7 +33,7 @@ export const RELIABILITY_SETTINGS: AggregatorSettings = { windowSizeMs: 1_000, w
 /**
  * A worker's RSS above this is a failure: memory must stay bounded whatever the input. The
  * scenarios' streams need about 150 MB; the malformed burst's highly compressible values decode
- * to up to ~256 MB per fetch (lib/group-fetcher.ts budgets) plus garbage the runtime collects
+ * to up to ~256 MB per fetch (lib/kafka/group-fetcher.ts budgets) plus garbage the runtime collects
  * late. Before those budgets, and before the DLQ forwarder applied backpressure, the burst took
  * the aggregator past 2 GB.
  */

@@ -1,9 +1,9 @@
 /**
- * One local broker per `bun test` process that requires SASL/SCRAM-SHA-512 logins (lib/local-kafka.ts
+ * One local broker per `bun test` process that requires SASL/SCRAM-SHA-512 logins (lib/kafka/local-broker.ts
  * `sasl`), for the suites that test authentication and secret handling. Started by the first
  * suite that asks, stopped by the preload's `afterAll` (test/support/preload.ts).
  */
-import { LocalBroker } from "../../lib/local-kafka.ts";
+import { LocalBroker } from "../../lib/kafka/local-broker.ts";
 
 /** Distinctive, so a scan of worker output for it cannot match anything else. */
 export const SASL_USER = "orderpulse-test";

@@ -9,8 +9,8 @@ import { type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../../lib/local-kafka.ts";
-import { spawnGuarded } from "../../lib/spawn-guarded.ts";
+import { freePort } from "../../lib/kafka/local-broker.ts";
+import { spawnGuarded } from "../../lib/runtime/spawn-guarded.ts";
 
 abstract class LocalServer {
   readonly dataDir: string;
@@ -26,7 +26,7 @@ abstract class LocalServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Process id of the server's guard process (lib/spawn-guarded.ts), whose child is the server; undefined when stopped. */
+  /** Process id of the server's guard process (lib/runtime/spawn-guarded.ts), whose child is the server; undefined when stopped. */
   get pid(): number | undefined {
     return this.#child?.pid;
   }

@@ -1,13 +1,13 @@
 /**
  * One local broker per `bun test` process whose only client listener is TLS (SSL on 127.0.0.1,
- * lib/local-kafka.ts `tls`), with throw-away keys from test/support/tls-material.ts, for the
+ * lib/kafka/local-broker.ts `tls`), with throw-away keys from test/support/tls-material.ts, for the
  * suites that test TLS and loopback binding. Started by the first suite that asks, stopped by
  * the preload's `afterAll` (test/support/preload.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LocalBroker } from "../../lib/local-kafka.ts";
+import { LocalBroker } from "../../lib/kafka/local-broker.ts";
 import { makeTlsMaterial, type TlsMaterial } from "./tls-material.ts";
 
 let shared: Promise<{ broker: LocalBroker; material: TlsMaterial; dir: string }> | undefined;

@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import type { LocalBrokerTls } from "../../lib/local-kafka.ts";
+import type { LocalBrokerTls } from "../../lib/kafka/local-broker.ts";
 
 export interface TlsMaterial extends LocalBrokerTls {
   /** A CA that signed nothing the broker serves. */

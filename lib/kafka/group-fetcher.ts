@@ -1,0 +1,393 @@
+/**
+ * Reading a topic as a member of a consumer group, with the caller in charge of positions.
+ *
+ * The group (joined through @platformatic/kafka's Consumer, which also heartbeats and rejoins on
+ * rebalances) only decides which partitions this member owns. Each `fetchOnce()` asks the
+ * partitions' leaders for records from exactly the offsets the caller passes — for the
+ * aggregator, its checkpoints' next offsets — and hands every record to a callback
+ * synchronously, batch by batch: no per-message promise, no stream buffer, and natural
+ * backpressure (the next fetch starts when the caller asks for it).
+ *
+ * Fairness: every partition gets its own byte budget (`partitionMaxBytes`) in a request, and
+ * the order of partitions rotates between requests, so a busy partition cannot starve the others.
+ *
+ * The Fetch requests are ours, sent on the consumer's connections: the client's own fetch turned
+ * every record into objects and Buffers, a third of the aggregator's time. Here a partition's
+ * records stay one byte range, read by lib/kafka/read-record-batches.ts (`fetchRanges()`);
+ * `fetchOnce()` builds Buffers on top for callers that want them.
+ */
+import {
+  type Connection,
+  compressionsAlgorithmsByBitmask,
+  crc32c,
+  createAPI,
+  fetchV17,
+  kGetApi,
+  type Reader,
+  readKnownTaggedFields,
+} from "@platformatic/kafka";
+import { createRequire } from "node:module";
+import { clientConnection, type OrderConsumer } from "./client.ts";
+import { decompressLz4Frame, type Lz4Output } from "./lz4-frame.ts";
+import { type AbortedTransaction, type BatchRecordHandler, COMPRESSION_CODECS, nextOffsetAfter, readRecordBatches } from "./read-record-batches.ts";
+
+/** Kafka error code OFFSET_OUT_OF_RANGE. */
+const OFFSET_OUT_OF_RANGE = 1;
+/** Fetch isolation level: only committed transactions' records (the consumer's default, kept). */
+const READ_COMMITTED = 1;
+
+export interface FetchOptions {
+  /** How long the broker may hold a request open when there is no data. Default 500 ms. */
+  maxWaitMs?: number;
+  /** Byte budget per request. Default 4 MiB. */
+  maxBytes?: number;
+  /**
+   * Byte budget per partition per request. Default 256 KiB. The budget counts compressed bytes:
+   * a burst of highly compressible values (lz4 reaches 255:1) turned a 2 MiB budget into GBs of
+   * records per fetch for `fetchOnce`, which copies every record.
+   */
+  partitionMaxBytes?: number;
+  /**
+   * Send the next request as soon as a response arrives, for the positions that response leads
+   * to, so the broker reads while this process decodes. Used only if the caller then asks for
+   * exactly those positions; otherwise dropped. Default true.
+   */
+  prefetch?: boolean;
+  /**
+   * Check every record batch's CRC-32C (native, @node-rs/crc32 through the client). Default
+   * true: it costs about 1 % of the aggregator's CPU, and a corrupt batch then fails the fetch
+   * (retried) instead of feeding bad bytes on. The client's own decoding never checked it.
+   */
+  verifyCrc?: boolean;
+}
+
+/** Returning `false` stops the fetch's delivery after this record (see `fetchOnce`). */
+export type RecordHandler = (partition: number, offset: bigint, key: Buffer | null, value: Buffer | null) => void | boolean;
+
+/**
+ * One record as byte ranges of `data` (see lib/kafka/read-record-batches.ts): valid only during the
+ * call; a null key or value has start and end -1. The offset is a number (exact below 2^53).
+ */
+export type RecordRangeHandler = (partition: number, ...record: Parameters<BatchRecordHandler>) => void | boolean;
+
+export interface FetchResult {
+  /** Records handed to the callback. */
+  records: number;
+  /** Per partition: the offset to fetch next (past every batch returned, control batches included). */
+  nextPositions: Map<number, bigint>;
+  /** Per partition: the log end (high watermark) the broker reported. */
+  highWatermarks: Map<number, bigint>;
+}
+
+/** The partition's committed position lies outside the log (retention removed it, or the topic was recreated). */
+export class OffsetOutOfRangeError extends Error {
+  override name = "OffsetOutOfRangeError";
+  readonly code = "OFFSET_OUT_OF_RANGE";
+  constructor(
+    readonly partition: number,
+    readonly offset: bigint,
+  ) {
+    super(`partition ${partition}: offset ${offset} is no longer (or not yet) in the log`);
+  }
+}
+
+export class GroupFetcher {
+  #rotation = 0;
+  #fetchChecked: Promise<void> | undefined;
+  /** The request already sent for where the last response leaves every partition; see `fetchRanges()`. */
+  #prefetched: { positions: Map<number, bigint>; responses: Promise<RawFetchPartition[][]> } | undefined;
+
+  constructor(
+    private readonly consumer: OrderConsumer,
+    readonly topic: string,
+    private readonly options: FetchOptions = {},
+  ) {}
+
+  /** Subscribes to the topic and joins the group; resolves once the first assignment is known. */
+  async join(group: { sessionTimeoutMs: number; heartbeatIntervalMs: number; rebalanceTimeoutMs?: number }): Promise<void> {
+    this.consumer.topics.trackAll(this.topic);
+    await this.consumer.joinGroup({
+      sessionTimeout: group.sessionTimeoutMs,
+      heartbeatInterval: group.heartbeatIntervalMs,
+      rebalanceTimeout: group.rebalanceTimeoutMs ?? Math.max(group.sessionTimeoutMs, 10_000),
+    });
+  }
+
+  /** The partitions of the topic the group currently assigns to this member, ascending. */
+  assigned(): number[] {
+    const assignment = this.consumer.assignments?.find((a) => a.topic === this.topic);
+    return [...(assignment?.partitions ?? [])].sort((a, b) => a - b);
+  }
+
+  /**
+   * One round of fetch requests (one per leader) for `positions`; every returned record at or
+   * after its partition's position goes to `onRecord` in offset order, as a Buffer of its key and
+   * value (copies: they may be kept), until `onRecord` returns false: then that partition's next
+   * position is the record after it, and partitions not reached yet keep theirs (absent from
+   * `nextPositions`). Throws {@link OffsetOutOfRangeError} when a position is outside its
+   * partition's log.
+   */
+  fetchOnce(positions: ReadonlyMap<number, bigint>, onRecord: RecordHandler): Promise<FetchResult> {
+    return this.fetchRanges(positions, (partition, offset, data, valueStart, valueEnd, keyStart, keyEnd) => {
+      const key = keyStart < 0 ? null : Buffer.from(data.subarray(keyStart, keyEnd));
+      const value = valueStart < 0 ? null : Buffer.from(data.subarray(valueStart, valueEnd));
+      return onRecord(partition, BigInt(offset), key, value);
+    });
+  }
+
+  /**
+   * {@link fetchOnce} without a Buffer per record: each record is handed over as byte ranges of
+   * the response (lib/kafka/read-record-batches.ts). The hot path of the aggregator.
+   *
+   * The Fetch request (v17, sessionless: every request names every partition, so every answer
+   * reports every partition's high watermark) goes out on the consumer's own connection to the
+   * leader; only the response parsing is ours, so each partition's records stay one byte range.
+   */
+  async fetchRanges(positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): Promise<FetchResult> {
+    if (positions.size === 0) return { records: 0, nextPositions: new Map(), highWatermarks: new Map() };
+    const prefetched = this.#prefetched;
+    this.#prefetched = undefined;
+    const responses = prefetched && samePositions(prefetched.positions, positions) ? await prefetched.responses : await this.#request(positions);
+    if (this.options.prefetch !== false) {
+      const next = nextPositionsOf(responses, positions);
+      if (next) {
+        const request = this.#request(next);
+        request.catch(() => {}); // a failure surfaces when (and if) the prefetch is used
+        this.#prefetched = { positions: next, responses: request };
+      }
+    }
+    return this.#deliver(responses, positions, onRecord);
+  }
+
+  /** One round of requests, one per leader, for `positions`; partitions without a leader are left out. */
+  async #request(positions: ReadonlyMap<number, bigint>): Promise<RawFetchPartition[][]> {
+    this.#fetchChecked ??= checkFetchVersion(this.consumer);
+    await this.#fetchChecked;
+    const metadata = await this.consumer.metadata({ topics: [this.topic] });
+    const topicMetadata = metadata.topics.get(this.topic);
+    if (!topicMetadata) throw new Error(`topic ${this.topic} has no metadata; does it exist?`);
+
+    const partitions = [...positions.keys()];
+    const shift = this.#rotation++ % partitions.length;
+    const rotated = [...partitions.slice(shift), ...partitions.slice(0, shift)];
+    const byLeader = new Map<number, number[]>();
+    for (const partition of rotated) {
+      const leader = topicMetadata.partitions[partition]?.leader;
+      if (leader === undefined || leader < 0) continue; // leaderless for now: try again next round
+      let list = byLeader.get(leader);
+      if (!list) byLeader.set(leader, (list = []));
+      list.push(partition);
+    }
+
+    const partitionMaxBytes = this.options.partitionMaxBytes ?? 256 * 1024;
+    try {
+      return await Promise.all(
+        [...byLeader].map(async ([node, list]) => {
+          const broker = metadata.brokers.get(node);
+          if (!broker) throw new Error(`no address for broker ${node} in the metadata`);
+          const connection = await clientConnection(this.consumer, broker);
+          return rawFetch(connection, {
+            maxWaitMs: this.options.maxWaitMs ?? 500,
+            maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
+            topicId: topicMetadata.id,
+            partitions: list.map((partition) => ({ partition, fetchOffset: positions.get(partition)!, partitionMaxBytes })),
+          });
+        }),
+      );
+    } catch (error) {
+      this.consumer.clearMetadata(); // a broker gone or moved: ask again next round
+      throw error;
+    }
+  }
+
+  /** The records of `responses` to `onRecord`, and where each partition goes next. */
+  #deliver(responses: RawFetchPartition[][], positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): FetchResult {
+    const result: FetchResult = { records: 0, nextPositions: new Map(), highWatermarks: new Map() };
+    const readOptions = {
+      decompress,
+      ...(this.options.verifyCrc === false ? {} : { crc32c: crc32cOf }),
+      abortedTransactions: null as AbortedTransaction[] | null,
+    };
+    for (const response of responses) {
+      for (const p of response) {
+        const partition = p.partition;
+        const from = positions.get(partition);
+        if (from === undefined) continue;
+        if (p.errorCode === OFFSET_OUT_OF_RANGE) throw new OffsetOutOfRangeError(partition, from);
+        if (p.errorCode !== 0) {
+          // Transient (leader moving, ...): fetched again next round, from fresh metadata.
+          this.consumer.clearMetadata();
+          continue;
+        }
+        result.highWatermarks.set(partition, p.highWatermark);
+        let next = from;
+        if (p.records) {
+          readOptions.abortedTransactions = p.abortedTransactions;
+          let read;
+          try {
+            read = readRecordBatches(p.records, Number(from), (offset, data, valueStart, valueEnd, keyStart, keyEnd) => onRecord(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd), readOptions);
+          } catch (error) {
+            throw new Error(`${this.topic}/${partition} from offset ${from}: ${(error as Error).message}`, { cause: error });
+          }
+          result.records += read.records;
+          if (read.nextOffset > Number(from)) next = BigInt(read.nextOffset);
+          if (read.stopped) {
+            // The handler asked to stop: this partition resumes after the record it stopped at;
+            // the partitions not reached keep their positions (absent from nextPositions).
+            result.nextPositions.set(partition, next);
+            return result;
+          }
+        }
+        result.nextPositions.set(partition, next);
+      }
+    }
+    return result;
+  }
+}
+
+/**
+ * Where `positions` stand once `responses` are delivered (what `#deliver` reports as nextPositions,
+ * from the batch headers alone), or undefined when a partition reported an error: then the next
+ * positions are not known before delivery.
+ */
+function nextPositionsOf(responses: RawFetchPartition[][], positions: ReadonlyMap<number, bigint>): Map<number, bigint> | undefined {
+  const next = new Map(positions);
+  for (const response of responses) {
+    for (const p of response) {
+      const from = positions.get(p.partition);
+      if (from === undefined) continue;
+      if (p.errorCode !== 0) return undefined;
+      if (!p.records) continue;
+      const after = nextOffsetAfter(p.records, Number(from));
+      if (after > Number(from)) next.set(p.partition, BigInt(after));
+    }
+  }
+  return next;
+}
+
+function samePositions(a: ReadonlyMap<number, bigint>, b: ReadonlyMap<number, bigint>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [partition, offset] of a) if (b.get(partition) !== offset) return false;
+  return true;
+}
+
+/** One partition of a Fetch response, its records left as bytes. */
+export interface RawFetchPartition {
+  partition: number;
+  errorCode: number;
+  highWatermark: bigint;
+  abortedTransactions: AbortedTransaction[] | null;
+  /** The partition's record batches, contiguous; null when there are none. */
+  records: Uint8Array | null;
+}
+
+/** Which Fetch version this code speaks: v17 (Kafka 3.9 and later). */
+const FETCH_VERSION = 17;
+
+/**
+ * Fetch v17's response (the client's fetchV17.parseResponse, field by field) with one change:
+ * a partition's records stay a byte range instead of becoming objects and Buffers. Partition
+ * errors are returned, not thrown, so the caller can tell OFFSET_OUT_OF_RANGE from the rest.
+ */
+function parseRawFetchResponse(_correlationId: number, _apiKey: number, _apiVersion: number, reader: Reader): RawFetchPartition[] {
+  reader.readInt32(); // throttle_time_ms
+  const errorCode = reader.readInt16();
+  reader.readInt32(); // session_id
+  const partitions: RawFetchPartition[] = [];
+  reader.readArray((r) => {
+    r.readUUID(); // topic_id: one topic per request
+    r.readArray(
+      (r) => {
+        const partition = r.readInt32();
+        const partitionError = r.readInt16();
+        const highWatermark = r.readInt64();
+        r.readInt64(); // last_stable_offset
+        r.readInt64(); // log_start_offset
+        const abortedTransactions = r.readNullableArray((r) => ({ producerId: Number(r.readInt64()), firstOffset: Number(r.readInt64()) }));
+        r.readInt32(); // preferred_read_replica
+        // COMPACT_RECORDS: length + 1, 0 for null.
+        const size = r.readUnsignedVarInt() - 1;
+        let records: Uint8Array | null = null;
+        if (size > 0) {
+          records = r.buffer.slice(r.position, r.position + size);
+          r.skip(size);
+        }
+        readKnownTaggedFields(r, {});
+        partitions.push({ partition, errorCode: partitionError, highWatermark, abortedTransactions, records });
+      },
+      true,
+      false,
+    );
+  });
+  readKnownTaggedFields(reader, {});
+  if (errorCode !== 0) throw new Error(`the broker refused the fetch: error code ${errorCode}`);
+  return partitions;
+}
+
+const rawFetchApi = createAPI<unknown[], RawFetchPartition[]>(1, FETCH_VERSION, fetchV17.createRequest, parseRawFetchResponse);
+
+/**
+ * One Fetch v17 request on `connection` for partitions of one topic, read_committed; the
+ * partitions' records come back as bytes. (Exported for test/support/capture-record-batches.ts.)
+ */
+export function rawFetch(
+  connection: Connection,
+  request: { maxWaitMs: number; maxBytes: number; topicId: string; partitions: { partition: number; fetchOffset: bigint; partitionMaxBytes: number }[] },
+): Promise<RawFetchPartition[]> {
+  const topics = [
+    {
+      topicId: request.topicId,
+      partitions: request.partitions.map((p) => ({ ...p, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
+    },
+  ];
+  return new Promise((resolve, reject) => {
+    // Session id 0 with epoch -1: a full fetch that opens no fetch session on the broker.
+    rawFetchApi(connection, request.maxWaitMs, 1, request.maxBytes, READ_COMMITTED, 0, -1, topics, [], "", (error: Error | null, response?: RawFetchPartition[]) => {
+      if (error) reject(error);
+      else resolve(response!);
+    });
+  });
+}
+
+/** Resolves when the broker speaks Fetch v17; rejects with what to do otherwise. */
+function checkFetchVersion(consumer: OrderConsumer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    consumer[kGetApi]("Fetch", (error, api) => {
+      if (error) reject(error);
+      else if (api!.version < FETCH_VERSION) reject(new Error(`the broker's newest Fetch version is v${api!.version}; this consumer needs v${FETCH_VERSION} (Kafka 3.9 or later)`));
+      else resolve();
+    });
+  });
+}
+
+/** Where lz4 batches are decompressed, reused from batch to batch (read-record-batches' data contract allows it). */
+const lz4Output: Lz4Output = { buffer: new Uint8Array(1 << 20), length: 0 };
+
+/**
+ * A batch's records decompressed: lz4 (the producer's codec) by lib/kafka/lz4-frame.ts into a reused
+ * buffer, so the result is valid until the next call; snappy (WASM), gzip and zstd (node:zlib,
+ * native in Bun) by the Kafka client's decompressors.
+ */
+export function decompress(codec: Exclude<(typeof COMPRESSION_CODECS)[number], "none">, compressed: Uint8Array): Uint8Array {
+  if (codec === "lz4") {
+    decompressLz4Frame(compressed, lz4Output);
+    return lz4Output.buffer.subarray(0, lz4Output.length);
+  }
+  const algorithm = compressionsAlgorithmsByBitmask[COMPRESSION_CODECS.indexOf(codec)];
+  if (!algorithm) throw new Error(`no ${codec} decompression in the Kafka client`);
+  return algorithm.decompressSync(Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength));
+}
+
+/**
+ * CRC-32C: @node-rs/crc32 (native) on a view of the bytes, resolved where the Kafka client finds
+ * it (its optional dependency); else the client's crc32c. Called directly because the client's
+ * wrapper copies every batch into a new Uint8Array before hashing it.
+ */
+export const crc32cOf: (bytes: Uint8Array) => number = (() => {
+  try {
+    const native = createRequire(import.meta.resolve("@platformatic/kafka"))("@node-rs/crc32") as { crc32c(input: Buffer): number };
+    return (bytes: Uint8Array) => native.crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch {
+    return (bytes: Uint8Array) => crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+})();

@@ -1,0 +1,184 @@
+/**
+ * The record batch reader against batches a real Kafka 4.1.1 broker served (lib/kafka/testdata/
+ * record-batches, captured by test/support/capture-record-batches.ts), one case per codec, three
+ * batches in a row, and transactions with a commit and an abort; plus cuts and corruptions of
+ * those bytes for the edge cases.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { crc32cOf, decompress } from "./group-fetcher.ts";
+import { BATCH_HEADER_BYTES, type AbortedTransaction, nextOffsetAfter, readRecordBatches, type ReadBatchesOptions } from "./read-record-batches.ts";
+
+const dir = join(import.meta.dirname, "testdata", "record-batches");
+interface Case {
+  name: string;
+  file: string;
+  codec: string;
+  expected: { offset: number; key: string | null; value: string | null }[];
+  logEndOffset: number;
+  abortedTransactions: AbortedTransaction[] | null;
+}
+const cases: Case[] = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+const fixture = (name: string) => {
+  const c = cases.find((x) => x.name === name);
+  if (!c) throw new Error(`no fixture ${name}`);
+  return { ...c, bytes: new Uint8Array(readFileSync(join(dir, c.file))) };
+};
+
+const text = new TextDecoder();
+type Read = { offset: number; key: string | null; value: string | null };
+function read(bytes: Uint8Array, fromOffset: number, options: Partial<ReadBatchesOptions> = {}) {
+  const records: Read[] = [];
+  const result = readRecordBatches(
+    bytes,
+    fromOffset,
+    (offset, data, valueStart, valueEnd, keyStart, keyEnd) => {
+      records.push({
+        offset,
+        key: keyStart < 0 ? null : text.decode(data.subarray(keyStart, keyEnd)),
+        value: valueStart < 0 ? null : text.decode(data.subarray(valueStart, valueEnd)),
+      });
+    },
+    { decompress, crc32c: crc32cOf, ...options },
+  );
+  expect(result.records).toEqual(records.length);
+  return { records, nextOffset: result.nextOffset, batches: result.batches };
+}
+
+/** The byte position where each complete batch of `bytes` starts. */
+function batchStarts(bytes: Uint8Array): number[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const starts: number[] = [];
+  for (let at = 0; at + 12 <= bytes.length; at += 12 + view.getInt32(at + 8)) starts.push(at);
+  return starts;
+}
+
+describe("readRecordBatches() on batches a broker served", () => {
+  for (const codec of ["none", "gzip", "snappy", "lz4", "zstd"]) {
+    test(`reads every record of a ${codec} batch: offsets, keys, values, null and empty ones`, () => {
+      const c = fixture(`codec-${codec}`);
+      expect(c.codec).toEqual(codec);
+      expect(read(c.bytes, 0)).toEqual({ records: c.expected, nextOffset: c.logEndOffset, batches: 1 });
+    });
+  }
+
+  test("hands records over in offset order across batches", () => {
+    const c = fixture("three-batches");
+    const result = read(c.bytes, 0);
+    expect(result.records).toEqual(c.expected);
+    expect({ nextOffset: result.nextOffset, batches: result.batches }).toEqual({ nextOffset: 15, batches: 3 });
+  });
+
+  test("skips the records of a batch that starts before the requested offset", () => {
+    const c = fixture("three-batches");
+    const result = read(c.bytes, 7);
+    expect(result.records).toEqual(c.expected.filter((r) => r.offset >= 7));
+    expect(result.nextOffset).toEqual(15);
+  });
+
+  test("a requested offset past every batch gives no records and keeps the position", () => {
+    const c = fixture("three-batches");
+    expect(read(c.bytes, 20)).toEqual({ records: [], nextOffset: 20, batches: 3 });
+  });
+
+  test("leaves a last batch cut off by the size limit for the next fetch", () => {
+    const c = fixture("three-batches");
+    const lastStart = batchStarts(c.bytes)[2]!;
+    for (const cut of [c.bytes.length - 1, lastStart + BATCH_HEADER_BYTES, lastStart + 11, lastStart + 5, lastStart]) {
+      const result = read(c.bytes.subarray(0, cut), 0);
+      expect({ cut, records: result.records, nextOffset: result.nextOffset }).toEqual({ cut, records: c.expected.slice(0, 10), nextOffset: 10 });
+    }
+  });
+
+  test("a response holding only part of one batch gives nothing and keeps the position", () => {
+    const c = fixture("codec-lz4");
+    expect(read(c.bytes.subarray(0, c.bytes.length - 100), 0)).toEqual({ records: [], nextOffset: 0, batches: 0 });
+  });
+
+  test("skips control batches and the records of aborted transactions, moving past both", () => {
+    const c = fixture("transactions");
+    expect(c.abortedTransactions).toHaveLength(1);
+    const result = read(c.bytes, 0, { abortedTransactions: c.abortedTransactions });
+    expect(result.records).toEqual(c.expected);
+    expect(result.nextOffset).toEqual(c.logEndOffset);
+  });
+
+  test("without the broker's list of aborted transactions (read_uncommitted) it reads them, still skipping the markers", () => {
+    const c = fixture("transactions");
+    const result = read(c.bytes, 0);
+    // 2 plain, 3 committed, 3 aborted (offsets 6-8), 2 plain, 2 committed; markers at 5, 9 and 14.
+    expect(result.records.map((r) => r.offset)).toEqual([0, 1, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13]);
+    expect(result.nextOffset).toEqual(15);
+  });
+
+  test("an aborted transaction's producer is read again after its abort marker", () => {
+    const c = fixture("transactions");
+    // From offset 10 on, given a list that still names the transaction aborted at 6-8: its marker (9) lies
+    // behind too, so the later committed transaction of the same transactional id (12-13) counts.
+    const result = read(c.bytes, 10, { abortedTransactions: c.abortedTransactions });
+    expect(result.records.map((r) => r.offset)).toEqual([10, 11, 12, 13]);
+  });
+});
+
+test("nextOffsetAfter() reports readRecordBatches()'s nextOffset from the headers alone, for every fixture, start and cut", () => {
+  const differences: string[] = [];
+  for (const c of cases) {
+    const bytes = fixture(c.name).bytes;
+    for (let cut = 0; cut <= bytes.length; cut += 97) {
+      for (const from of [0, 3, 7, 12, 40]) {
+        const view = bytes.subarray(0, cut);
+        const expected = read(view, from, { abortedTransactions: c.abortedTransactions }).nextOffset;
+        if (nextOffsetAfter(view, from) !== expected) differences.push(`${c.name} cut ${cut} from ${from}`);
+      }
+    }
+  }
+  expect(differences).toEqual([]);
+});
+
+describe("readRecordBatches() on damaged bytes", () => {
+  const corrupt = (name: string, at: (bytes: Uint8Array) => void) => {
+    const bytes = new Uint8Array(fixture(name).bytes);
+    at(bytes);
+    return bytes;
+  };
+
+  test("a flipped byte fails the CRC-32C check, naming the batch", () => {
+    const bytes = corrupt("codec-none", (b) => (b[b.length - 20]! ^= 0x01));
+    expect(() => read(bytes, 0)).toThrow(/record batch at offset 0 is corrupt: CRC-32C/);
+  });
+
+  test("without crc32c the check is skipped (the option's documented cost trade)", () => {
+    const bytes = corrupt("three-batches", (b) => (b[batchStarts(b)[1]! + 17]! ^= 0xff));
+    expect(read(bytes, 0, { crc32c: undefined }).records).toHaveLength(15);
+  });
+
+  test("a record length that overruns its batch throws instead of reading the next batch's bytes", () => {
+    // The first record's length varint, right after the header.
+    const bytes = corrupt("three-batches", (b) => {
+      b[BATCH_HEADER_BYTES] = 0xfe;
+      b[BATCH_HEADER_BYTES + 1] = 0x7f; // zigzag 16,383 bytes
+    });
+    expect(() => read(bytes, 0, { crc32c: undefined })).toThrow(/record 0 of 5 does not fit its batch/);
+  });
+
+  test("message formats before v2 are refused, not misread", () => {
+    const bytes = corrupt("three-batches", (b) => (b[16] = 1));
+    expect(() => read(bytes, 0, { crc32c: undefined })).toThrow(/message format v1/);
+  });
+
+  test("an unknown compression codec is refused", () => {
+    const bytes = corrupt("three-batches", (b) => (b[22] = (b[22]! & ~0b111) | 5));
+    expect(() => read(bytes, 0, { crc32c: undefined })).toThrow(/unknown compression codec 5/);
+  });
+
+  test("an offset beyond 2^53 is refused: offsets are numbers", () => {
+    const bytes = corrupt("three-batches", (b) => (b[1] = 0x20));
+    expect(() => read(bytes, 0, { crc32c: undefined })).toThrow(RangeError);
+  });
+
+  test("a batch length shorter than a header is corrupt", () => {
+    const bytes = corrupt("three-batches", (b) => new DataView(b.buffer).setInt32(8, 20));
+    expect(() => read(bytes, 0, { crc32c: undefined })).toThrow(/shorter than a batch header/);
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, test } from "bun:test";
+import { parquetMetadata } from "hyparquet";
+import type { OrderEvent } from "../event/order-event.ts";
+import { decodeLakeFile, encodeLakeFile, toLakeRow } from "./schema.ts";
+
+const event: OrderEvent = {
+  schema_version: 1,
+  event_id: "0f8fad5b-d9cb-469f-a165-70867728950e",
+  order_id: "o-1",
+  user_id: "u-7",
+  created_at: "2026-11-28T10:15:00.123Z",
+  items: [
+    { sku: "SKU-1", category: "books", qty: 2, unit_price_minor: 1_250 },
+    { sku: "SKU-2", category: "games", qty: 1, unit_price_minor: 9_007_199 },
+  ],
+  discount_minor: 100,
+  total: { amount_minor: 9_009_599, currency: "JPY" },
+  total_usd_cents: 6_100_000,
+  country: "JP",
+  payment_method: "card",
+  channel: "ios",
+  status: "paid",
+};
+const eventTimeMs = Date.UTC(2026, 10, 28, 10, 15, 0, 123);
+
+describe("lake schema", () => {
+  test("toLakeRow() keeps money as exact integers with its currency and adds the lineage", () => {
+    expect(toLakeRow(event, eventTimeMs, 4, 123_456_789_012n)).toEqual({
+      event_id: event.event_id, order_id: "o-1", user_id: "u-7", created_at: new Date(eventTimeMs), currency: "JPY",
+      total_minor: 9_009_599n, discount_minor: 100n, total_usd_cents: 6_100_000n, country: "JP", payment_method: "card",
+      channel: "ios", status: "paid", item_count: 2,
+      items: [{ sku: "SKU-1", category: "books", qty: 2, unit_price_minor: 1_250n }, { sku: "SKU-2", category: "games", qty: 1, unit_price_minor: 9_007_199n }],
+      schema_version: 1, kafka_partition: 4, kafka_offset: 123_456_789_012n,
+    });
+  });
+  test("encodeLakeFile() round-trips rows through Parquet unchanged", async () => {
+    const rows = [toLakeRow(event, eventTimeMs, 0, 0n), toLakeRow({ ...event, event_id: "e-2", items: [event.items[0]!] }, eventTimeMs + 1, 0, 1n)];
+    expect(await decodeLakeFile(encodeLakeFile(rows))).toEqual(rows);
+  });
+  test("encodeLakeFile() writes SNAPPY pages, UTC millisecond timestamps and min/max statistics", () => {
+    const meta = parquetMetadata(encodeLakeFile([toLakeRow(event, eventTimeMs, 0, 7n)]).slice().buffer as ArrayBuffer);
+    const chunks = meta.row_groups[0]!.columns.map((c) => c.meta_data!);
+    expect(new Set(chunks.map((c) => c.codec))).toEqual(new Set(["SNAPPY"]));
+    expect(meta.schema.find((e) => e.name === "created_at")!.logical_type).toEqual({ type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MILLIS" });
+    const createdAt = chunks.find((c) => c.path_in_schema[0] === "created_at")!;
+    expect(createdAt.statistics?.min_value).toEqual(new Date(eventTimeMs));
+  });
+  test("encodeLakeFile() refuses to write a file without rows", () => {
+    expect(() => encodeLakeFile([])).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * The lake's storage, as the lake writer, the compactor and the reader need it: a handful of
+ * operations on paths relative to the lake root (`/`-separated). `lib/lake/file-store.ts` is
+ * the local file system; `MemoryLakeStore` below serves the unit tests.
+ *
+ * The one guarantee everything else rests on: `writeAtomic` makes a file appear under its
+ * name complete or not at all, and durable once the promise resolves.
+ */
+export interface LakeStore {
+  /** Names (not paths) of the entries of a directory, files and directories alike; `[]` when it does not exist. */
+  list(dir: string): Promise<string[]>;
+  /** The file's bytes, or `undefined` when it does not exist. */
+  read(path: string): Promise<Uint8Array | undefined>;
+  /** The file's size in bytes, or `undefined` when it does not exist. */
+  size(path: string): Promise<number | undefined>;
+  /** Writes a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the directory. */
+  writeAtomic(path: string, bytes: Uint8Array): Promise<void>;
+  /** Removes a file; a file that is already gone is not an error. */
+  remove(path: string): Promise<void>;
+}
+
+/** A lake in memory: a map from path to bytes. Directories exist while a file lies under them. */
+export class MemoryLakeStore implements LakeStore {
+  readonly files = new Map<string, Uint8Array>();
+
+  list(dir: string): Promise<string[]> {
+    const prefix = dir === "" ? "" : `${dir}/`;
+    const names = new Set<string>();
+    for (const path of this.files.keys()) {
+      if (path.startsWith(prefix)) names.add(path.slice(prefix.length).split("/")[0]!);
+    }
+    return Promise.resolve([...names].sort());
+  }
+
+  read(path: string): Promise<Uint8Array | undefined> {
+    return Promise.resolve(this.files.get(path)?.slice());
+  }
+
+  size(path: string): Promise<number | undefined> {
+    return Promise.resolve(this.files.get(path)?.byteLength);
+  }
+
+  writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+    this.files.set(path, bytes.slice());
+    return Promise.resolve();
+  }
+
+  remove(path: string): Promise<void> {
+    this.files.delete(path);
+    return Promise.resolve();
+  }
+}

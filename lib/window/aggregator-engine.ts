@@ -1,0 +1,468 @@
+/**
+ * The aggregator worker without Kafka: it owns the per-partition states, validates and routes
+ * every record, emits results to the sinks and takes checkpoints. `workers/aggregate.ts` feeds
+ * it records and assignment changes; tests can drive it with in-memory sinks, stores and a fake
+ * clock.
+ *
+ * Exactly-once results rest on one ordering, in `checkpoint()`:
+ *   1. synchronously, per partition: collect the results due, hand them to every sink, and take
+ *      the state's snapshot — so the snapshot never claims an emission a sink has not received;
+ *   2. await every sink's flush and every forwarded record's acknowledgement;
+ *   3. save each partition's snapshot (atomic file replace).
+ * A crash before 3 restarts from the previous checkpoint and replays the same records into the
+ * same state, so every window's final result is emitted again with the same numbers (sinks
+ * store by key, so the replay overwrites rather than adds).
+ *
+ * Records arrive per partition in offset order. A record below the partition's nextOffset was
+ * already applied (a replay after a rebalance or restart) and is skipped.
+ */
+import { type CheckpointSnapshot, decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+import { CheckpointError } from "./checkpoint.ts";
+import type { CheckpointStore } from "./checkpoint-store.ts";
+import {
+  type AggregatorSettings,
+  DEFAULT_AGGREGATOR_SETTINGS,
+  DEFAULT_EMIT_INTERVAL_MS,
+  PartitionAggregator,
+} from "./partition-aggregator.ts";
+import type { PartitionMetrics, ResultSink, WorkerMetrics } from "./result-sink.ts";
+import { DEFAULT_MAX_FUTURE_MS, validateForCounting } from "../event/validate-order.ts";
+import { assignWindow } from "./assign-window.ts";
+import type { WindowResult } from "./window-aggregate.ts";
+
+/** A record to publish to another topic (the DLQ or the late topic). */
+export interface ForwardRecord {
+  topic: string;
+  /** The source record's key, passed on as it came (bytes from Kafka, or a string). */
+  key: Uint8Array | string | undefined;
+  value: Uint8Array;
+  headers: Record<string, string>;
+}
+
+/** Publishes forwarded records; `flush()` resolves once every record sent so far is acknowledged. */
+export interface Forwarder {
+  send(record: ForwardRecord): void;
+  flush(): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+/** Where to start a partition that has no usable checkpoint. */
+export type ResetPolicy = "earliest" | "latest";
+
+export interface EngineOptions {
+  topic: string;
+  dlqTopic: string;
+  /** null: late events are counted but not forwarded. */
+  lateTopic: string | null;
+  settings?: Partial<AggregatorSettings>;
+  emitIntervalMs?: number;
+  /** Processing time without records after which a partition's watermark follows the clock. Default 30 s. */
+  idleTimeoutMs?: number;
+  /** How far ahead of the clock created_at may be before the event is invalid. Default 5 min. */
+  maxFutureMs?: number;
+  /** How far behind the clock created_at may be before the event is invalid. Default 1 day. */
+  maxPastMs?: number;
+  clock: Clock;
+  sinks: ResultSink[];
+  forwarder: Forwarder;
+  /** The checkpoint store of one partition. */
+  checkpointStore(partition: number): CheckpointStore;
+  /** Applied only to partitions whose checkpoint is missing or unusable; see `assign()`. */
+  reset?: ResetPolicy;
+  worker?: string;
+  /**
+   * Measure end-to-end latency (created_at to the emission that first includes the event) on
+   * every Nth counted event; 0 or unset: off. See `latency()`.
+   */
+  latencySampleEvery?: number;
+}
+
+/** Latency samples in ms, summarised. */
+export interface LatencySummary {
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+interface Owned {
+  state: PartitionAggregator;
+  lastRecordAtMs: number;
+  lastCheckpointAtMs: number | null;
+  lag: bigint | null;
+  /** When the lag was last reported (a fetch answered); null before the first. */
+  lagAtMs: number | null;
+}
+
+/** How recent a "caught up" report must be for a quiet partition to count as idle. */
+const FRESH_LAG_MS = 2_000;
+
+export interface Totals {
+  records: number;
+  counted: number;
+  duplicates: number;
+  late: number;
+  invalid: number;
+  skippedReplays: number;
+}
+
+export class AggregatorEngine {
+  readonly settings: AggregatorSettings;
+  readonly totals: Totals = { records: 0, counted: 0, duplicates: 0, late: 0, invalid: 0, skippedReplays: 0 };
+  readonly invalidByReason = new Map<string, number>();
+  #owned = new Map<number, Owned>();
+  #options: EngineOptions;
+  #idleTimeoutMs: number;
+  #maxFutureMs: number;
+  #validateOptions: { nowMs: number; maxFutureMs: number; maxPastMs?: number };
+  #latencyEvery: number;
+  #latencyCount = 0;
+  /** "partition/windowStartMs" → created_at of the sampled events not yet emitted. */
+  #latencyPending = new Map<string, number[]>();
+  #latencySamples: number[] = [];
+
+  constructor(options: EngineOptions) {
+    this.#options = options;
+    this.settings = { ...DEFAULT_AGGREGATOR_SETTINGS, ...options.settings };
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.#maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+    // One options object for every record (only nowMs changes), not a new one per call.
+    this.#validateOptions = {
+      nowMs: 0,
+      maxFutureMs: this.#maxFutureMs,
+      ...(options.maxPastMs === undefined ? {} : { maxPastMs: options.maxPastMs }),
+    };
+    this.#latencyEvery = options.latencySampleEvery ?? 0;
+  }
+
+  get partitions(): number[] {
+    return [...this.#owned.keys()].sort((a, b) => a - b);
+  }
+
+  nextOffset(partition: number): bigint | undefined {
+    return this.#owned.get(partition)?.state.nextOffset;
+  }
+
+  /**
+   * Takes ownership of `partitions` (those not owned yet): restores each from its checkpoint, or
+   * starts it fresh. Returns the offset to read each from.
+   *
+   * - A valid checkpoint: its state and its nextOffset.
+   * - No checkpoint and no committed offset for the group (`hasCommittedOffset` false): a new
+   *   pipeline; start at `reset` (default earliest) with empty state.
+   * - No checkpoint but a committed offset, or a checkpoint that is corrupt, truncated, of
+   *   another version or other settings: the state is lost. Without `reset` this throws a
+   *   {@link CheckpointError} (the worker stops with its message); with it, the partition
+   *   starts empty at that end and the problem is reported through `onReset`.
+   */
+  async assign(
+    partitions: number[],
+    resolve: {
+      offsetAt(partition: number, end: ResetPolicy): Promise<bigint>;
+      hasCommittedOffset(partition: number): Promise<boolean>;
+      onReset?(partition: number, why: string): void;
+    },
+  ): Promise<Map<number, bigint>> {
+    const starts = new Map<number, bigint>();
+    const now = this.#options.clock.now();
+    for (const partition of partitions) {
+      const owned = this.#owned.get(partition);
+      if (owned) {
+        starts.set(partition, owned.state.nextOffset);
+        continue;
+      }
+      let state: PartitionAggregator | undefined;
+      let problem: CheckpointError | undefined;
+      const bytes = await this.#options.checkpointStore(partition).load();
+      if (bytes) {
+        try {
+          const snapshot = decodeCheckpoint(bytes, { settings: this.settings });
+          const saved = snapshot.partitions.find((p) => p.partition === partition && p.topic === this.#options.topic);
+          if (!saved) {
+            throw new CheckpointError("corrupt", `checkpoint of partition ${partition} holds no state for ${this.#options.topic}/${partition}`);
+          }
+          state = PartitionAggregator.restore(saved, this.#stateOptions());
+        } catch (error) {
+          if (!(error instanceof CheckpointError)) throw error;
+          problem = new CheckpointError(error.code, `partition ${partition}: ${error.message}`, { cause: error });
+        }
+      } else if (await resolve.hasCommittedOffset(partition)) {
+        problem = new CheckpointError(
+          "corrupt",
+          `partition ${partition}: the consumer group has committed offsets but there is no checkpoint ` +
+            "(was the checkpoint directory lost or not shared between hosts?); restart with --reset earliest|latest to rebuild state",
+        );
+      }
+      if (problem) {
+        if (!this.#options.reset) throw problem;
+        resolve.onReset?.(partition, problem.message);
+      }
+      if (!state) {
+        const startOffset = await resolve.offsetAt(partition, this.#options.reset ?? "earliest");
+        state = new PartitionAggregator(this.#options.topic, partition, { ...this.#stateOptions(), startOffset });
+      }
+      this.#owned.set(partition, { state, lastRecordAtMs: now, lastCheckpointAtMs: null, lag: null, lagAtMs: null });
+      starts.set(partition, state.nextOffset);
+    }
+    return starts;
+  }
+
+  /** Gives up partitions: their state is dropped unsaved, and nothing more is emitted for them. */
+  revoke(partitions: number[]): void {
+    for (const partition of partitions) this.#owned.delete(partition);
+  }
+
+  /**
+   * One record of an owned partition. Never throws on the record's content; a record of a
+   * partition not owned (a stale fetch after a rebalance) is ignored.
+   */
+  process(partition: number, offset: bigint, key: Uint8Array | string | undefined, value: Uint8Array): void {
+    this.#apply(partition, Number(offset), value, 0, value.length, -1, -1, key);
+  }
+
+  /**
+   * The hot path: {@link process} of a record given as byte ranges of `data` (a fetch response
+   * or a decompressed batch), as lib/kafka/read-record-batches.ts hands them over. A null value
+   * (start -1) is an empty one; a null key (start -1) is no key. Nothing is copied unless the
+   * record is forwarded, and then only its own bytes.
+   */
+  processRange(partition: number, offset: number, data: Uint8Array, valueStart: number, valueEnd: number, keyStart: number, keyEnd: number): void {
+    if (valueStart < 0) this.#apply(partition, offset, EMPTY, 0, 0, -1, -1, keyOf(data, keyStart, keyEnd));
+    else this.#apply(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, undefined);
+  }
+
+  /** `key` when given, else the key is `data[keyStart, keyEnd)` (none when keyStart is -1). */
+  #apply(
+    partition: number,
+    offset: number,
+    data: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+    keyStart: number,
+    keyEnd: number,
+    key: Uint8Array | string | undefined,
+  ): void {
+    const owned = this.#owned.get(partition);
+    if (!owned) return;
+    const { state } = owned;
+    if (state.hasRead(offset)) {
+      this.totals.skippedReplays += 1;
+      return;
+    }
+    const now = this.#options.clock.now();
+    owned.lastRecordAtMs = now;
+    this.totals.records += 1;
+    this.#validateOptions.nowMs = now;
+    const result = validateForCounting(data, valueStart, valueEnd, this.#validateOptions);
+    if (!result.ok) {
+      state.skip(offset);
+      this.totals.invalid += 1;
+      this.invalidByReason.set(result.reason, (this.invalidByReason.get(result.reason) ?? 0) + 1);
+      this.#options.forwarder.send({
+        topic: this.#options.dlqTopic,
+        key: key ?? keyOf(data, keyStart, keyEnd),
+        // The original bytes, copied: `data` is a whole fetch response, or a decompression buffer
+        // that the next batch overwrites.
+        value: copyOf(data, valueStart, valueEnd),
+        headers: this.#provenance(partition, offset, { reason: result.reason, detail: result.detail.slice(0, 500) }),
+      });
+      return;
+    }
+    const watermarkBefore = state.watermarkMs;
+    const outcome = state.add(offset, result.event, result.eventTimeMs);
+    switch (outcome) {
+      case "counted":
+        this.totals.counted += 1;
+        if (this.#latencyEvery > 0 && ++this.#latencyCount % this.#latencyEvery === 0) {
+          const key = `${partition}/${assignWindow(result.eventTimeMs, this.settings.windowSizeMs)}`;
+          const pending = this.#latencyPending.get(key);
+          if (pending) pending.push(result.eventTimeMs);
+          else this.#latencyPending.set(key, [result.eventTimeMs]);
+        }
+        return;
+      case "duplicate":
+        this.totals.duplicates += 1;
+        return;
+      case "late":
+        this.totals.late += 1;
+        if (this.#options.lateTopic !== null) {
+          this.#options.forwarder.send({
+            topic: this.#options.lateTopic,
+            key: key ?? keyOf(data, keyStart, keyEnd),
+            value: copyOf(data, valueStart, valueEnd),
+            headers: this.#provenance(partition, offset, {
+              reason: "late",
+              // created_at in its one valid form is the ISO text of the event time.
+              detail: `created_at ${new Date(result.eventTimeMs).toISOString()} is in a window that closed at watermark ${new Date(watermarkBefore).toISOString()}`,
+              "watermark-ms": String(watermarkBefore),
+            }),
+          });
+        }
+        return;
+      case "invalid":
+        // The validator never passes a non-finite time; counted like any invalid record.
+        this.totals.invalid += 1;
+        return;
+      default:
+        outcome satisfies never;
+    }
+  }
+
+  /**
+   * Emits what is due (update mode) and lets idle partitions' watermarks follow the clock.
+   *
+   * Idle means the partition really has nothing: no record for the idle timeout, AND a fetch
+   * answered within the last 2 s that it is read to its end. A partition that is merely not being
+   * read — fetching paused by backpressure, a slow broker, a backlog elsewhere — is not idle, or
+   * its windows would close early and its own backlog would turn late.
+   */
+  async tick(): Promise<WindowResult[]> {
+    const now = this.#options.clock.now();
+    const results: WindowResult[] = [];
+    for (const owned of this.#owned.values()) {
+      const caughtUpRecently = owned.lag === 0n && owned.lagAtMs !== null && now - owned.lagAtMs <= FRESH_LAG_MS;
+      if (caughtUpRecently && now - owned.lastRecordAtMs >= this.#idleTimeoutMs) owned.state.advanceIdle(now);
+      for (const r of owned.state.collect(now)) results.push(r);
+    }
+    this.#recordLatency(results);
+    if (results.length > 0) await Promise.all(this.#options.sinks.map((s) => s.write(results)));
+    return results;
+  }
+
+  /** End-to-end latency of the sampled events so far (created_at → first emission including them). */
+  latency(): LatencySummary | undefined {
+    if (this.#latencySamples.length === 0) return undefined;
+    const sorted = [...this.#latencySamples].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+    return { samples: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted[sorted.length - 1]! };
+  }
+
+  #recordLatency(results: readonly WindowResult[]): void {
+    if (this.#latencyEvery === 0) return;
+    for (const r of results) {
+      const key = `${r.partition}/${r.windowStartMs}`;
+      const pending = this.#latencyPending.get(key);
+      if (!pending) continue;
+      for (const createdAtMs of pending) this.#latencySamples.push(r.emittedAtMs - createdAtMs);
+      this.#latencyPending.delete(key);
+    }
+  }
+
+  /**
+   * Saves every owned partition's checkpoint after its results and forwarded records are
+   * durable (see the module comment). Returns the saved positions, for committing to the group.
+   * `stillOwned` is asked right before each save, so a partition revoked meanwhile is not saved
+   * over its new owner's checkpoint.
+   */
+  async checkpoint(stillOwned: (partition: number) => boolean = () => true): Promise<Map<number, bigint>> {
+    const now = this.#options.clock.now();
+    const results: WindowResult[] = [];
+    const snapshots = new Map<number, CheckpointSnapshot>();
+    for (const [partition, owned] of this.#owned) {
+      for (const r of owned.state.collect(now)) results.push(r);
+      snapshots.set(partition, { settings: this.settings, partitions: [owned.state.snapshot()] });
+    }
+    this.#recordLatency(results);
+    if (results.length > 0) await Promise.all(this.#options.sinks.map((s) => s.write(results)));
+    await Promise.all([...this.#options.sinks.map((s) => s.flush()), this.#options.forwarder.flush()]);
+    const saved = new Map<number, bigint>();
+    for (const [partition, snapshot] of snapshots) {
+      const owned = this.#owned.get(partition);
+      if (!owned || !stillOwned(partition)) continue;
+      await this.#options.checkpointStore(partition).save(encodeCheckpoint(snapshot));
+      owned.lastCheckpointAtMs = now;
+      saved.set(partition, snapshot.partitions[0]!.nextOffset);
+    }
+    return saved;
+  }
+
+  /**
+   * A fetch for the partition was answered without news (an incremental fetch session leaves
+   * unchanged partitions out of the response): its last reported lag still holds as of now.
+   */
+  noteFetched(partition: number): void {
+    const owned = this.#owned.get(partition);
+    if (owned && owned.lag !== null) owned.lagAtMs = this.#options.clock.now();
+  }
+
+  /**
+   * The worker could not read (a fetch went unanswered: the broker is away; or fetching waits
+   * for a full sink): for every owned partition, the quiet time that makes it idle starts again
+   * now. Otherwise an outage longer than the idle timeout would let watermarks follow the clock
+   * the moment the broker answers again — before the producer has re-sent what it held — and
+   * turn those events late.
+   */
+  noteUnread(): void {
+    const now = this.#options.clock.now();
+    for (const owned of this.#owned.values()) if (owned.lastRecordAtMs < now) owned.lastRecordAtMs = now;
+  }
+
+  /** True when every owned partition has been read to the end offset a fetch reported for it within the last 2 s. */
+  caughtUp(): boolean {
+    // Only a recent answer counts: a lag of 0 reported before the broker went away says nothing now.
+    const now = this.#options.clock.now();
+    for (const owned of this.#owned.values()) {
+      if (owned.lag !== 0n || owned.lagAtMs === null || now - owned.lagAtMs > FRESH_LAG_MS) return false;
+    }
+    return true;
+  }
+
+  /** Records the lag of a partition (end offset minus next offset), for metrics. */
+  setEndOffset(partition: number, endOffset: bigint): void {
+    const owned = this.#owned.get(partition);
+    if (!owned) return;
+    owned.lag = endOffset > owned.state.nextOffset ? endOffset - owned.state.nextOffset : 0n;
+    owned.lagAtMs = this.#options.clock.now();
+  }
+
+  metrics(eventsPerSecond: number): WorkerMetrics {
+    const now = this.#options.clock.now();
+    const partitions: PartitionMetrics[] = [];
+    for (const [partition, owned] of [...this.#owned].sort((a, b) => a[0] - b[0])) {
+      const watermarkMs = owned.state.watermarkMs;
+      const stats = owned.state.stats();
+      partitions.push({
+        partition,
+        events: stats.counted + stats.duplicates + stats.late + stats.invalid,
+        counted: stats.counted,
+        duplicates: stats.duplicates,
+        late: stats.late,
+        invalid: stats.invalid,
+        watermarkMs,
+        watermarkDelayMs: Number.isFinite(watermarkMs) ? now - watermarkMs : null,
+        lag: owned.lag,
+        checkpointAgeMs: owned.lastCheckpointAtMs === null ? null : now - owned.lastCheckpointAtMs,
+      });
+    }
+    const { counted, duplicates, late, invalid } = this.totals;
+    return { worker: this.#options.worker ?? "aggregate", atMs: now, eventsPerSecond, counted, duplicates, late, invalid, partitions };
+  }
+
+  #stateOptions() {
+    return { ...this.settings, emitIntervalMs: this.#options.emitIntervalMs ?? DEFAULT_EMIT_INTERVAL_MS };
+  }
+
+  #provenance(partition: number, offset: number, extra: Record<string, string>): Record<string, string> {
+    return {
+      ...extra,
+      "source-topic": this.#options.topic,
+      "source-partition": String(partition),
+      "source-offset": String(offset),
+    };
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A copy of the key bytes, or undefined for a record without a key. */
+function keyOf(data: Uint8Array, keyStart: number, keyEnd: number): Uint8Array | undefined {
+  return keyStart < 0 ? undefined : copyOf(data, keyStart, keyEnd);
+}
+
+/** A copy of `data[start, end)`: Uint8Array's slice, which copies also when `data` is a Buffer (whose slice is a view). */
+function copyOf(data: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(data, start, end);
+}
