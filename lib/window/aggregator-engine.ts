@@ -1,6 +1,6 @@
 /**
  * The aggregator worker without Kafka: it owns the per-partition states, validates and routes
- * every record, emits results to the sinks and takes checkpoints. `workers/aggregate.ts` feeds
+ * every record, emits results to the sinks and takes checkpoints. `lib/consume/assigned-feed.ts` feeds
  * it records and assignment changes; tests can drive it with in-memory sinks, stores and a fake
  * clock.
  *

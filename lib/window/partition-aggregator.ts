@@ -1,8 +1,8 @@
 /**
  * The windowed aggregator's state for one Kafka partition: pure, synchronous, driven by the
- * worker shell (`workers/aggregate.ts`), which feeds it every record of the partition in offset
- * order, collects emissions and saves snapshots. Time comes in as arguments; nothing here reads
- * a clock.
+ * engine (`aggregator-engine.ts`, itself fed by lib/consume/assigned-feed.ts), which feeds it
+ * every record of the partition in offset order, collects emissions and saves snapshots. Time
+ * comes in as arguments; nothing here reads a clock.
  *
  * Semantics (the test oracle in `test/support/oracle.ts` holds the worker to exactly these):
  *
