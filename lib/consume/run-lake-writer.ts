@@ -1,0 +1,231 @@
+/**
+ * The lake writer's run: fetches the partitions the consumer group assigns to this worker from
+ * exactly the lake's committed offsets (the lake, not the group, is the source of truth), hands
+ * every record to the LakeWriter (lib/lake/writer.ts), flushes every `flushIntervalMs` or
+ * `flushRows` events, and commits the flushed offsets to the group for lag tools. A full disk is
+ * waited out (fetching stops, nothing is committed, nothing lost); any other write error stops it.
+ */
+import type { OrderConsumer } from "../kafka/client.ts";
+import { GroupFetcher, OffsetOutOfRangeError } from "../kafka/group-fetcher.ts";
+import type { LakeStore } from "../lake/store.ts";
+import { listDataFiles } from "../lake/reader.ts";
+import { LakeFlushError, type LakeWriter } from "../lake/writer.ts";
+import { describeError, peakRssBytes } from "../runtime/worker-runtime.ts";
+
+export interface LakeWriterRun {
+  consumer: OrderConsumer;
+  writer: LakeWriter;
+  /** The store the writer writes to, for the closing count of data files. */
+  store: LakeStore;
+  topic: string;
+  /** Where the lake is, as the operator named it (for messages). */
+  lakeDir: string;
+  group: { sessionTimeoutMs: number; heartbeatIntervalMs: number };
+  flushIntervalMs: number;
+  flushRows: number;
+  /** Flush and stop by itself after no records arrived for this long; `undefined`: never. */
+  exitWhenIdleMs: number | undefined;
+  /** Aborted on SIGINT/SIGTERM: stop fetching, final flush. */
+  signal: AbortSignal;
+  log: (line: string) => void;
+}
+
+/** Runs until stopped; rejects, after closing the consumer, with the first fatal error. */
+export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
+  const { consumer, writer, store, topic, lakeDir, group, flushIntervalMs, flushRows, exitWhenIdleMs, signal, log } = run;
+  const fetcher = new GroupFetcher(consumer, topic);
+  let stopped = false;
+  let reassignNeeded = true;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  signal.addEventListener("abort", stop, { once: true });
+  consumer.on("consumer:group:join", () => {
+    reassignNeeded = true;
+    wake?.();
+  });
+
+  const highWatermarks = new Map<number, bigint>();
+  let lastFlushAt = performance.now();
+  /** performance.now() of the first record read, and of the end of the last flush that committed any. */
+  let firstRecordAt: number | undefined;
+  let lastCommitAt: number | undefined;
+  let lastRecordAt = performance.now();
+  const started = performance.now();
+
+  const flush = async () => {
+    const committed = await flushUntilWritten();
+    lastFlushAt = performance.now();
+    if (committed.size === 0) return;
+    lastCommitAt = lastFlushAt;
+    const offsets = [...committed].map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: -1 }));
+    // Informational (lag tools); the lake's _offsets files are what the writer resumes from.
+    await consumer.commit({ offsets }).catch(() => {});
+  };
+
+  /**
+   * writer.flush(), retried while the lake's disk is full: fetching waits meanwhile (this runs
+   * inside the fetch loop), nothing is committed, and the unwritten records stay in Kafka, so
+   * nothing is lost or written twice. Any other write error stops the worker. On a stop request
+   * it gives up with an error that says the records will be read again at the next start.
+   */
+  const flushUntilWritten = async (): Promise<Map<number, bigint>> => {
+    let failures = 0;
+    let failingSince = 0;
+    for (;;) {
+      // Only partitions still ours: a revoked partition's next owner reads its range again.
+      const assigned = new Set(fetcher.assigned());
+      writer.revoke(writer.owned().filter((p) => !assigned.has(p)));
+      try {
+        const committed = await writer.flush();
+        if (failures > 0) {
+          log(`the lake is writable again after ${((performance.now() - failingSince) / 1000).toFixed(1)} s and ${failures} failed attempt(s); flushed ${writer.totals.files} files so far`);
+        }
+        return committed;
+      } catch (error) {
+        if (!(error instanceof LakeFlushError && error.diskFull)) throw error;
+        if (failures === 0) failingSince = performance.now();
+        failures += 1;
+        if (failures === 1 || failures % 10 === 0) {
+          log(
+            `${error.message} — the lake's disk under ${lakeDir} is full. Nothing is lost: no offset is committed, ` +
+              `the ${writer.bufferedRows} buffered events stay in Kafka, and fetching waits. Free space on that disk ` +
+              `(or move LAKE_DIR to a larger one); retrying every ${DISK_FULL_RETRY_MS / 1000} s (attempt ${failures})`,
+          );
+        }
+        if (stopped) {
+          throw new Error(
+            `stopped while the lake's disk was full: ${writer.bufferedRows} events were not written; they stay in Kafka and are written at the next start`,
+            { cause: error },
+          );
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, DISK_FULL_RETRY_MS);
+          wake = () => (clearTimeout(timer), resolve());
+        });
+      }
+    }
+  };
+
+  const reassign = async () => {
+    const assigned = fetcher.assigned();
+    const revoked = writer.owned().filter((p) => !assigned.includes(p));
+    writer.revoke(revoked);
+    const starts = await writer.assign(assigned);
+    const unknown = [...starts].filter(([, o]) => o === undefined).map(([p]) => p);
+    if (unknown.length > 0) {
+      const earliest = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+      for (const p of unknown) writer.startAt(p, earliest[p] ?? 0n);
+    }
+    if (writer.totals.orphansRemoved > 0) log(`removed ${writer.totals.orphansRemoved} uncommitted file(s) of an interrupted flush`);
+    log(
+      `assigned partitions [${assigned.join(", ")}]${revoked.length > 0 ? `, revoked [${revoked.join(", ")}]` : ""}; ` +
+        `starting at ${assigned.map((p) => `${p}@${writer.position(p)}`).join(" ") || "-"}` +
+        (unknown.length > 0 ? ` (no lake offsets for [${unknown.join(", ")}]: from the log's start)` : ""),
+    );
+  };
+
+  let lastRecords = 0;
+  let lastProgressAt = performance.now();
+  const progressTimer = setInterval(() => {
+    const now = performance.now();
+    const t = writer.totals;
+    const rate = ((t.records - lastRecords) * 1000) / (now - lastProgressAt);
+    lastRecords = t.records;
+    lastProgressAt = now;
+    log(
+      `${Math.round(rate)} records/s; records ${t.records}: valid ${t.valid}, invalid ${t.invalid}; ` +
+        `files ${t.files} (${(t.bytes / 1e6).toFixed(1)} MB); buffered ${writer.bufferedRows}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB`,
+    );
+  }, 5_000);
+
+  let fatal: unknown;
+  try {
+    await fetcher.join({ sessionTimeoutMs: group.sessionTimeoutMs, heartbeatIntervalMs: group.heartbeatIntervalMs });
+    const onRecord = (partition: number, offset: bigint, _key: Buffer | null, value: Buffer | null) => {
+      writer.add(partition, offset, value ?? EMPTY);
+    };
+    while (!stopped) {
+      if (reassignNeeded) {
+        reassignNeeded = false;
+        await reassign();
+        continue;
+      }
+      const positions = new Map<number, bigint>();
+      for (const p of writer.owned()) {
+        const at = writer.position(p);
+        if (at !== undefined) positions.set(p, at);
+      }
+      if (positions.size === 0) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      let fetched;
+      try {
+        fetched = await fetcher.fetchOnce(positions, onRecord);
+      } catch (error) {
+        if (error instanceof OffsetOutOfRangeError) {
+          throw new Error(
+            `${error.message}: the lake's _offsets/partition-${error.partition}.json points at records Kafka no longer has (retention?) ` +
+              "or does not have yet (topic recreated?). The lake would silently skip data; point LAKE_DIR at a new lake, or move that offsets file away to start the partition from the log's start.",
+          );
+        }
+        if (stopped) break;
+        // Time without an answer from the broker is not idleness (--exit-when-idle).
+        lastRecordAt = performance.now();
+        log(`fetch failed, retrying: ${describeError(error)}`);
+        await Bun.sleep(500);
+        continue;
+      }
+      for (const [partition, next] of fetched.nextPositions) writer.advance(partition, next);
+      for (const [partition, end] of fetched.highWatermarks) highWatermarks.set(partition, end);
+      const now = performance.now();
+      if (fetched.records > 0) {
+        lastRecordAt = now;
+        firstRecordAt ??= now;
+      }
+      if (writer.bufferedRows >= flushRows || (writer.dirty && now - lastFlushAt >= flushIntervalMs)) await flush();
+      if (exitWhenIdleMs !== undefined && now - lastRecordAt >= exitWhenIdleMs && caughtUp()) {
+        log(`no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
+        stop();
+      }
+      // Let timers and heartbeats run between fetches.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    log("stopping: final flush");
+    await flush();
+  } catch (error) {
+    fatal = error;
+  }
+  clearInterval(progressTimer);
+  await consumer.close(true).catch(() => {});
+  const t = writer.totals;
+  const seconds = (performance.now() - started) / 1000;
+  log(
+    `stopped; read ${t.records} records: valid ${t.valid}, invalid ${t.invalid}; wrote ${t.files} files, ${(t.bytes / 1e6).toFixed(2)} MB ` +
+      `in ${seconds.toFixed(1)} s; lake now has ${(await listDataFiles(store).catch(() => [])).length} data files`,
+  );
+  if (firstRecordAt !== undefined && lastCommitAt !== undefined && lastCommitAt > firstRecordAt) {
+    const drainS = (lastCommitAt - firstRecordAt) / 1000;
+    log(
+      `drain: ${t.records} records in ${drainS.toFixed(2)} s from first read to last commit = ${Math.round(t.records / drainS)} records/s; ` +
+        `${t.valid > 0 ? (t.bytes / t.valid).toFixed(1) : "-"} bytes per event written; peak rss ${Math.round(peakRssBytes() / 1e6)} MB`,
+    );
+  }
+  if (fatal !== undefined) throw new Error(`the lake writer stopped on an error: ${describeError(fatal)}`);
+
+  function caughtUp(): boolean {
+    for (const p of writer.owned()) {
+      const end = highWatermarks.get(p);
+      const at = writer.position(p);
+      if (end === undefined || at === undefined || at < end) return false;
+    }
+    return true;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+/** How often a flush is retried while the lake's disk is full. */
+const DISK_FULL_RETRY_MS = 1_000;
