@@ -3,18 +3,21 @@
  * record to Kafka (key = user_id, value = the JSON bytes, headers `schema_version` and
  * `emitted_at_ms`), or writes JSON lines to stdout with --stdout.
  *
- * Shell only: flags and environment, pacing against the wall clock, batching and in-flight
- * sends, progress, signals and the summary. Everything that decides bytes is in lib/.
+ * Shell only: flags and environment, the destination, progress, signals and the summary. The
+ * generator thread (lib/produce/record-feed.ts) decides the bytes; the paced send loop is
+ * lib/produce/send-chunks.ts.
  */
 import { rename, writeFile } from "node:fs/promises";
 import { type FlagSpec, parseCommand } from "../lib/runtime/cli.ts";
 import { ConfigError, kafkaSettings, parseDurationMs, topicSettings } from "../lib/runtime/config.ts";
 import { connectionFromConfig, describeConnection, ensureTopics, waitForBroker } from "../lib/kafka/client.ts";
-import { BatchProducer, type PreparedSend } from "../lib/kafka/batch-producer.ts";
+import { BatchProducer } from "../lib/kafka/batch-producer.ts";
 import { COMPRESSION_CODES, type Compression } from "../lib/kafka/record-batch.ts";
-import { formatBar, formatProgress, formatSummary, ProduceTally } from "../lib/produce/tally.ts";
+import { formatBar, formatProgress, formatSummary, ProduceTally, summaryJson } from "../lib/produce/tally.ts";
 import { seedFrom } from "../lib/event/prng.ts";
-import type { ChunkMode, RecordChunk } from "../lib/produce/record-chunk.ts";
+import { type ChunkSink, KafkaSink, StdoutSink } from "../lib/produce/chunk-sink.ts";
+import type { ChunkMode } from "../lib/produce/record-chunk.ts";
+import { ChunkSender } from "../lib/produce/send-chunks.ts";
 import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/event/simulator.ts";
 import { describeError } from "../lib/runtime/worker-runtime.ts";
 import { RecordFeed } from "../lib/produce/record-feed.ts";
@@ -82,42 +85,6 @@ function duration(name: string, raw: string | undefined, fallback: number): numb
     return parseDurationMs(raw);
   } catch (error) {
     throw new UsageError(`--${name}: ${(error as Error).message}`);
-  }
-}
-
-/**
- * Where chunks go. `prepare` runs while the previous chunk may still be in flight; `send`
- * resolves once every record of the chunk is safely out. Chunks are sent one after another.
- */
-interface ChunkSink {
-  prepare(chunk: RecordChunk): unknown;
-  send(prepared: unknown): Promise<void>;
-  close(): Promise<void>;
-}
-
-class StdoutSink implements ChunkSink {
-  prepare(chunk: RecordChunk): Uint8Array {
-    return chunk.lines ?? new Uint8Array(0);
-  }
-  send(lines: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => process.stdout.write(lines, (error) => (error ? reject(error) : resolve())));
-  }
-  async close(): Promise<void> {}
-}
-
-class KafkaSink implements ChunkSink {
-  constructor(
-    private readonly producer: BatchProducer,
-    private readonly hooks: { onError: (error: unknown, attempt: number) => void; giveUp: () => boolean },
-  ) {}
-  prepare(chunk: RecordChunk): PreparedSend {
-    return this.producer.prepare(chunk.sets);
-  }
-  send(prepared: PreparedSend): Promise<void> {
-    return this.producer.send(prepared, this.hooks);
-  }
-  async close(): Promise<void> {
-    await this.producer.close();
   }
 }
 
@@ -219,60 +186,34 @@ async function main(): Promise<number> {
   // Stream time startMs is sent at wall time startMs (the lead above), or right away with --start.
   const t0 = performance.now() + (startLeadMs > 0 ? Math.max(0, startMs - Date.now()) : 0);
   const cpu0 = { thread: process.threadCpuUsage(), process: process.cpuUsage() };
-  let inFlightRecords = 0;
+  // One chunk in flight at a time, the next one prepared meanwhile (lib/produce/send-chunks.ts).
+  const sender = new ChunkSender({
+    feed,
+    sink,
+    tally,
+    paced: !f.max,
+    streamStartMs: Math.floor(startMs),
+    t0,
+    durationMs,
+    stopping: () => stopping,
+    log,
+  });
   let lastProgress = { atMs: 0, sent: 0 };
   const tty = process.stderr.isTTY === true;
   const progress = setInterval(() => {
     const nowMs = performance.now() - t0;
     const rateNowPerS = ((tally.sent - lastProgress.sent) * 1000) / Math.max(1, nowMs - lastProgress.atMs);
     lastProgress = { atMs: nowMs, sent: tally.sent };
-    const line = formatProgress({ sent: tally.sent, errors: tally.errors, inFlight: inFlightRecords, elapsedMs: nowMs, rateNowPerS });
+    const line = formatProgress({ sent: tally.sent, errors: tally.errors, inFlight: sender.inFlightRecords, elapsedMs: nowMs, rateNowPerS });
     if (tty) process.stderr.write(`\r\x1b[2K${formatBar(tally.sent, count)} ${line}`);
     else log(line);
   }, tty ? Math.min(progressEveryMs, 250) : progressEveryMs);
 
-  // One chunk in flight at a time (a partition's sequence numbers must not have gaps in flight);
-  // the next one is compressed while it is out.
-  let inFlight: Promise<void> = Promise.resolve();
-  let failedSend = false;
-  const streamStartMs = Math.floor(startMs);
-  while (!stopping && !failedSend) {
-    if (durationMs !== undefined && performance.now() - t0 >= durationMs) {
-      stoppedBy = "duration";
-      break;
-    }
-    const next = feed.peek();
-    if (next === undefined) {
-      if (feed.done) break;
-      await feed.ready();
-      continue;
-    }
-    // Paced: a chunk goes out once the wall clock has caught up with its last record's stream time.
-    const dueInMs = f.max ? 0 : next.lastEmittedMs - streamStartMs - (performance.now() - t0);
-    if (dueInMs >= 1) {
-      await Bun.sleep(Math.min(50, dueInMs));
-      continue;
-    }
-    const chunk = feed.next()!;
-    const prepared = sink.prepare(chunk);
-    await inFlight;
-    if (failedSend) break;
-    inFlightRecords += chunk.records;
-    inFlight = sink.send(prepared).then(
-      () => tally.addChunk(chunk),
-      (error) => {
-        tally.failed += chunk.records;
-        failedSend = true;
-        log(`giving up on ${chunk.records.toLocaleString("en-US")} records: ${describeError(error)}`);
-      },
-    ).finally(() => {
-      inFlightRecords -= chunk.records;
-    });
-  }
-  if (stopping && flushDeadline === Infinity) flushDeadline = performance.now() + flushTimeoutMs;
-  else if (!stopping) flushDeadline = performance.now() + flushTimeoutMs;
+  const end = await sender.run();
+  if (end === "duration") stoppedBy = "duration";
+  if (!stopping || flushDeadline === Infinity) flushDeadline = performance.now() + flushTimeoutMs;
   stopping = true;
-  await inFlight;
+  await sender.settled();
   const elapsedMs = performance.now() - t0;
   const cpu1 = { thread: process.threadCpuUsage(cpu0.thread), process: process.cpuUsage(cpu0.process) };
   clearInterval(progress);
@@ -284,21 +225,13 @@ async function main(): Promise<number> {
   process.stderr.write(`${formatSummary(summary, { destination, seed: seedText, stoppedBy })}\n`);
   if (f["summary-json"]) {
     const path = f["summary-json"];
-    // CPU over the same span as elapsed_ms, for benchmarks on a machine that other work shares:
-    // the sending thread's own, and the whole process's (sending + generator thread).
-    const cpuMs = (u: { user: number; system: number }) => Math.round((u.user + u.system) / 1000);
-    const json = {
-      ...summary,
+    const json = summaryJson(summary, {
       seed: seedText,
-      start: new Date(startMs).toISOString(),
+      startMs,
       destination,
-      stopped_by: stoppedBy,
-      cpu_ms: {
-        sending_thread: cpuMs(cpu1.thread),
-        generator_thread: feed.generatorCpuMs === undefined ? null : Math.round(feed.generatorCpuMs),
-        process: cpuMs(cpu1.process),
-      },
-    };
+      stoppedBy,
+      cpu: { sendingThread: cpu1.thread, generatorThreadMs: feed.generatorCpuMs, process: cpu1.process },
+    });
     await writeFile(`${path}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
     await rename(`${path}.tmp`, path);
   }

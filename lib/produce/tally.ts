@@ -181,3 +181,30 @@ export function formatSummary(s: ProduceSummary, context: { destination: string;
     ...rows.map(([label, count]) => `  ${label.padEnd(26)} ${n(count).padStart(12)}`),
   ].join("\n");
 }
+
+/** Process CPU figures for the summary's `cpu_ms`, as `process.cpuUsage()` gives them (µs). */
+type CpuUsage = { user: number; system: number };
+
+/**
+ * The summary for machines (`--summary-json`): the counts, the run's context, and CPU over the
+ * same span as elapsed_ms, for benchmarks on a machine that other work shares: the sending
+ * thread's own, the generator thread's, and the whole process's.
+ */
+export function summaryJson(
+  s: ProduceSummary,
+  context: { seed: string; startMs: number; destination: string; stoppedBy: string; cpu: { sendingThread: CpuUsage; generatorThreadMs: number | undefined; process: CpuUsage } },
+): Record<string, unknown> {
+  const cpuMs = (u: CpuUsage) => Math.round((u.user + u.system) / 1000);
+  return {
+    ...s,
+    seed: context.seed,
+    start: new Date(context.startMs).toISOString(),
+    destination: context.destination,
+    stopped_by: context.stoppedBy,
+    cpu_ms: {
+      sending_thread: cpuMs(context.cpu.sendingThread),
+      generator_thread: context.cpu.generatorThreadMs === undefined ? null : Math.round(context.cpu.generatorThreadMs),
+      process: cpuMs(context.cpu.process),
+    },
+  };
+}
