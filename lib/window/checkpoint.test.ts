@@ -8,7 +8,9 @@ import {
   encodeCheckpoint,
 } from "./checkpoint.ts";
 import type { OrderEvent } from "../event/order-event.ts";
+import { crc32 } from "./crc32.ts";
 import { PartitionAggregator } from "./partition-aggregator.ts";
+import { plainCheckpoint } from "../../test/support/plain-snapshot.ts";
 
 const SETTINGS = { windowSizeMs: 10_000, watermarkDelayMs: 20_000, maxDimensionValues: 2 };
 
@@ -58,7 +60,7 @@ describe("round trip", () => {
   test("decodeCheckpoint(encodeCheckpoint(s)) gives back s, bigint offsets and -Infinity watermarks included", () => {
     const snapshot = sampleSnapshot();
     expect(snapshot.partitions[1]!.watermarkMs).toEqual(-Infinity);
-    expect(decodeCheckpoint(encodeCheckpoint(snapshot))).toEqual(snapshot);
+    expect(plainCheckpoint(decodeCheckpoint(encodeCheckpoint(snapshot)))).toEqual(plainCheckpoint(snapshot));
   });
 
   test("a partition restored from a decoded checkpoint continues like the original", () => {
@@ -74,8 +76,8 @@ describe("round trip", () => {
     expect(restored.stats()).toEqual(original.stats());
   });
 
-  test("the header starts with the OPCK magic and format version 1", () => {
-    expect([...encodeCheckpoint(sampleSnapshot()).subarray(0, 8)]).toEqual([0x4f, 0x50, 0x43, 0x4b, 0, 0, 0, 1]);
+  test("the header starts with the OPCK magic and format version 2", () => {
+    expect([...encodeCheckpoint(sampleSnapshot()).subarray(0, 8)]).toEqual([0x4f, 0x50, 0x43, 0x4b, 0, 0, 0, 2]);
   });
 });
 
@@ -134,11 +136,11 @@ describe("refusals", () => {
 
   test("another format version is refused as version", () => {
     const bytes = encodeCheckpoint(sampleSnapshot());
-    bytes[7] = 2;
+    bytes[7] = 3;
     const error = errorOf(() => decodeCheckpoint(bytes));
     expect([error.code, error.message]).toEqual([
       "version",
-      "checkpoint format version 2 is not supported (this build reads version 1); run a matching build or restart with --reset earliest|latest to discard it and rebuild state from Kafka",
+      "checkpoint format version 3 is not supported (this build reads versions 1 and 2); run a matching build or restart with --reset earliest|latest to discard it and rebuild state from Kafka",
     ]);
   });
 
@@ -156,5 +158,49 @@ describe("refusals", () => {
     const bytes = encodeCheckpoint({ ...snapshot, partitions: [{ ...snapshot.partitions[1]!, topic: 7 as unknown as string }] });
     const error = errorOf(() => decodeCheckpoint(bytes));
     expect([error.code, error.message.split(";")[0]]).toEqual(["corrupt", "checkpoint is corrupt: partitions[0].topic is not a string"]);
+  });
+});
+
+describe("version 1", () => {
+  test("a version 1 checkpoint (ids as JSON strings) is read, its ids fingerprinted as version 2 would hold them", () => {
+    const state = new PartitionAggregator("orders", 0, SETTINGS);
+    for (let i = 0; i < 30; i++) state.add(BigInt(i), order(`e${i}`, `k${i % 3}`, "US"), i * 700);
+    const v2 = state.snapshot();
+    // Version 1 as the previous build wrote it: the whole snapshot as JSON, user and event ids as strings.
+    const json = {
+      settings: SETTINGS,
+      partitions: [
+        {
+          topic: "orders",
+          partition: 0,
+          nextOffset: "30",
+          watermarkMs: v2.watermarkMs,
+          maxEventTimeMs: v2.maxEventTimeMs,
+          counters: v2.counters,
+          windows: v2.windows.map((w) => {
+            const ids = Array.from({ length: 30 }, (_, i) => i).filter((i) => Math.floor((i * 700) / 10_000) * 10_000 === w.windowStartMs);
+            return {
+              ...w,
+              customers: undefined,
+              userIds: [...new Set(ids.map((i) => `u-${`e${i}`.length}`))],
+              eventIds: w.closed ? [] : ids.map((i) => `e${i}`),
+              lastEmittedAtMs: null,
+            };
+          }),
+        },
+      ],
+    };
+    const payload = new TextEncoder().encode(JSON.stringify(json));
+    const bytes = new Uint8Array(16 + payload.length);
+    const view = new DataView(bytes.buffer);
+    bytes.set([0x4f, 0x50, 0x43, 0x4b], 0);
+    view.setUint32(4, 1);
+    view.setUint32(8, payload.length);
+    bytes.set(payload, 16);
+    const covered = new Uint8Array(bytes.length - 4);
+    covered.set(bytes.subarray(0, 12), 0);
+    covered.set(payload, 12);
+    view.setUint32(12, crc32(covered));
+    expect(plainCheckpoint(decodeCheckpoint(bytes, { settings: SETTINGS }))).toEqual(plainCheckpoint({ settings: SETTINGS, partitions: [v2] }));
   });
 });

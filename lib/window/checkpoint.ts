@@ -2,15 +2,23 @@
  * The aggregator's checkpoint file: every partition's state plus the settings it was built
  * under, as bytes a {@link CheckpointStore} saves and loads.
  *
- * Format (version 1), all integers big-endian:
+ * Format (version 2), header integers big-endian:
  *
  *   bytes 0..3    magic "OPCK"
- *   bytes 4..7    format version, u32 (1)
+ *   bytes 4..7    format version, u32 (2)
  *   bytes 8..11   payload length in bytes, u32
  *   bytes 12..15  CRC-32 (lib/window/crc32.ts) of bytes 0..11 followed by the payload
- *   bytes 16..    payload: UTF-8 JSON of the snapshot, where
- *                 - offsets (bigint) are decimal strings,
- *                 - a watermark, max event time or last-emitted time of -Infinity is null.
+ *   bytes 16..    payload:
+ *                 - u32 (big-endian) length J of the JSON part, then J bytes of UTF-8 JSON of the
+ *                   snapshot, where offsets (bigint) are decimal strings, a watermark, max event
+ *                   time or last-emitted time of -Infinity is null, and each window's customers
+ *                   and event ids are their counts; padded with spaces to a multiple of 4 bytes;
+ *                 - then the fingerprints (lib/window/fingerprint-set.ts), 3 × u32 little-endian
+ *                   each: for every partition, for every window in order, its customers, then
+ *                   its event ids.
+ *
+ * Version 1 (the whole snapshot as JSON, ids as strings) is still read: its ids are fingerprinted
+ * on load, which gives exactly the state version 2 would have saved.
  *
  * Checks run in that order: magic, version (so a future format is reported as a version
  * mismatch, not as corruption), length, checksum, then the JSON shape and the settings. Every
@@ -19,10 +27,13 @@
  * snapshot's bigint and -Infinity values meet the serialized form.
  */
 import { crc32 } from "./crc32.ts";
+import { FINGERPRINT, type Fingerprints, fingerprintOf, fingerprintsOf } from "./fingerprint-set.ts";
 import type { AggregatorSettings, PartitionCounters, PartitionSnapshot } from "./partition-aggregator.ts";
 import type { DimensionTotals, WindowSnapshot } from "./window-aggregate.ts";
 
-export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FORMAT_VERSION = 2;
+/** Versions this build reads. */
+const READABLE_VERSIONS = [1, 2];
 const MAGIC = [0x4f, 0x50, 0x43, 0x4b]; // "OPCK"
 const HEADER_BYTES = 16;
 
@@ -59,6 +70,7 @@ export class CheckpointError extends Error {
 }
 
 export function encodeCheckpoint(snapshot: CheckpointSnapshot): Uint8Array {
+  const runs: Fingerprints[] = [];
   const json = {
     settings: { ...snapshot.settings },
     partitions: snapshot.partitions.map((p) => ({
@@ -68,16 +80,30 @@ export function encodeCheckpoint(snapshot: CheckpointSnapshot): Uint8Array {
       watermarkMs: finiteOrNull(p.watermarkMs),
       maxEventTimeMs: finiteOrNull(p.maxEventTimeMs),
       counters: p.counters,
-      windows: p.windows.map((w) => ({ ...w, lastEmittedAtMs: finiteOrNull(w.lastEmittedAtMs) })),
+      windows: p.windows.map((w) => {
+        runs.push(w.customers, w.eventIds);
+        return { ...w, customers: w.customers.count, eventIds: w.eventIds.count, lastEmittedAtMs: finiteOrNull(w.lastEmittedAtMs) };
+      }),
     })),
   };
-  const payload = new TextEncoder().encode(JSON.stringify(json));
-  const bytes = new Uint8Array(HEADER_BYTES + payload.length);
+  let text = JSON.stringify(json);
+  text += " ".repeat((4 - ((4 + new TextEncoder().encode(text).length) % 4)) % 4);
+  const jsonBytes = new TextEncoder().encode(text);
+  const fingerprintBytes = runs.reduce((sum, run) => sum + run.count * 12, 0);
+  const payloadLength = 4 + jsonBytes.length + fingerprintBytes;
+  const bytes = new Uint8Array(HEADER_BYTES + payloadLength);
   const view = new DataView(bytes.buffer);
   bytes.set(MAGIC, 0);
   view.setUint32(4, CHECKPOINT_FORMAT_VERSION);
-  view.setUint32(8, payload.length);
-  bytes.set(payload, HEADER_BYTES);
+  view.setUint32(8, payloadLength);
+  view.setUint32(HEADER_BYTES, jsonBytes.length);
+  bytes.set(jsonBytes, HEADER_BYTES + 4);
+  let at = HEADER_BYTES + 4 + jsonBytes.length;
+  for (const run of runs) {
+    const entries = run.entries();
+    bytes.set(new Uint8Array(entries.buffer, entries.byteOffset, entries.byteLength), at);
+    at += entries.byteLength;
+  }
   view.setUint32(12, checksum(bytes));
   return bytes;
 }
@@ -94,8 +120,8 @@ export function decodeCheckpoint(bytes: Uint8Array, options: { settings?: Aggreg
   if (MAGIC.some((b, i) => bytes[i] !== b)) fail("corrupt", "checkpoint does not start with the OPCK magic: not an orderpulse checkpoint");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(4);
-  if (version !== CHECKPOINT_FORMAT_VERSION) {
-    fail("version", `checkpoint format version ${version} is not supported (this build reads version ${CHECKPOINT_FORMAT_VERSION}); run a matching build or`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    fail("version", `checkpoint format version ${version} is not supported (this build reads versions ${READABLE_VERSIONS.join(" and ")}); run a matching build or`);
   }
   if (bytes.length < HEADER_BYTES) fail("truncated", `checkpoint is truncated: ${bytes.length} bytes, shorter than its ${HEADER_BYTES}-byte header`);
   const expectedBytes = HEADER_BYTES + view.getUint32(8);
@@ -105,13 +131,26 @@ export function decodeCheckpoint(bytes: Uint8Array, options: { settings?: Aggreg
   const computed = checksum(bytes);
   if (stored !== computed) fail("corrupt", `checkpoint is corrupt: checksum ${hex(computed)} does not match the stored ${hex(stored)}`);
 
+  const payload = bytes.subarray(HEADER_BYTES);
+  let jsonEnd = payload.length;
+  if (version >= 2) {
+    if (payload.length < 4) fail("corrupt", "checkpoint is corrupt: its payload is shorter than its JSON length field");
+    jsonEnd = 4 + view.getUint32(HEADER_BYTES);
+    if (jsonEnd > payload.length || jsonEnd % 4 !== 0) fail("corrupt", `checkpoint is corrupt: its JSON part (${jsonEnd - 4} bytes) does not fit its payload`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(HEADER_BYTES)));
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload.subarray(version >= 2 ? 4 : 0, jsonEnd)));
   } catch (cause) {
     fail("corrupt", `checkpoint is corrupt: its payload is not UTF-8 JSON (${String(cause)})`, cause);
   }
-  const snapshot = readSnapshot(json);
+  // Version 2: the fingerprints follow the JSON, 4-byte aligned; copied so the snapshot does not
+  // hold the whole file.
+  const fingerprints = Uint8Array.prototype.slice.call(payload, jsonEnd);
+  if (fingerprints.length % 4 !== 0) fail("corrupt", `checkpoint is corrupt: its fingerprints take ${fingerprints.length} bytes, not whole numbers`);
+  const source: FingerprintSource = version >= 2 ? binaryFingerprints(new Uint32Array(fingerprints.buffer, 0, fingerprints.length / 4)) : stringFingerprints;
+  const snapshot = readSnapshot(json, source);
+  if (source.remaining() !== 0) fail("corrupt", `checkpoint is corrupt: ${source.remaining()} bytes after the last window's fingerprints`);
   if (options.settings) checkSettings(snapshot.settings, options.settings);
   return snapshot;
 }
@@ -181,7 +220,41 @@ function strings(value: unknown, path: string): string[] {
   return array(value, path).map((s, i) => string(s, `${path}[${i}]`));
 }
 
-function readSnapshot(json: unknown): CheckpointSnapshot {
+/** Where a window's fingerprints come from: the binary part (version 2) or its JSON strings (version 1). */
+interface FingerprintSource {
+  take(value: unknown, path: string): Fingerprints;
+  /** Bytes of the binary part not taken. */
+  remaining(): number;
+}
+
+function binaryFingerprints(all: Uint32Array): FingerprintSource {
+  let at = 0;
+  return {
+    take(value, path) {
+      const count = int(value, path);
+      if (count < 0 || at + count * 3 > all.length) fail("corrupt", `checkpoint is corrupt: ${path} says ${count} fingerprints, more than the file holds`);
+      const run = fingerprintsOf(all.subarray(at, at + count * 3));
+      at += count * 3;
+      return run;
+    },
+    remaining: () => (all.length - at) * 4,
+  };
+}
+
+const stringFingerprints: FingerprintSource = {
+  take(value, path) {
+    const ids = strings(value, path);
+    const entries = new Uint32Array(ids.length * 3);
+    ids.forEach((id, i) => {
+      fingerprintOf(id);
+      entries.set(FINGERPRINT, i * 3);
+    });
+    return fingerprintsOf(entries);
+  },
+  remaining: () => 0,
+};
+
+function readSnapshot(json: unknown, source: FingerprintSource): CheckpointSnapshot {
   const root = object(json, "the payload");
   const s = object(root.settings, "settings");
   const settings: AggregatorSettings = {
@@ -189,11 +262,11 @@ function readSnapshot(json: unknown): CheckpointSnapshot {
     watermarkDelayMs: int(s.watermarkDelayMs, "settings.watermarkDelayMs"),
     maxDimensionValues: int(s.maxDimensionValues, "settings.maxDimensionValues"),
   };
-  const partitions = array(root.partitions, "partitions").map((p, i) => readPartition(object(p, `partitions[${i}]`), `partitions[${i}]`));
+  const partitions = array(root.partitions, "partitions").map((p, i) => readPartition(object(p, `partitions[${i}]`), `partitions[${i}]`, source));
   return { settings, partitions };
 }
 
-function readPartition(p: Json, path: string): PartitionSnapshot {
+function readPartition(p: Json, path: string, source: FingerprintSource): PartitionSnapshot {
   const offset = string(p.nextOffset, `${path}.nextOffset`);
   if (!/^\d+$/.test(offset)) shapeError(`${path}.nextOffset`, "a decimal offset");
   const c = object(p.counters, `${path}.counters`);
@@ -210,20 +283,22 @@ function readPartition(p: Json, path: string): PartitionSnapshot {
     watermarkMs: timeOrNull(p.watermarkMs, `${path}.watermarkMs`),
     maxEventTimeMs: timeOrNull(p.maxEventTimeMs, `${path}.maxEventTimeMs`),
     counters,
-    windows: array(p.windows, `${path}.windows`).map((w, i) => readWindow(object(w, `${path}.windows[${i}]`), `${path}.windows[${i}]`)),
+    windows: array(p.windows, `${path}.windows`).map((w, i) => readWindow(object(w, `${path}.windows[${i}]`), `${path}.windows[${i}]`, source)),
   };
 }
 
-function readWindow(w: Json, path: string): WindowSnapshot {
+function readWindow(w: Json, path: string, source: FingerprintSource): WindowSnapshot {
+  // Version 1 named the customers' ids userIds.
+  const customers = source === stringFingerprints ? source.take(w.userIds, `${path}.userIds`) : source.take(w.customers, `${path}.customers`);
   return {
     windowStartMs: int(w.windowStartMs, `${path}.windowStartMs`),
     orders: int(w.orders, `${path}.orders`),
     revenueUsdCents: int(w.revenueUsdCents, `${path}.revenueUsdCents`),
     items: int(w.items, `${path}.items`),
-    userIds: strings(w.userIds, `${path}.userIds`),
+    customers,
     byCategory: readDimension(w.byCategory, `${path}.byCategory`),
     byCountry: readDimension(w.byCountry, `${path}.byCountry`),
-    eventIds: strings(w.eventIds, `${path}.eventIds`),
+    eventIds: source.take(w.eventIds, `${path}.eventIds`),
     closed: bool(w.closed, `${path}.closed`),
     changedSinceEmit: bool(w.changedSinceEmit, `${path}.changedSinceEmit`),
     lastEmittedAtMs: timeOrNull(w.lastEmittedAtMs, `${path}.lastEmittedAtMs`),

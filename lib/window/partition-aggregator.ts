@@ -20,8 +20,9 @@
  *      watermark = max(watermark, t − watermarkDelayMs), and every open window whose end <=
  *      watermark closes (its result is final).
  *   Duplicates and late events do not move the watermark.
- * - Dedup state is the event ids counted in the partition's open windows: an id expires when
- *   the window it was counted in closes. A copy arriving after that is judged late (its window
+ * - Dedup state is the event ids counted in the partition's open windows (as 96-bit fingerprints,
+ *   lib/window/fingerprint-set.ts: two ids are taken for one only with probability 2^-96 per
+ *   pair; docs/state.md has the bound): an id expires when the window it was counted in closes. A copy arriving after that is judged late (its window
  *   has closed), so no event is ever counted twice — provided copies carry the same created_at,
  *   as the producer's re-sends do. A copy with a different created_at is still a duplicate while
  *   the original's window is open.
@@ -48,6 +49,7 @@
  */
 import { assignWindow } from "./assign-window.ts";
 import type { CountableOrder } from "../event/order-event.ts";
+import { FINGERPRINT, fingerprintOf } from "./fingerprint-set.ts";
 import { type WindowResult, type WindowSnapshot, WindowAggregate } from "./window-aggregate.ts";
 
 export const ADD_OUTCOMES = ["counted", "duplicate", "late", "invalid"] as const;
@@ -115,8 +117,8 @@ export class PartitionAggregator {
   readonly settings: Readonly<AggregatorSettings>;
   readonly emitIntervalMs: number;
   private readonly windows = new Map<number, WindowAggregate>();
-  /** event_id → start of the open window it was counted in. */
-  private readonly seenIds = new Map<string, number>();
+  /** The open windows (the values of `windows`), for the duplicate check on every event. */
+  private open: WindowAggregate[] = [];
   /** Closed windows awaiting their final emission. */
   private closed: WindowAggregate[] = [];
   /** The window the last counted event went to (maybe closed since: check before use). */
@@ -183,9 +185,16 @@ export class PartitionAggregator {
       this.counters.invalid += 1;
       return "invalid";
     }
-    if (this.seenIds.has(event.event_id)) {
-      this.counters.duplicates += 1;
-      return "duplicate";
+    fingerprintOf(event.event_id);
+    const idA = FINGERPRINT[0]!;
+    const idB = FINGERPRINT[1]!;
+    const idC = FINGERPRINT[2]!;
+    const open = this.open;
+    for (let i = 0; i < open.length; i++) {
+      if (open[i]!.eventIds.has(idA, idB, idC)) {
+        this.counters.duplicates += 1;
+        return "duplicate";
+      }
     }
     const { windowSizeMs, watermarkDelayMs } = this.settings;
     const windowStartMs = assignWindow(eventTimeMs, windowSizeMs);
@@ -199,11 +208,11 @@ export class PartitionAggregator {
     if (window === undefined) {
       window = new WindowAggregate(windowStartMs, windowEndMs, this.settings.maxDimensionValues);
       this.windows.set(windowStartMs, window);
+      this.open.push(window);
       if (windowEndMs < this.earliestOpenEndMs) this.earliestOpenEndMs = windowEndMs;
     }
-    window.add(event);
+    window.addCounted(event, idA, idB, idC);
     this.lastWindow = window;
-    this.seenIds.set(event.event_id, windowStartMs);
     this.counters.counted += 1;
     if (eventTimeMs > this.maxEventTime) this.maxEventTime = eventTimeMs;
     this.raiseWatermark(eventTimeMs - watermarkDelayMs);
@@ -278,7 +287,7 @@ export class PartitionAggregator {
         continue;
       }
       state.windows.set(window.windowStartMs, window);
-      for (const id of window.eventIds) state.seenIds.set(id, window.windowStartMs);
+      state.open.push(window);
       if (window.windowEndMs < state.earliestOpenEndMs) state.earliestOpenEndMs = window.windowEndMs;
     }
     return state;
@@ -295,12 +304,12 @@ export class PartitionAggregator {
         this.closed.push(window);
         this.windows.delete(start);
         // Dedup ids expire with their window: a later copy is late, never counted twice.
-        for (const id of window.eventIds) this.seenIds.delete(id);
-        window.eventIds.length = 0;
+        window.expireIds();
       } else if (window.windowEndMs < earliest) {
         earliest = window.windowEndMs;
       }
     }
     this.earliestOpenEndMs = earliest;
+    this.open = [...this.windows.values()];
   }
 }

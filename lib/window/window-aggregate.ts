@@ -2,8 +2,8 @@
  * The measures of one tumbling window on one partition, updated one counted order at a time.
  *
  * Measures: orders, revenueUsdCents (sum of `total_usd_cents`, exact integers), items (sum of
- * `qty`), customers (distinct `user_id`), and orders/revenueUsdCents/items by category and by
- * country.
+ * `qty`), customers (distinct `user_id`, as 96-bit fingerprints: lib/window/fingerprint-set.ts),
+ * and orders/revenueUsdCents/items by category and by country.
  *
  * Category breakdown: an order counts once in each category it contains; its items there are
  * the qty of that category's lines; its revenue there is `total_usd_cents` split over its
@@ -21,6 +21,7 @@
  * within the window — deliberate: the guard bounds memory, and "other" says the window had more.
  */
 import { allocateLargestRemainder } from "./allocate-largest-remainder.ts";
+import { FINGERPRINT, FingerprintSet, type Fingerprints, fingerprintOf } from "./fingerprint-set.ts";
 import type { CountableOrder } from "../event/order-event.ts";
 
 /** The dimension key that collects values past the cardinality guard. */
@@ -56,12 +57,16 @@ export interface WindowSnapshot {
   orders: number;
   revenueUsdCents: number;
   items: number;
-  userIds: string[];
+  /** Fingerprints of the distinct user_ids, in insertion order. */
+  customers: Fingerprints;
   /** In key-insertion order. */
   byCategory: [string, DimensionTotals][];
   byCountry: [string, DimensionTotals][];
-  /** Event ids counted in this window: the partition's dedup state while the window is open. */
-  eventIds: string[];
+  /**
+   * Fingerprints of the event ids counted in this window, in insertion order: the partition's
+   * dedup state while the window is open; empty once it has closed.
+   */
+  eventIds: Fingerprints;
   closed: boolean;
   changedSinceEmit: boolean;
   /** -Infinity when never emitted. */
@@ -79,11 +84,15 @@ export class WindowAggregate {
   orders = 0;
   revenueUsdCents = 0;
   items = 0;
-  readonly userIds = new Set<string>();
+  /** Distinct user_ids, as fingerprints. */
+  readonly customers = new FingerprintSet();
   readonly byCategory = new Map<string, DimensionTotals>();
   readonly byCountry = new Map<string, DimensionTotals>();
-  /** Ids of the orders counted here, so the partition can expire its dedup state when this window closes. */
-  readonly eventIds: string[] = [];
+  /**
+   * Fingerprints of the event ids counted here: the partition checks them for duplicates while
+   * the window is open, and drops them when it closes (`expireIds()`).
+   */
+  eventIds = new FingerprintSet();
   closed = false;
   changedSinceEmit = false;
   lastEmittedAtMs = -Infinity;
@@ -96,12 +105,22 @@ export class WindowAggregate {
 
   /** Count one order. Never throws on data (the validator has already checked its shape). */
   add(event: CountableOrder): void {
+    fingerprintOf(event.event_id);
+    this.addCounted(event, FINGERPRINT[0]!, FINGERPRINT[1]!, FINGERPRINT[2]!);
+  }
+
+  /**
+   * {@link add} for an order whose event id's fingerprint `idA, idB, idC` is known already (the
+   * partition computes it to look for duplicates).
+   */
+  addCounted(event: CountableOrder, idA: number, idB: number, idC: number): void {
     const total = event.total_usd_cents;
     const lines = event.items;
     this.orders += 1;
     this.revenueUsdCents += total;
-    this.userIds.add(event.user_id);
-    this.eventIds.push(event.event_id);
+    fingerprintOf(event.user_id);
+    this.customers.addCurrent();
+    this.eventIds.add(idA, idB, idC);
     this.changedSinceEmit = true;
 
     // Distinct categories of the order, sorted by name, with their qty and line amount.
@@ -151,7 +170,7 @@ export class WindowAggregate {
       orders: this.orders,
       revenueUsdCents: this.revenueUsdCents,
       items: this.items,
-      customers: this.userIds.size,
+      customers: this.customers.size,
       byCategory: toRecord(this.byCategory),
       byCountry: toRecord(this.byCountry),
       final,
@@ -165,10 +184,10 @@ export class WindowAggregate {
       orders: this.orders,
       revenueUsdCents: this.revenueUsdCents,
       items: this.items,
-      userIds: [...this.userIds],
+      customers: this.customers.view(),
       byCategory: [...this.byCategory].map(([key, t]) => [key, { ...t }]),
       byCountry: [...this.byCountry].map(([key, t]) => [key, { ...t }]),
-      eventIds: [...this.eventIds],
+      eventIds: this.eventIds.view(),
       closed: this.closed,
       changedSinceEmit: this.changedSinceEmit,
       lastEmittedAtMs: this.lastEmittedAtMs,
@@ -180,14 +199,19 @@ export class WindowAggregate {
     w.orders = snapshot.orders;
     w.revenueUsdCents = snapshot.revenueUsdCents;
     w.items = snapshot.items;
-    for (const id of snapshot.userIds) w.userIds.add(id);
+    w.customers.addAll(snapshot.customers.entries());
     for (const [key, t] of snapshot.byCategory) w.byCategory.set(key, { ...t });
     for (const [key, t] of snapshot.byCountry) w.byCountry.set(key, { ...t });
-    w.eventIds.push(...snapshot.eventIds);
+    w.eventIds.addAll(snapshot.eventIds.entries());
     w.closed = snapshot.closed;
     w.changedSinceEmit = snapshot.changedSinceEmit;
     w.lastEmittedAtMs = snapshot.lastEmittedAtMs;
     return w;
+  }
+
+  /** The window has closed: its event ids no longer de-duplicate anything (a later copy is late). */
+  expireIds(): void {
+    if (this.eventIds.size > 0) this.eventIds = new FingerprintSet();
   }
 
   /**
