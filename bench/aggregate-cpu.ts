@@ -4,7 +4,7 @@
  * through what the worker runs per fetch — lib/kafka/read-record-batches.ts, AggregatorEngine.processRange()
  * with a JSON-lines sink and checkpoint files, ticks every 200 ms and checkpoints every 5 s.
  *
- *   bun run bench/aggregate-cpu.ts [--events 1000000] [--partitions 6]
+ *   bun run bench/aggregate-cpu.ts [--events 1000000] [--partitions 6] [--rate 200] [--send 5000]
  *   bun --cpu-prof-md --cpu-prof-dir=DIR run bench/aggregate-cpu.ts      (a profile of the same)
  *
  * Prints CPU µs per record (this process, user + system) and records/s. Steadier than the broker
@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { createRecordsBatch } from "@platformatic/kafka";
 import { AggregatorEngine } from "../lib/window/aggregator-engine.ts";
 import { FileCheckpointStore } from "../lib/window/file-checkpoint-store.ts";
+import { SnapshotStore } from "../lib/window/state-store.ts";
 import { decompress } from "../lib/kafka/group-fetcher.ts";
 import { crc32cOf } from "../lib/kafka/group-fetcher.ts";
 import { JsonlSink } from "../lib/hot/jsonl-sink.ts";
@@ -27,8 +28,12 @@ import { Simulator } from "../lib/event/simulator.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
-  options: { events: { type: "string", default: "1000000" }, partitions: { type: "string", default: "6" } },
+  options: { events: { type: "string", default: "1000000" }, partitions: { type: "string", default: "6" }, rate: { type: "string", default: "200" }, send: { type: "string", default: "5000" } },
 });
+/** Events per second of stream time: 200 as bench/aggregate.ts loads it (small windows); 20000 for windows as dense as a live run's. */
+const ratePerS = Number(values.rate);
+/** Events per producer send, split over the partitions into one batch each: 5000 as bench/aggregate.ts loads them; a live producer's 20 ms chunks at 20,000 events/s are 400. */
+const sendEvents = Number(values.send);
 const events = Number(values.events);
 const partitions = Number(values.partitions);
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-bench-aggregate-cpu-"));
@@ -36,8 +41,8 @@ const scratch = mkdtempSync(join(tmpdir(), "orderpulse-bench-aggregate-cpu-"));
 // The stream, as bench/aggregate.ts loads it: per partition, batches of the records of 5,000-event sends.
 const simulator = new Simulator({
   seed: 1,
-  startMs: Date.now() - (events / 200) * 1000 - 3_600_000,
-  ratePerS: 200,
+  startMs: Date.now() - (events / ratePerS) * 1000 - 3_600_000,
+  ratePerS,
   lateFraction: 0.02,
   outOfOrderFraction: 0.2,
   duplicateFraction: 0.01,
@@ -47,7 +52,7 @@ const logs: Buffer[][] = Array.from({ length: partitions }, () => []);
 const nextOffset = new Array<number>(partitions).fill(0);
 for (let sent = 0; sent < events; ) {
   const byPartition: { key: Buffer; value: Buffer; topic: string }[][] = Array.from({ length: partitions }, () => []);
-  for (let i = 0; i < 5_000 && sent < events; i++, sent++) {
+  for (let i = 0; i < sendEvents && sent < events; i++, sent++) {
     const r = simulator.next();
     byPartition[partitionForKey(r.key, partitions)]!.push({ topic: "orders", key: Buffer.from(r.key), value: Buffer.from(r.value) });
   }
@@ -85,7 +90,7 @@ const engine = new AggregatorEngine({
   clock: { now: () => Date.now() },
   sinks: [new JsonlSink(join(scratch, "results.jsonl"))],
   forwarder: { send() {}, flush: () => Promise.resolve() },
-  checkpointStore: (p) => new FileCheckpointStore(join(scratch, `partition-${p}.ckpt`)),
+  stateStore: (c) => new SnapshotStore(new FileCheckpointStore(join(scratch, `partition-${c.partition}.ckpt`)), c),
   idleTimeoutMs: 2_000,
 });
 await engine.assign(

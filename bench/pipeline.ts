@@ -2,14 +2,16 @@
  * The benchmark of issue 9 in one command: the pipeline against Spark Structured Streaming and
  * against the machine's limit, measured in the same run, one step after the other.
  *
- *   bun run bench/pipeline.ts [--events 5000000] [--partitions 12] [--rate 20000] [--latency-duration 60s] [--skip-spark]
+ *   bun run bench/pipeline.ts [--events 5000000] [--partitions 12] [--rate 20000] [--latency-duration 60s] [--skip-spark] [--live 20000]
  *
  * 1. raw limit: the fastest plain consume of the topic with our Kafka client, and TextDecoder +
  *    JSON.parse alone over the same bytes (a 500,000-record sample held in memory);
  * 2. our aggregator: backlog drain with one worker and with two, CPU % and peak RSS; latency
  *    (created_at to emission) at a steady `--rate`;
  * 3. the baseline, the original design: bench/baseline-spark (PySpark, local[2]), drain and latency;
- * 4. the lake writer's events/s and the compactor's MB/s (bench/lake.ts).
+ * 4. the lake writer's events/s and the compactor's MB/s (bench/lake.ts);
+ * 5. with `--live R`: the aggregator on live traffic at R events/s until its state plateaus, then
+ *    SIGKILLed and restarted (bench/aggregate-live.ts).
  * Writes a markdown table to bench/results/pipeline-<date>.md and prints it.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -30,6 +32,8 @@ const { values } = parseArgs({
     rate: { type: "string", default: "20000" },
     "latency-duration": { type: "string", default: "60s" },
     "skip-spark": { type: "boolean", default: false },
+    /** Also run bench/aggregate-live.ts at this rate (events/s): live traffic until the state plateaus, a SIGKILL, a restart (about 9 minutes). */
+    live: { type: "string" },
   },
 });
 const events = Number(values.events);
@@ -188,6 +192,14 @@ try {
   rows.push({ what: "lake writer", figure: writer ? `${writer[3]} events/s` : "n/a", note: perEvent ? `${perEvent[1]} bytes per event on disk` : lake.out.trim().split("\n").at(-1) });
   rows.push({ what: "compactor", figure: compaction ? `${compaction[1]} MB/s (input)` : "n/a" });
 
+  if (values.live) {
+    say(`aggregator live at ${fmt(Number(values.live))} events/s until its state plateaus (about 9 minutes); load ${load()}`);
+    const live = await runScript(["bench/aggregate-live.ts", "--rate", values.live], { KAFKA_BROKERS: broker.bootstrap });
+    for (const m of live.out.matchAll(/^\| (.+?) \| (.+?) \|$/gm)) {
+      if (m[1] !== "measure" && !m[1]!.startsWith("---")) rows.push({ what: `live at ${fmt(Number(values.live))} events/s: ${m[1]}`, figure: m[2]! });
+    }
+  }
+
   // Ratios.
   const ratios: Row[] = [
     { what: "aggregator (1 worker) / raw consume", figure: `${((one.rate / rawRate) * 100).toFixed(0)} %`, note: "target ≥ 50 %" },
@@ -203,7 +215,7 @@ try {
 
 Machine: ${cpus().length} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB; Bun ${Bun.version}; Kafka ${kafkaVersion()} (local, same machine, 1 GiB heap)${sparkDrain ? `; Spark ${sparkDrain.spark}` : ""}.
 Stream: ${fmt(events)} seeded events (2 % late, 20 % out of order, 1 % duplicates, 0.5 % malformed) over ${partitions} partitions. Load average at the end: ${load()}.
-Command: \`bun run bench/pipeline.ts --events ${events} --partitions ${partitions} --rate ${rate} --latency-duration ${latencySeconds}s${values["skip-spark"] ? " --skip-spark" : ""}\`
+Command: \`bun run bench/pipeline.ts --events ${events} --partitions ${partitions} --rate ${rate} --latency-duration ${latencySeconds}s${values["skip-spark"] ? " --skip-spark" : ""}${values.live ? ` --live ${values.live}` : ""}\`
 
 ## Figures
 

@@ -4,7 +4,7 @@
  * two workers of one consumer group with one of them stopped mid-stream.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
@@ -174,4 +174,33 @@ describe("workers/aggregate.ts", () => {
     expect(b.log()).toMatch(/assigned partitions \[\d, \d, \d\]/);
     expect(checkResultsAgainstOracle(emitted, oracle)).toEqual([]);
   }, 180_000);
+
+  test("two workers on separate hosts (no shared directory): one SIGKILLed with its windows full and restarted on a third, the results equal the oracle's", async () => {
+    const run = await setup("agg-hosts", 6);
+    const producing = produceSimulated(run.conn, run.topic, 30_000, streamOptions(17), { perSecond: 2_000 });
+    // Each "host" has a directory of its own; the state lives in the changelog topic, so none is written.
+    const host = (name: string) => ({ CHECKPOINT_DIR: join(scratch, "agg-hosts", `host-${name}`) });
+    const path = (name: string) => run.results(`${name}.jsonl`);
+    const a = startWorker("workers/aggregate.ts", workerArgs(path("a")), run.env("agg-hosts", host("a")));
+    const b = startWorker("workers/aggregate.ts", workerArgs(path("b")), run.env("agg-hosts", host("b")));
+    await a.waitForLog(/assigned partitions \[\d, \d, \d\]/);
+    await b.waitForLog(/assigned partitions \[\d, \d, \d\]/);
+    // Windows open and checkpointed (every second): A holds state when it dies.
+    await a.waitForLog(/records (1\d{4}|[2-9]\d{4}):.*state [1-9]\d* ids/);
+    a.kill("SIGKILL");
+    await a.exited;
+    // B takes all six over once the group drops A (6 s), restoring A's three from the changelog.
+    await b.waitForLog(/assigned partitions \[0, 1, 2, 3, 4, 5\]; starting at \d+@[1-9]/);
+    const c = startWorker("workers/aggregate.ts", workerArgs(path("c")), run.env("agg-hosts", host("c")));
+    await producing;
+    expect([await b.exited, await c.exited]).toEqual([0, 0]);
+
+    expect(a.log()).toContain("state in changelog topic agg-hosts-");
+    for (const name of ["a", "b", "c"]) expect(existsSync(host(name).CHECKPOINT_DIR)).toBe(false);
+    const oracle = oracleForTopic(await readTopic(run.conn, run.topic), DEFAULT_AGGREGATOR_SETTINGS);
+    const emitted = [...(await readResults(path("a"))), ...(await readResults(path("b"))), ...(await readResults(path("c")))].sort((x, y) => x.emittedAtMs - y.emittedAtMs);
+    expect(checkResultsAgainstOracle(emitted, oracle)).toEqual([]);
+    // C took part: the group split the partitions between B and C before the end.
+    expect(c.log()).toMatch(/assigned partitions \[\d(, \d)*\]/);
+  }, 240_000);
 });

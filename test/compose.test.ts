@@ -147,7 +147,6 @@ const NOT_IN_PIPELINE: Record<string, string[]> = {
 /** Variables a worker must get from compose because their defaults are wrong in a container. */
 const MUST_SET: Record<string, string> = {
   KAFKA_BROKERS: "the default 127.0.0.1:9092 is the container itself; the broker is kafka:19092",
-  CHECKPOINT_DIR: "the default data/checkpoints is inside the image, not on the checkpoints volume",
   INFLUX_URL: "unset means no InfluxDB sink",
   INFLUX_TOKEN: "InfluxDB 2.x refuses writes without it",
   LAKE_DIR: "the lake must be on the lake volume",
@@ -155,6 +154,8 @@ const MUST_SET: Record<string, string> = {
 
 /** Variables a worker reads but compose leaves unset, on purpose. */
 const UNSET_ON_PURPOSE: Record<string, string> = {
+  CHECKPOINT_DIR: "STATE_STORE=kafka: the aggregator's state is in its changelog topic, not in files",
+  CHANGELOG_TOPIC: "the default <AGGREGATE_GROUP>-<ORDERS_TOPIC>-changelog",
   INFLUX_TOKEN_FILE: "INFLUX_TOKEN is set instead",
   INFLUX_DB: "InfluxDB 1.x only; the stack runs 2.7 (INFLUX_API=v2)",
   INFLUX_RP: "InfluxDB 1.x only",
@@ -361,17 +362,17 @@ describe("infra/compose.yaml", () => {
     }
   }, 60_000);
 
-  test("named volumes hold Kafka, InfluxDB, Grafana, the checkpoints and the lake", () => {
+  test("named volumes hold Kafka, InfluxDB, Grafana and the lake; the aggregator needs none (its state is in Kafka)", () => {
     const mounts = (service: string) => (compose.services[service]!.volumes ?? []).map((v) => v.split(":").slice(0, 2).join(":"));
     expect(mounts("kafka")).toContain("kafka-data:/var/lib/kafka/data");
     expect(mounts("influxdb")).toEqual(expect.arrayContaining(["influxdb-data:/var/lib/influxdb2", "influxdb-config:/etc/influxdb2"]));
     expect(mounts("grafana")).toContain("grafana-data:/var/lib/grafana");
-    expect(mounts("aggregator")).toContain(`checkpoints:${compose.services.aggregator!.environment!.CHECKPOINT_DIR}`);
+    expect([mounts("aggregator"), compose.services.aggregator!.environment!.STATE_STORE]).toEqual([[], "kafka"]);
     for (const service of ["lake-writer", "compactor"]) {
       expect(mounts(service)).toContain("lake:/data/lake");
       expect(String(compose.services[service]!.environment!.LAKE_DIR)).toStartWith("/data/lake/");
     }
-    expect(Object.keys(compose.volumes).sort()).toEqual(["checkpoints", "grafana-data", "influxdb-config", "influxdb-data", "kafka-data", "lake"]);
+    expect(Object.keys(compose.volumes).sort()).toEqual(["grafana-data", "influxdb-config", "influxdb-data", "kafka-data", "lake"]);
   });
 
   test("Grafana gets the provisioning mounts and the variables infra/grafana/README.md asks for", () => {

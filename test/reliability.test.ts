@@ -65,8 +65,8 @@ interface Injected {
  * Runs one scenario on a fresh pipeline: start, inject, measure the catch-up, finish, verify.
  * The row goes into the table before the assertions, so a failing scenario still shows its numbers.
  */
-async function runScenario(name: string, stream: StreamSpec, inject: (p: PipelineUnderTest) => Promise<Injected>): Promise<void> {
-  const p = new PipelineUnderTest({ name, conn: broker.connection(`rel-${name}`), influx, scratch, lakeDir: join(lakeDisk, name, "orders"), stream });
+async function runScenario(name: string, stream: StreamSpec, inject: (p: PipelineUnderTest) => Promise<Injected>, stateStore: "kafka" | "file" = "kafka"): Promise<void> {
+  const p = new PipelineUnderTest({ name, conn: broker.connection(`rel-${name}`), influx, scratch, lakeDir: join(lakeDisk, name, "orders"), stream, stateStore });
   const row: Row = { scenario: name, faults: "" };
   rows.push(row);
   try {
@@ -224,22 +224,31 @@ describe("the pipeline through faults", () => {
     });
   }, 600_000);
 
-  /** One fault each, mid-stream: [scenario, test title, seed, share of the stream sent before it, the fault]. */
-  const single: [string, string, number, number, (p: PipelineUnderTest) => Promise<string>][] = [
-    ["broker-restart", "a broker restart", 12, 0.3, () => restartBroker()],
-    ["influx-outage", "a time-series server outage", 13, 0.3, (p) => timeSeriesOutage(p)],
-    ["lake-disk-full", "the lake's disk fills up, then frees", 14, 0.3, (p) => diskFull(p)],
-    ["malformed-burst", "a burst of 100,000 malformed messages", 15, 0.3, (p) => malformedBurst(p, 15)],
-    ["checkpoint-truncated", "a truncated checkpoint file", 16, 0.4, (p) => damageCheckpoints(p, [[1, "truncated"]])],
-    ["checkpoint-bit-flip", "a bit-flipped checkpoint file", 17, 0.4, (p) => damageCheckpoints(p, [[1, "bit-flipped"]])],
+  /**
+   * One fault each, mid-stream: [scenario, test title, seed, share of the stream sent before it,
+   * the fault, the aggregator's state store]. The aggregator keeps its state in its changelog
+   * topic (the default) except where a scenario damages checkpoint files.
+   */
+  const single: [string, string, number, number, (p: PipelineUnderTest) => Promise<string>, "kafka" | "file"][] = [
+    ["broker-restart", "a broker restart", 12, 0.3, () => restartBroker(), "kafka"],
+    ["influx-outage", "a time-series server outage", 13, 0.3, (p) => timeSeriesOutage(p), "kafka"],
+    ["lake-disk-full", "the lake's disk fills up, then frees", 14, 0.3, (p) => diskFull(p), "kafka"],
+    ["malformed-burst", "a burst of 100,000 malformed messages", 15, 0.3, (p) => malformedBurst(p, 15), "kafka"],
+    ["checkpoint-truncated", "a truncated checkpoint file", 16, 0.4, (p) => damageCheckpoints(p, [[1, "truncated"]]), "file"],
+    ["checkpoint-bit-flip", "a bit-flipped checkpoint file", 17, 0.4, (p) => damageCheckpoints(p, [[1, "bit-flipped"]]), "file"],
   ];
-  for (const [name, title, seed, share, fault] of single) {
+  for (const [name, title, seed, share, fault, stateStore] of single) {
     test(title, async () => {
-      await runScenario(name, { ...SHORT, seed }, async (p) => {
-        await p.waitProduced(share);
-        const faults = [await fault(p)];
-        return { faults, clearedAt: performance.now() };
-      });
+      await runScenario(
+        name,
+        { ...SHORT, seed },
+        async (p) => {
+          await p.waitProduced(share);
+          const faults = [await fault(p)];
+          return { faults, clearedAt: performance.now() };
+        },
+        stateStore,
+      );
     }, 600_000);
   }
 
@@ -256,7 +265,7 @@ describe("the pipeline through faults", () => {
       faults.push(await damageCheckpoints(p, [[0, "truncated"], [2, "bit-flipped"]]));
       faults.push(await restartBroker());
       return { faults, clearedAt: performance.now() };
-    });
+    }, "file");
   }, 900_000);
 });
 

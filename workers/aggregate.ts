@@ -19,12 +19,14 @@ import { runAggregator } from "../lib/consume/run-aggregator.ts";
 import { influxSettings, influxTarget } from "../lib/hot/influx-config.ts";
 import { windowTag } from "../lib/hot/influx-points.ts";
 import { sinksFromSpec } from "../lib/hot/sinks-from-spec.ts";
-import { connectionFromConfig, createConsumer, createProducer, describeConnection, ensureTopics, waitForBroker } from "../lib/kafka/client.ts";
+import { ChangelogStore, CHANGELOG_TOPIC_CONFIG } from "../lib/consume/changelog-store.ts";
+import { connectionFromConfig, createConsumer, createProducer, describeConnection, ensureTopics, type KafkaConnection, type OrderConsumer, partitionCount, waitForBroker } from "../lib/kafka/client.ts";
 import { parseCommand } from "../lib/runtime/cli.ts";
 import { groupSettings, intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
 import { AggregatorEngine, type ResetPolicy } from "../lib/window/aggregator-engine.ts";
 import { FileCheckpointStore } from "../lib/window/file-checkpoint-store.ts";
+import { SnapshotStore, type StateStoreContext } from "../lib/window/state-store.ts";
 
 const WORKER = "aggregate";
 
@@ -32,8 +34,20 @@ const settings = {
   ...kafkaSettings,
   ...topicSettings,
   ...influxSettings,
+  STATE_STORE: {
+    describe: "where each partition's window state is kept: kafka (a compacted changelog topic, written incrementally; workers need no shared disk) or file (CHECKPOINT_DIR, whole state each time; one host)",
+    form: "kafka or file",
+    default: "kafka",
+    parse: oneOf(["kafka", "file"] as const),
+  },
+  CHANGELOG_TOPIC: {
+    describe: "the state's changelog topic (STATE_STORE=kafka), created compacted with as many partitions as ORDERS_TOPIC when missing",
+    form: "a topic name, or unset for <AGGREGATE_GROUP>-<ORDERS_TOPIC>-changelog",
+    default: "",
+    parse: (raw: string) => (raw === "" ? "" : parseTopic(raw)),
+  },
   CHECKPOINT_DIR: {
-    describe: "directory of the checkpoint files; several hosts need a shared directory",
+    describe: "directory of the checkpoint files when STATE_STORE=file; several hosts would need it shared",
     form: "a directory path",
     default: "data/checkpoints",
     parse: (raw: string) => raw,
@@ -111,7 +125,15 @@ runMain(async (signal) => {
 
   const producer = createProducer(conn, { role: `${WORKER}-forward` });
   const forwarder = new KafkaForwarder(producer);
-  const checkpointRoot = join(config.CHECKPOINT_DIR, config.AGGREGATE_GROUP, topic);
+  const heartbeatIntervalMs = Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5));
+  const consumer = createConsumer(conn, {
+    role: WORKER,
+    groupId: config.AGGREGATE_GROUP,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT,
+    heartbeatIntervalMs,
+    ...(config.AGGREGATE_INSTANCE_ID ? { groupInstanceId: config.AGGREGATE_INSTANCE_ID } : {}),
+  });
+  const state = await stateStores(config, topic, conn, consumer);
   const engine = new AggregatorEngine({
     topic,
     dlqTopic: config.DLQ_TOPIC,
@@ -124,7 +146,7 @@ runMain(async (signal) => {
     clock: { now: () => Date.now() },
     sinks,
     forwarder,
-    checkpointStore: (partition) => new FileCheckpointStore(join(checkpointRoot, `partition-${partition}.ckpt`)),
+    stateStore: state.storeFor,
     ...(reset ? { reset } : {}),
     worker: WORKER,
     latencySampleEvery: flags["latency-sample"] ? intParser(1, 1_000_000)(flags["latency-sample"]) : 0,
@@ -132,17 +154,9 @@ runMain(async (signal) => {
   log(
     WORKER,
     `topic ${topic}, group ${config.AGGREGATE_GROUP}, window ${windowSizeMs} ms, watermark ${watermarkDelayMs} ms, ` +
-      `checkpoints in ${checkpointRoot}, sinks ${sinks.map((s) => s.name).join(", ")}`,
+      `state in ${state.where}, sinks ${sinks.map((s) => s.name).join(", ")}`,
   );
 
-  const heartbeatIntervalMs = Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5));
-  const consumer = createConsumer(conn, {
-    role: WORKER,
-    groupId: config.AGGREGATE_GROUP,
-    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT,
-    heartbeatIntervalMs,
-    ...(config.AGGREGATE_INSTANCE_ID ? { groupInstanceId: config.AGGREGATE_INSTANCE_ID } : {}),
-  });
   const feed = new AssignedFeed(consumer, engine, {
     topic,
     group: { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT, heartbeatIntervalMs },
@@ -156,6 +170,7 @@ runMain(async (signal) => {
     feed,
     sinks,
     producer,
+    stateProducer: state.producer,
     emitIntervalMs,
     checkpointIntervalMs,
     exitWhenIdleMs,
@@ -164,3 +179,39 @@ runMain(async (signal) => {
     log: (line) => log(WORKER, line),
   });
 });
+
+/** The state stores of the configured kind, where they are (for the log), and the changelog's producer. */
+async function stateStores(
+  config: { STATE_STORE: string; CHANGELOG_TOPIC: string; CHECKPOINT_DIR: string; AGGREGATE_GROUP: string },
+  topic: string,
+  conn: KafkaConnection,
+  consumer: OrderConsumer,
+) {
+  if (config.STATE_STORE === "file") {
+    const root = join(config.CHECKPOINT_DIR, config.AGGREGATE_GROUP, topic);
+    return {
+      where: `checkpoint files under ${root}`,
+      producer: undefined,
+      storeFor: (c: StateStoreContext) => new SnapshotStore(new FileCheckpointStore(join(root, `partition-${c.partition}.ckpt`)), c),
+    };
+  }
+  const changelog = config.CHANGELOG_TOPIC || `${config.AGGREGATE_GROUP}-${topic}-changelog`;
+  const producer = createProducer(conn, { role: `${WORKER}-state`, compression: "none" });
+  // Created at the first assignment: the input topic exists then, and gives the partition count.
+  let ensured: Promise<void> | undefined;
+  const ensure = () =>
+    (ensured ??= partitionCount(consumer, topic)
+      .then((partitions) => ensureTopics(conn, [{ name: changelog, partitions, configs: CHANGELOG_TOPIC_CONFIG, replicas: -1 }]))
+      .then(
+        () => {},
+        (error) => {
+          ensured = undefined; // tried again at the next assignment
+          throw error;
+        },
+      ));
+  return {
+    where: `changelog topic ${changelog}`,
+    producer,
+    storeFor: (c: StateStoreContext) => new ChangelogStore({ consumer, producer, topic: changelog, ensure }, c),
+  };
+}

@@ -9,6 +9,7 @@ import { describeError, peakRssBytes } from "../runtime/worker-runtime.ts";
 import type { AggregatorEngine } from "../window/aggregator-engine.ts";
 import { CheckpointError } from "../window/checkpoint.ts";
 import type { ResultSink } from "../window/result-sink.ts";
+import { StateWriteError } from "../window/state-store.ts";
 import type { AssignedFeed } from "./assigned-feed.ts";
 
 export interface AggregatorRun {
@@ -17,6 +18,8 @@ export interface AggregatorRun {
   sinks: readonly ResultSink[];
   /** The DLQ/late producer, closed after the sinks and the feed. */
   producer: { close(): Promise<unknown> };
+  /** The state changelog's producer (STATE_STORE=kafka), closed last. */
+  stateProducer?: { close(): Promise<unknown> } | undefined;
   emitIntervalMs: number;
   checkpointIntervalMs: number;
   /** Stop by itself after no records arrived for this long; `undefined`: never. */
@@ -29,7 +32,7 @@ export interface AggregatorRun {
 
 /** Runs until stopped; rejects, after the stop protocol, with the first fatal error. */
 export async function runAggregator(run: AggregatorRun): Promise<void> {
-  const { engine, feed, sinks, producer, emitIntervalMs, checkpointIntervalMs, exitWhenIdleMs, shutdownTimeoutMs, signal, log } = run;
+  const { engine, feed, sinks, producer, stateProducer, emitIntervalMs, checkpointIntervalMs, exitWhenIdleMs, shutdownTimeoutMs, signal, log } = run;
   let fatal: unknown;
   const fail = (error: unknown) => {
     fatal ??= error;
@@ -43,9 +46,21 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
     if (saved.size > 0) await feed.commit(saved);
   };
   const emitTimer = setInterval(() => void engine.tick().catch(fail), Math.min(200, Math.max(20, emitIntervalMs / 5)));
+  let failedCheckpoints = 0;
   const checkpointTimer = setInterval(() => {
     if (checkpointing) return;
-    checkpointing = takeCheckpoint().catch(fail).finally(() => (checkpointing = undefined));
+    checkpointing = takeCheckpoint()
+      .then(() => {
+        if (failedCheckpoints > 0) log(`checkpoints are saved again, after ${failedCheckpoints} that failed`);
+        failedCheckpoints = 0;
+      })
+      .catch((error) => {
+        // The state store is away (a broker restarting): the next checkpoint writes everything since
+        // the last one that succeeded. Anything else stops the worker.
+        if (!(error instanceof StateWriteError)) return fail(error);
+        if (failedCheckpoints++ % 10 === 0) log(`checkpoint not saved, retrying in ${checkpointIntervalMs} ms: ${describeError(error)}`);
+      })
+      .finally(() => (checkpointing = undefined));
   }, checkpointIntervalMs);
   let lastRecords = 0;
   let lastMetricsAt = performance.now();
@@ -62,9 +77,15 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
       .map((p) => `${p.partition}:${Number.isFinite(p.watermarkMs) ? new Date(p.watermarkMs).toISOString().slice(11, 19) : "-"}${p.lag === null ? "" : `/lag ${p.lag}`}`)
       .join(" ");
     const t = engine.totals;
+    const held = engine.held();
+    const latency = engine.latency();
     log(
       `${Math.round(rate)} events/s; records ${t.records}: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, ` +
-        `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB (peak ${Math.round(peakRssBytes() / 1e6)}); watermarks ${watermarks || "(no partitions)"}`,
+        `invalid ${t.invalid}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB (peak ${Math.round(peakRssBytes() / 1e6)}); ` +
+        `state ${held.ids} ids ${held.customers} customers ${(held.bytes / 1e6).toFixed(1)} MB, ` +
+        `grown ${((12 * (t.counted + held.customersAdded)) / 1e6).toFixed(1)} MB, written ${(engine.stateBytesWritten() / 1e6).toFixed(1)} MB; ` +
+        (latency ? `latency p50 ${latency.p50Ms} p99 ${latency.p99Ms} ms (${latency.samples}); ` : "") +
+        `watermarks ${watermarks || "(no partitions)"}`,
     );
     // Idle means: nothing new, nothing left to read, and not merely paused by backpressure or
     // cut off from the broker (time without an answer is not idleness). A worker that has read
@@ -107,6 +128,7 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
   await Promise.all(sinks.map((s) => s.close().catch(() => {})));
   await feed.close();
   await producer.close().catch(() => {});
+  await stateProducer?.close().catch(() => {});
   const t = engine.totals;
   log(`stopped; read ${t.records} records: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, invalid ${t.invalid}`);
   const latency = engine.latency();

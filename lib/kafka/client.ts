@@ -232,6 +232,10 @@ export function createAdmin(conn: KafkaConnection): Admin {
 export interface TopicSpec {
   name: string;
   partitions: number;
+  /** Topic-level settings, e.g. `cleanup.policy`; the broker's defaults for the rest. */
+  configs?: Readonly<Record<string, string>>;
+  /** Replication factor; -1 takes the broker's `default.replication.factor`. Default 1. */
+  replicas?: number;
 }
 
 /**
@@ -245,7 +249,12 @@ export async function ensureTopics(conn: KafkaConnection, topics: TopicSpec[]): 
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));
     for (const topic of missing) {
-      await admin.createTopics({ topics: [topic.name], partitions: topic.partitions, replicas: 1 });
+      await admin.createTopics({
+        topics: [topic.name],
+        partitions: topic.partitions,
+        replicas: topic.replicas ?? 1,
+        configs: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
+      });
     }
     return missing.map((t) => t.name);
   } finally {
@@ -259,6 +268,14 @@ export async function ensureTopics(conn: KafkaConnection, topics: TopicSpec[]): 
  * A refused login rejects at once with a {@link KafkaAuthenticationError}, a refused broker
  * certificate with a {@link KafkaTlsError}: a broker that is up and says no will not change its mind.
  */
+/** How many partitions `topic` has, from the cluster's metadata; throws when it does not exist. */
+export async function partitionCount(client: OrderConsumer | OrderProducer, topic: string): Promise<number> {
+  const metadata = await client.metadata({ topics: [topic] });
+  const count = metadata.topics.get(topic)?.partitionsCount;
+  if (count === undefined) throw new Error(`topic ${topic} has no metadata; does it exist?`);
+  return count;
+}
+
 export async function waitForBroker(
   conn: KafkaConnection,
   options: { timeoutMs?: number; intervalMs?: number; onWait?: (attempt: number, error: unknown) => void } = {},

@@ -37,8 +37,14 @@ const OFFSET_OUT_OF_RANGE = 1;
 const READ_COMMITTED = 1;
 
 export interface FetchOptions {
-  /** How long the broker may hold a request open when there is no data. Default 500 ms. */
+  /** How long the broker may hold a request open while it has less than `minBytes`. Default 500 ms. */
   maxWaitMs?: number;
+  /**
+   * The broker answers once it has this many bytes for the request, or after `maxWaitMs`.
+   * Default 1 (at once). On live traffic a larger value means fewer, fuller fetches: each request
+   * has a fixed cost, and with 1 a worker keeping up with 20,000 events/s sent hundreds a second.
+   */
+  minBytes?: number;
   /** Byte budget per request. Default 4 MiB. */
   maxBytes?: number;
   /**
@@ -188,6 +194,7 @@ export class GroupFetcher {
           const connection = await clientConnection(this.consumer, broker);
           return rawFetch(connection, {
             maxWaitMs: this.options.maxWaitMs ?? 500,
+            minBytes: this.options.minBytes ?? 1,
             maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
             topicId: topicMetadata.id,
             partitions: list.map((partition) => ({ partition, fetchOffset: positions.get(partition)!, partitionMaxBytes })),
@@ -332,7 +339,7 @@ const rawFetchApi = createAPI<unknown[], RawFetchPartition[]>(1, FETCH_VERSION, 
  */
 export function rawFetch(
   connection: Connection,
-  request: { maxWaitMs: number; maxBytes: number; topicId: string; partitions: { partition: number; fetchOffset: bigint; partitionMaxBytes: number }[] },
+  request: { maxWaitMs: number; minBytes?: number; maxBytes: number; topicId: string; partitions: { partition: number; fetchOffset: bigint; partitionMaxBytes: number }[] },
 ): Promise<RawFetchPartition[]> {
   const topics = [
     {
@@ -342,7 +349,7 @@ export function rawFetch(
   ];
   return new Promise((resolve, reject) => {
     // Session id 0 with epoch -1: a full fetch that opens no fetch session on the broker.
-    rawFetchApi(connection, request.maxWaitMs, 1, request.maxBytes, READ_COMMITTED, 0, -1, topics, [], "", (error: Error | null, response?: RawFetchPartition[]) => {
+    rawFetchApi(connection, request.maxWaitMs, request.minBytes ?? 1, request.maxBytes, READ_COMMITTED, 0, -1, topics, [], "", (error: Error | null, response?: RawFetchPartition[]) => {
       if (error) reject(error);
       else resolve(response!);
     });

@@ -85,7 +85,9 @@ export function describeError(error: unknown): string {
   for (let depth = 0; current !== undefined && depth < 5; depth++) {
     if (current instanceof Error) {
       lines.push(depth === 0 ? current.message : `caused by: ${current.message}`);
-      current = current.cause;
+      // An AggregateError, or the Kafka client's MultipleErrors, keeps its reasons in `errors`.
+      const errors = (current as { errors?: unknown }).errors;
+      current = current.cause ?? (Array.isArray(errors) && errors.length > 0 ? errors[0] : undefined);
     } else {
       lines.push(depth === 0 ? String(current) : `caused by: ${String(current)}`);
       current = undefined;

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { AggregatorEngine, type EngineOptions, type ForwardRecord } from "./aggregator-engine.ts";
 import { CheckpointError } from "./checkpoint.ts";
 import { MemoryCheckpointStore } from "./checkpoint-store.ts";
+import { SnapshotStore } from "./state-store.ts";
 import { encodeOrderEvent } from "../event/encode-order.ts";
 import type { OrderEvent } from "../event/order-event.ts";
 import type { ResultSink, WorkerMetrics } from "./result-sink.ts";
@@ -60,9 +61,9 @@ function setup(overrides: Partial<EngineOptions> = {}) {
     clock: { now: () => now },
     sinks: [sink],
     forwarder: { send: (r) => void forwarded.push(r), flush: () => Promise.resolve() },
-    checkpointStore: (p) => {
-      if (!stores.has(p)) stores.set(p, new MemoryCheckpointStore());
-      return stores.get(p)!;
+    stateStore: (c) => {
+      if (!stores.has(c.partition)) stores.set(c.partition, new MemoryCheckpointStore());
+      return new SnapshotStore(stores.get(c.partition)!, c);
     },
     idleTimeoutMs: 5_000,
     ...overrides,
@@ -199,7 +200,7 @@ describe("AggregatorEngine", () => {
     expect(sink.flushed).toBe(1);
     expect(sink.written.map((r) => r.orders)).toEqual([2]);
 
-    const second = setup({ checkpointStore: (p) => stores.get(p)! });
+    const second = setup({ stateStore: (c) => new SnapshotStore(stores.get(c.partition)!, c) });
     expect(await second.engine.assign([0], second.resolve)).toEqual(new Map([[0, 2n]]));
     for (const e of [engine, second.engine]) e.process(0, 2n, "u-3", event("3", T0 + 300_000));
     const finals = async (e: AggregatorEngine, s: RecordingSink) => {
@@ -212,11 +213,11 @@ describe("AggregatorEngine", () => {
   test("assign() refuses a corrupt checkpoint without --reset, and starts empty at the reset end with it", async () => {
     const store = new MemoryCheckpointStore();
     await store.save(new TextEncoder().encode("OPCK garbage"));
-    const strict = setup({ checkpointStore: () => store });
+    const strict = setup({ stateStore: (c) => new SnapshotStore(store, c) });
     await expect(strict.engine.assign([0], strict.resolve)).rejects.toBeInstanceOf(CheckpointError);
 
     const reasons: string[] = [];
-    const lenient = setup({ checkpointStore: () => store, reset: "latest" });
+    const lenient = setup({ stateStore: (c) => new SnapshotStore(store, c), reset: "latest" });
     const starts = await lenient.engine.assign([0], {
       offsetAt: (_p, end) => Promise.resolve(end === "latest" ? 42n : 0n),
       hasCommittedOffset: () => Promise.resolve(true),
@@ -256,4 +257,15 @@ test("latency() reports created_at-to-emission of sampled events at their first 
   advance(250);
   await engine.tick();
   expect(engine.latency()).toEqual({ samples: 3, p50Ms: 350, p99Ms: 650, maxMs: 650 });
+});
+
+test("latency() gives exact percentiles whatever the samples: negative, within a minute, beyond it", async () => {
+  const { engine, resolve, advance } = setup({ latencySampleEvery: 1, emitIntervalMs: 0 });
+  await engine.assign([0], resolve);
+  // Events 90 s, 0.5 s and 1.5 s old, and one 2 s ahead of the clock, each emitted at the next tick.
+  const ages = [90_000, 500, 1_500, -2_000];
+  ages.forEach((ageMs, i) => engine.process(0, BigInt(i), `u-${i}`, event(String(i), T0 + 3_600_000 - ageMs)));
+  advance(0);
+  await engine.tick();
+  expect(engine.latency()).toEqual({ samples: 4, p50Ms: 500, p99Ms: 90_000, maxMs: 90_000 });
 });

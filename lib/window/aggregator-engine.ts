@@ -8,7 +8,7 @@
  *   1. synchronously, per partition: collect the results due, hand them to every sink, and take
  *      the state's snapshot — so the snapshot never claims an emission a sink has not received;
  *   2. await every sink's flush and every forwarded record's acknowledgement;
- *   3. save each partition's snapshot (atomic file replace).
+ *   3. save each partition's snapshot to its state store (lib/window/state-store.ts).
  * A crash before 3 restarts from the previous checkpoint and replays the same records into the
  * same state, so every window's final result is emitted again with the same numbers (sinks
  * store by key, so the replay overwrites rather than adds).
@@ -16,14 +16,15 @@
  * Records arrive per partition in offset order. A record below the partition's nextOffset was
  * already applied (a replay after a rebalance or restart) and is skipped.
  */
-import { type CheckpointSnapshot, decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
 import { CheckpointError } from "./checkpoint.ts";
-import type { CheckpointStore } from "./checkpoint-store.ts";
+import type { StateStore, StateStoreContext } from "./state-store.ts";
 import {
   type AggregatorSettings,
   DEFAULT_AGGREGATOR_SETTINGS,
   DEFAULT_EMIT_INTERVAL_MS,
+  type HeldState,
   PartitionAggregator,
+  type PartitionSnapshot,
 } from "./partition-aggregator.ts";
 import type { PartitionMetrics, ResultSink, WorkerMetrics } from "./result-sink.ts";
 import { DEFAULT_MAX_FUTURE_MS, validateForCounting } from "../event/validate-order.ts";
@@ -68,8 +69,8 @@ export interface EngineOptions {
   clock: Clock;
   sinks: ResultSink[];
   forwarder: Forwarder;
-  /** The checkpoint store of one partition. */
-  checkpointStore(partition: number): CheckpointStore;
+  /** The state store of one partition, made when the partition is assigned and kept while it is owned. */
+  stateStore(context: StateStoreContext): StateStore;
   /** Applied only to partitions whose checkpoint is missing or unusable; see `assign()`. */
   reset?: ResetPolicy;
   worker?: string;
@@ -90,12 +91,16 @@ export interface LatencySummary {
 
 interface Owned {
   state: PartitionAggregator;
+  store: StateStore;
   lastRecordAtMs: number;
   lastCheckpointAtMs: number | null;
   lag: bigint | null;
   /** When the lag was last reported (a fetch answered); null before the first. */
   lagAtMs: number | null;
 }
+
+/** Latency histogram buckets: one per ms up to a minute. */
+const LATENCY_BUCKETS = 60_000;
 
 /** How recent a "caught up" report must be for a quiet partition to count as idle. */
 const FRESH_LAG_MS = 2_000;
@@ -122,7 +127,11 @@ export class AggregatorEngine {
   #latencyCount = 0;
   /** "partition/windowStartMs" → created_at of the sampled events not yet emitted. */
   #latencyPending = new Map<string, number[]>();
-  #latencySamples: number[] = [];
+  /** Latency samples (integer ms) from 0 to LATENCY_BUCKETS − 1, counted per ms: a percentile needs no sort. */
+  #latencyHistogram: Uint32Array | undefined;
+  /** Samples outside the histogram (negative: created_at ahead of this clock; or a minute and more). */
+  #latencyOutliers: number[] = [];
+  #latencyCountTotal = 0;
 
   constructor(options: EngineOptions) {
     this.#options = options;
@@ -168,28 +177,33 @@ export class AggregatorEngine {
   ): Promise<Map<number, bigint>> {
     const starts = new Map<number, bigint>();
     const now = this.#options.clock.now();
+    // Every new partition's state is read at once (a changelog restore is mostly waiting on the broker).
+    const loads = new Map<number, { store: StateStore; loaded: Promise<PartitionSnapshot | undefined> }>();
+    for (const partition of partitions) {
+      if (this.#owned.has(partition)) continue;
+      const store = this.#options.stateStore({ topic: this.#options.topic, partition, settings: this.settings });
+      const loaded = store.load();
+      loaded.catch(() => {}); // each is awaited below, in partition order
+      loads.set(partition, { store, loaded });
+    }
     for (const partition of partitions) {
       const owned = this.#owned.get(partition);
       if (owned) {
         starts.set(partition, owned.state.nextOffset);
         continue;
       }
+      const { store, loaded } = loads.get(partition)!;
       let state: PartitionAggregator | undefined;
       let problem: CheckpointError | undefined;
-      const bytes = await this.#options.checkpointStore(partition).load();
-      if (bytes) {
-        try {
-          const snapshot = decodeCheckpoint(bytes, { settings: this.settings });
-          const saved = snapshot.partitions.find((p) => p.partition === partition && p.topic === this.#options.topic);
-          if (!saved) {
-            throw new CheckpointError("corrupt", `checkpoint of partition ${partition} holds no state for ${this.#options.topic}/${partition}`);
-          }
-          state = PartitionAggregator.restore(saved, this.#stateOptions());
-        } catch (error) {
-          if (!(error instanceof CheckpointError)) throw error;
-          problem = new CheckpointError(error.code, `partition ${partition}: ${error.message}`, { cause: error });
-        }
-      } else if (await resolve.hasCommittedOffset(partition)) {
+      let saved: PartitionSnapshot | undefined;
+      try {
+        saved = await loaded;
+        if (saved) state = PartitionAggregator.restore(saved, this.#stateOptions());
+      } catch (error) {
+        if (!(error instanceof CheckpointError)) throw error;
+        problem = new CheckpointError(error.code, `partition ${partition}: ${error.message}`, { cause: error });
+      }
+      if (!saved && !problem && (await resolve.hasCommittedOffset(partition))) {
         problem = new CheckpointError(
           "corrupt",
           `partition ${partition}: the consumer group has committed offsets but there is no checkpoint ` +
@@ -204,7 +218,7 @@ export class AggregatorEngine {
         const startOffset = await resolve.offsetAt(partition, this.#options.reset ?? "earliest");
         state = new PartitionAggregator(this.#options.topic, partition, { ...this.#stateOptions(), startOffset });
       }
-      this.#owned.set(partition, { state, lastRecordAtMs: now, lastCheckpointAtMs: null, lag: null, lagAtMs: null });
+      this.#owned.set(partition, { state, store, lastRecordAtMs: now, lastCheckpointAtMs: null, lag: null, lagAtMs: null });
       starts.set(partition, state.nextOffset);
     }
     return starts;
@@ -334,10 +348,30 @@ export class AggregatorEngine {
 
   /** End-to-end latency of the sampled events so far (created_at → first emission including them). */
   latency(): LatencySummary | undefined {
-    if (this.#latencySamples.length === 0) return undefined;
-    const sorted = [...this.#latencySamples].sort((a, b) => a - b);
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-    return { samples: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted[sorted.length - 1]! };
+    const total = this.#latencyCountTotal;
+    if (total === 0) return undefined;
+    const histogram = this.#latencyHistogram!;
+    const low = this.#latencyOutliers.filter((ms) => ms < 0).sort((a, b) => a - b);
+    const high = this.#latencyOutliers.filter((ms) => ms >= 0).sort((a, b) => a - b);
+    // The k-th smallest sample (1-based): the negative outliers, then the histogram, then the rest.
+    const kth = (k: number): number => {
+      if (k <= low.length) return low[k - 1]!;
+      let seen = low.length;
+      for (let ms = 0; ms < histogram.length; ms++) {
+        seen += histogram[ms]!;
+        if (seen >= k) return ms;
+      }
+      return high[k - seen - 1]!;
+    };
+    const at = (q: number) => kth(Math.min(total, Math.max(1, Math.ceil(q * total))));
+    return { samples: total, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: kth(total) };
+  }
+
+  #addLatency(ms: number): void {
+    this.#latencyHistogram ??= new Uint32Array(LATENCY_BUCKETS);
+    this.#latencyCountTotal += 1;
+    if (Number.isInteger(ms) && ms >= 0 && ms < LATENCY_BUCKETS) this.#latencyHistogram[ms]! += 1;
+    else this.#latencyOutliers.push(ms);
   }
 
   #recordLatency(results: readonly WindowResult[]): void {
@@ -346,7 +380,7 @@ export class AggregatorEngine {
       const key = `${r.partition}/${r.windowStartMs}`;
       const pending = this.#latencyPending.get(key);
       if (!pending) continue;
-      for (const createdAtMs of pending) this.#latencySamples.push(r.emittedAtMs - createdAtMs);
+      for (const createdAtMs of pending) this.#addLatency(r.emittedAtMs - createdAtMs);
       this.#latencyPending.delete(key);
     }
   }
@@ -360,22 +394,24 @@ export class AggregatorEngine {
   async checkpoint(stillOwned: (partition: number) => boolean = () => true): Promise<Map<number, bigint>> {
     const now = this.#options.clock.now();
     const results: WindowResult[] = [];
-    const snapshots = new Map<number, CheckpointSnapshot>();
+    const snapshots = new Map<number, { owned: Owned; snapshot: PartitionSnapshot }>();
     for (const [partition, owned] of this.#owned) {
       for (const r of owned.state.collect(now)) results.push(r);
-      snapshots.set(partition, { settings: this.settings, partitions: [owned.state.snapshot()] });
+      snapshots.set(partition, { owned, snapshot: owned.state.snapshot() });
     }
     this.#recordLatency(results);
     if (results.length > 0) await Promise.all(this.#options.sinks.map((s) => s.write(results)));
     await Promise.all([...this.#options.sinks.map((s) => s.flush()), this.#options.forwarder.flush()]);
     const saved = new Map<number, bigint>();
-    for (const [partition, snapshot] of snapshots) {
-      const owned = this.#owned.get(partition);
-      if (!owned || !stillOwned(partition)) continue;
-      await this.#options.checkpointStore(partition).save(encodeCheckpoint(snapshot));
-      owned.lastCheckpointAtMs = now;
-      saved.set(partition, snapshot.partitions[0]!.nextOffset);
-    }
+    await Promise.all(
+      [...snapshots].map(async ([partition, { owned, snapshot }]) => {
+        // Still owned by this same ownership (not revoked, nor revoked and assigned again meanwhile).
+        if (this.#owned.get(partition) !== owned || !stillOwned(partition)) return;
+        await owned.store.save(snapshot);
+        owned.lastCheckpointAtMs = now;
+        saved.set(partition, snapshot.nextOffset);
+      }),
+    );
     return saved;
   }
 
@@ -408,6 +444,26 @@ export class AggregatorEngine {
       if (owned.lag !== 0n || owned.lagAtMs === null || now - owned.lagAtMs > FRESH_LAG_MS) return false;
     }
     return true;
+  }
+
+  /** What the owned partitions' windows hold (see PartitionAggregator.held()), summed. */
+  held(): HeldState {
+    const held = { ids: 0, customers: 0, bytes: 0, customersAdded: 0 };
+    for (const owned of this.#owned.values()) {
+      const h = owned.state.held();
+      held.ids += h.ids;
+      held.customers += h.customers;
+      held.bytes += h.bytes;
+      held.customersAdded += h.customersAdded;
+    }
+    return held;
+  }
+
+  /** Bytes the state stores of the owned partitions wrote so far. */
+  stateBytesWritten(): number {
+    let bytes = 0;
+    for (const owned of this.#owned.values()) bytes += owned.store.bytesWritten;
+    return bytes;
   }
 
   /** Records the lag of a partition (end offset minus next offset), for metrics. */

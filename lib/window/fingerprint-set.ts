@@ -18,6 +18,10 @@
 /** Members per block: 4096 × 12 bytes = 48 KiB, so a window's last block wastes little. */
 const BLOCK_MEMBERS = 4096;
 const MIN_SLOTS = 64;
+const TAG_BITS = 6;
+const TAG_MASK = (1 << TAG_BITS) - 1;
+/** Member indexes take the index slot's other 26 bits: 67 million members a set (a window of one partition). */
+const MAX_MEMBERS = 2 ** (32 - TAG_BITS) - 2;
 /** 2^32 / φ: Fibonacci hashing spreads any bit pattern of lane 0 over the index. */
 const GOLDEN = 0x9e3779b1;
 
@@ -99,7 +103,11 @@ function fmix32(h: number): number {
 export class FingerprintSet {
   #blocks: Uint32Array[] = [];
   #size = 0;
-  /** Slot → member index + 1; 0 is an empty slot. */
+  /**
+   * Slot → (member index + 1) × 64 + a 6-bit tag of the member (lane 1's low bits); 0 is an empty
+   * slot. The tag settles most probes without reading the member's block: looking up a
+   * fingerprint that is not there (most events, in most windows) touches only the index.
+   */
   #index = new Uint32Array(MIN_SLOTS);
   #mask = MIN_SLOTS - 1;
   /** 32 − log2(slots): a member's home slot is the top bits of lane 0 times the golden ratio. */
@@ -117,10 +125,11 @@ export class FingerprintSet {
     c >>>= 0;
     const index = this.#index;
     const mask = this.#mask;
+    const tag = b & TAG_MASK;
     for (let slot = Math.imul(a, GOLDEN) >>> this.#shift; ; slot = (slot + 1) & mask) {
       const at = index[slot]!;
       if (at === 0) return false;
-      if (this.#equals(at - 1, a, b, c)) return true;
+      if ((at & TAG_MASK) === tag && this.#equals((at >>> TAG_BITS) - 1, a, b, c)) return true;
     }
   }
 
@@ -131,14 +140,16 @@ export class FingerprintSet {
     c >>>= 0;
     const index = this.#index;
     const mask = this.#mask;
+    const tag = b & TAG_MASK;
     let slot = Math.imul(a, GOLDEN) >>> this.#shift;
     for (; ; slot = (slot + 1) & mask) {
       const at = index[slot]!;
       if (at === 0) break;
-      if (this.#equals(at - 1, a, b, c)) return false;
+      if ((at & TAG_MASK) === tag && this.#equals((at >>> TAG_BITS) - 1, a, b, c)) return false;
     }
+    if (this.#size >= MAX_MEMBERS) throw new RangeError(`a fingerprint set holds at most ${MAX_MEMBERS} members`);
     this.#append(a, b, c);
-    index[slot] = this.#size;
+    index[slot] = ((this.#size << TAG_BITS) | tag) >>> 0;
     if (this.#size * 4 > index.length * 3) this.#grow();
     return true;
   }
@@ -227,9 +238,10 @@ export class FingerprintSet {
     const shift = this.#shift - 1;
     for (let m = 0; m < this.#size; m++) {
       const block = this.#blocks[Math.floor(m / BLOCK_MEMBERS)]!;
-      let slot = Math.imul(block[(m % BLOCK_MEMBERS) * 3]!, GOLDEN) >>> shift;
+      const at = (m % BLOCK_MEMBERS) * 3;
+      let slot = Math.imul(block[at]!, GOLDEN) >>> shift;
       while (index[slot] !== 0) slot = (slot + 1) & mask;
-      index[slot] = m + 1;
+      index[slot] = (((m + 1) << TAG_BITS) | (block[at + 1]! & TAG_MASK)) >>> 0;
     }
     this.#index = index;
     this.#mask = mask;

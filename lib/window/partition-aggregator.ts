@@ -101,6 +101,14 @@ export interface PartitionStats extends PartitionCounters {
   openWindows: number;
 }
 
+export interface HeldState {
+  ids: number;
+  customers: number;
+  bytes: number;
+  /** Customer fingerprints added since this process made or restored the state. */
+  customersAdded: number;
+}
+
 /** Everything needed to continue exactly where a partition left off (encoded by `lib/window/checkpoint.ts`). */
 export interface PartitionSnapshot {
   topic: string;
@@ -133,6 +141,8 @@ export class PartitionAggregator {
   private watermark = -Infinity;
   private maxEventTime = -Infinity;
   private readonly counters: PartitionCounters = { counted: 0, duplicates: 0, late: 0, invalid: 0 };
+  /** Customers added to windows' sets by this process (not restored state): with the counted events, the state's growth. */
+  private customersAdded = 0;
 
   /** Throws a RangeError naming the bad option. */
   constructor(
@@ -211,7 +221,9 @@ export class PartitionAggregator {
       this.open.push(window);
       if (windowEndMs < this.earliestOpenEndMs) this.earliestOpenEndMs = windowEndMs;
     }
+    const customersBefore = window.customers.size;
     window.addCounted(event, idA, idB, idC);
+    this.customersAdded += window.customers.size - customersBefore;
     this.lastWindow = window;
     this.counters.counted += 1;
     if (eventTimeMs > this.maxEventTime) this.maxEventTime = eventTimeMs;
@@ -255,6 +267,20 @@ export class PartitionAggregator {
       openWindows: this.windows.size,
       ...this.counters,
     };
+  }
+
+  /**
+   * What the state holds in its windows: event ids (de-duplication), customers (distinct counts)
+   * and the bytes of their fingerprint sets. Windows' totals and dimensions are not counted.
+   */
+  held(): HeldState {
+    const held = { ids: 0, customers: 0, bytes: 0, customersAdded: this.customersAdded };
+    for (const window of [...this.closed, ...this.windows.values()]) {
+      held.ids += window.eventIds.size;
+      held.customers += window.customers.size;
+      held.bytes += window.eventIds.byteLength + window.customers.byteLength;
+    }
+    return held;
   }
 
   snapshot(): PartitionSnapshot {

@@ -55,6 +55,8 @@ export interface PipelineOptions {
   /** The lake's orders table (may sit on a small tmpfs). */
   lakeDir: string;
   stream: StreamSpec;
+  /** The aggregator's STATE_STORE: its changelog topic (the default), or checkpoint files (which a scenario can damage). */
+  stateStore?: "kafka" | "file";
 }
 
 interface Running {
@@ -425,6 +427,7 @@ export class PipelineUnderTest {
           ...kafka,
           DLQ_TOPIC: this.dlq,
           LATE_TOPIC: this.late,
+          STATE_STORE: this.#o.stateStore ?? "kafka",
           CHECKPOINT_DIR: this.checkpointDir,
           AGGREGATE_GROUP: this.#group("aggregator"),
           AGGREGATE_INSTANCE_ID: "rel-aggregator",
