@@ -120,17 +120,7 @@ export class FingerprintSet {
 
   /** Whether the fingerprint `a, b, c` (each a u32) is a member. */
   has(a: number, b: number, c: number): boolean {
-    a >>>= 0;
-    b >>>= 0;
-    c >>>= 0;
-    const index = this.#index;
-    const mask = this.#mask;
-    const tag = b & TAG_MASK;
-    for (let slot = Math.imul(a, GOLDEN) >>> this.#shift; ; slot = (slot + 1) & mask) {
-      const at = index[slot]!;
-      if (at === 0) return false;
-      if ((at & TAG_MASK) === tag && this.#equals((at >>> TAG_BITS) - 1, a, b, c)) return true;
-    }
+    return this.#probe(a >>> 0, b >>> 0, c >>> 0) < 0;
   }
 
   /** Adds the fingerprint `a, b, c` (each a u32); false when it was already a member. */
@@ -138,15 +128,10 @@ export class FingerprintSet {
     a >>>= 0;
     b >>>= 0;
     c >>>= 0;
+    const slot = this.#probe(a, b, c);
+    if (slot < 0) return false;
     const index = this.#index;
-    const mask = this.#mask;
     const tag = b & TAG_MASK;
-    let slot = Math.imul(a, GOLDEN) >>> this.#shift;
-    for (; ; slot = (slot + 1) & mask) {
-      const at = index[slot]!;
-      if (at === 0) break;
-      if ((at & TAG_MASK) === tag && this.#equals((at >>> TAG_BITS) - 1, a, b, c)) return false;
-    }
     if (this.#size >= MAX_MEMBERS) throw new RangeError(`a fingerprint set holds at most ${MAX_MEMBERS} members`);
     this.#append(a, b, c);
     index[slot] = ((this.#size << TAG_BITS) | tag) >>> 0;
@@ -213,6 +198,18 @@ export class FingerprintSet {
   /** Bytes held in typed arrays: the blocks and the index. */
   get byteLength(): number {
     return this.#blocks.length * BLOCK_MEMBERS * 12 + this.#index.byteLength;
+  }
+
+  /** The empty slot where the fingerprint would go, or -1 when it is a member. */
+  #probe(a: number, b: number, c: number): number {
+    const index = this.#index;
+    const mask = this.#mask;
+    const tag = b & TAG_MASK;
+    for (let slot = Math.imul(a, GOLDEN) >>> this.#shift; ; slot = (slot + 1) & mask) {
+      const at = index[slot]!;
+      if (at === 0) return slot;
+      if ((at & TAG_MASK) === tag && this.#equals((at >>> TAG_BITS) - 1, a, b, c)) return -1;
+    }
   }
 
   #equals(member: number, a: number, b: number, c: number): boolean {
