@@ -181,8 +181,10 @@ describe("workers/aggregate.ts", () => {
     // Each "host" has a directory of its own; the state lives in the changelog topic, so none is written.
     const host = (name: string) => ({ CHECKPOINT_DIR: join(scratch, "agg-hosts", `host-${name}`) });
     const path = (name: string) => run.results(`${name}.jsonl`);
-    const a = startWorker("workers/aggregate.ts", workerArgs(path("a")), run.env("agg-hosts", host("a")));
-    const b = startWorker("workers/aggregate.ts", workerArgs(path("b")), run.env("agg-hosts", host("b")));
+    // Idle exit only after the group's session timeout (6 s): B must not stop before it takes A's partitions over.
+    const args = (name: string) => [...workerArgs(path(name)).slice(0, -4), "--exit-when-idle", "10s", "--checkpoint-interval", "1s"];
+    const a = startWorker("workers/aggregate.ts", args("a"), run.env("agg-hosts", host("a")));
+    const b = startWorker("workers/aggregate.ts", args("b"), run.env("agg-hosts", host("b")));
     await a.waitForLog(/assigned partitions \[\d, \d, \d\]/);
     await b.waitForLog(/assigned partitions \[\d, \d, \d\]/);
     // Windows open and checkpointed (every second): A holds state when it dies.
@@ -191,7 +193,7 @@ describe("workers/aggregate.ts", () => {
     await a.exited;
     // B takes all six over once the group drops A (6 s), restoring A's three from the changelog.
     await b.waitForLog(/assigned partitions \[0, 1, 2, 3, 4, 5\]; starting at \d+@[1-9]/);
-    const c = startWorker("workers/aggregate.ts", workerArgs(path("c")), run.env("agg-hosts", host("c")));
+    const c = startWorker("workers/aggregate.ts", args("c"), run.env("agg-hosts", host("c")));
     await producing;
     expect([await b.exited, await c.exited]).toEqual([0, 0]);
 

@@ -100,3 +100,16 @@ test("ensureTopics() creates the changelog with its settings: compacted, segment
   const actual = Object.fromEntries(described!.configs.map((c) => [c.name, c.value]));
   expect(actual).toEqual({ ...CHANGELOG_TOPIC_CONFIG });
 }, 60_000);
+
+test("two stores that load one partition at once both get it (the loser of the claim race claims again); a restore reads one of their states whole", async () => {
+  const conn = await testConnection("changelog-race");
+  const topic = await uniqueTopic("changelog-race", 1);
+  const [x, y] = [storeFor(conn, topic, 0), storeFor(conn, topic, 0)];
+  await Promise.all([x.load(), y.load()]);
+  const [xState, yState] = [new PartitionAggregator("orders", 0, SETTINGS), new PartitionAggregator("orders", 0, SETTINGS)];
+  feed(xState, 0, 3_000);
+  feed(yState, 0, 4_000);
+  await Promise.all([x.save(xState.snapshot()), y.save(yState.snapshot())]);
+  const restored = plainPartition((await storeFor(conn, topic, 0).load())!);
+  expect([plainPartition(xState.snapshot()), plainPartition(yState.snapshot())]).toContainEqual(restored);
+}, 60_000);

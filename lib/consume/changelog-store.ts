@@ -46,6 +46,9 @@ export interface ChangelogTopic {
   ensure(): Promise<void>;
 }
 
+/** Claims a load makes before it gives up: another worker winning each time means two owners that do not settle. */
+const CLAIM_ATTEMPTS = 10;
+
 /** Bytes per produce request: one batch, well under the topic's max.message.bytes. */
 const APPEND_BYTES = 1024 * 1024;
 
@@ -68,9 +71,26 @@ export class ChangelogStore implements StateStore {
   }
 
   async load(): Promise<PartitionSnapshot | undefined> {
-    const { topic } = this.changelog;
-    const { partition } = this.context;
     await this.changelog.ensure();
+    // Two workers claim at once only while a rebalance is under way (both briefly hold the
+    // partition): the loser reads again, now with the winner's claim, and claims the next epoch.
+    // Whichever keeps the partition once the group settles writes on; a restore reads the newest
+    // claimant's state, which is whole either way.
+    for (let attempt = 1; ; attempt++) {
+      const loaded = await this.#claim();
+      if (loaded) return loaded.snapshot;
+      if (attempt === CLAIM_ATTEMPTS) {
+        throw new Error(
+          `${this.changelog.topic}/${this.context.partition}: another worker claimed this partition's state ${attempt} times in a row, ` +
+            "each time just before this one: two workers of the group keep owning it at once; restart this worker",
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200 * attempt));
+    }
+  }
+
+  /** One read-and-claim; undefined when another worker's claim of the same epoch came first. */
+  async #claim(): Promise<{ snapshot: PartitionSnapshot | undefined } | undefined> {
     const [start, end] = await Promise.all([this.#offset(-2n), this.#offset(-1n)]);
     const records = await this.#read(start, end);
     let restored: Restored;
@@ -86,16 +106,12 @@ export class ChangelogStore implements StateStore {
     }
     const writer = new ChangelogWriter(restored, this.context.settings);
     const claimOffset = await this.#append([writer.claim()]);
-    if (!claimWon(await this.#read(end, claimOffset + 1n), writer)) {
-      throw new Error(
-        `${topic}/${partition}: another worker claimed this partition's state at the same time (epoch ${writer.epoch}); ` +
-          "two workers of the group own it at once, which a rebalance resolves: restart this worker",
-      );
-    }
+    if (!claimWon(await this.#read(end, claimOffset + 1n), writer)) return undefined;
     this.#writer = writer;
+    this.#tookOver = false;
     if (problem) throw problem;
     if (restored.snapshot) await this.save(restored.snapshot);
-    return restored.snapshot;
+    return { snapshot: restored.snapshot };
   }
 
   async save(snapshot: PartitionSnapshot): Promise<void> {

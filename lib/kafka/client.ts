@@ -248,15 +248,22 @@ export async function ensureTopics(conn: KafkaConnection, topics: TopicSpec[]): 
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));
+    const created: string[] = [];
     for (const topic of missing) {
-      await admin.createTopics({
-        topics: [topic.name],
-        partitions: topic.partitions,
-        replicas: topic.replicas ?? 1,
-        configs: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
-      });
+      try {
+        await admin.createTopics({
+          topics: [topic.name],
+          partitions: topic.partitions,
+          replicas: topic.replicas ?? 1,
+          configs: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
+        });
+        created.push(topic.name);
+      } catch (error) {
+        // Another worker created it meanwhile (TOPIC_ALREADY_EXISTS): what was wanted holds.
+        if (!(await admin.listTopics()).includes(topic.name)) throw error;
+      }
     }
-    return missing.map((t) => t.name);
+    return created;
   } finally {
     await admin.close();
   }
