@@ -144,11 +144,6 @@ export class FingerprintSet {
     return this.add(FINGERPRINT[0]!, FINGERPRINT[1]!, FINGERPRINT[2]!);
   }
 
-  /** Whether {@link FINGERPRINT}'s value is a member. */
-  hasCurrent(): boolean {
-    return this.has(FINGERPRINT[0]!, FINGERPRINT[1]!, FINGERPRINT[2]!);
-  }
-
   /**
    * Members `from` to `to` (exclusive, default all) in insertion order, 3 × u32 each, copied
    * into a new array: the bytes a checkpoint stores.
