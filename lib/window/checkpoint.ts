@@ -86,19 +86,20 @@ export function encodeCheckpoint(snapshot: CheckpointSnapshot): Uint8Array {
       }),
     })),
   };
-  let text = JSON.stringify(json);
-  text += " ".repeat((4 - ((4 + new TextEncoder().encode(text).length) % 4)) % 4);
-  const jsonBytes = new TextEncoder().encode(text);
+  const jsonBytes = new TextEncoder().encode(JSON.stringify(json));
+  // Padded with spaces to a multiple of 4, so the fingerprints after it are 4-byte aligned.
+  const jsonLength = Math.ceil(jsonBytes.length / 4) * 4;
   const fingerprintBytes = runs.reduce((sum, run) => sum + run.count * 12, 0);
-  const payloadLength = 4 + jsonBytes.length + fingerprintBytes;
+  const payloadLength = 4 + jsonLength + fingerprintBytes;
   const bytes = new Uint8Array(HEADER_BYTES + payloadLength);
   const view = new DataView(bytes.buffer);
   bytes.set(MAGIC, 0);
   view.setUint32(4, CHECKPOINT_FORMAT_VERSION);
   view.setUint32(8, payloadLength);
-  view.setUint32(HEADER_BYTES, jsonBytes.length);
+  view.setUint32(HEADER_BYTES, jsonLength);
   bytes.set(jsonBytes, HEADER_BYTES + 4);
-  let at = HEADER_BYTES + 4 + jsonBytes.length;
+  bytes.fill(0x20, HEADER_BYTES + 4 + jsonBytes.length, HEADER_BYTES + 4 + jsonLength);
+  let at = HEADER_BYTES + 4 + jsonLength;
   for (const run of runs) {
     const entries = run.entries();
     bytes.set(new Uint8Array(entries.buffer, entries.byteOffset, entries.byteLength), at);
