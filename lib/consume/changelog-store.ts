@@ -4,10 +4,11 @@
  * lib/window/changelog.ts. Workers need nothing but the brokers: a partition's state moves with
  * it to whichever worker the group assigns it to. docs/state.md has the design.
  *
- * `load()` reads the changelog partition from its start to its end, claims the partition (a new
- * epoch), reads on to its own claim to check that no other worker claimed the same epoch first,
- * and writes the state it read again under its own keys (the takeover): from then on, what an
- * earlier owner still writes cannot change what a restore reads. `save()` appends what changed.
+ * `load()` reads the changelog partition from its start to its end, writes the state it read again
+ * under its own keys, claims the partition (a new epoch), reads on to its own claim to check that
+ * no other worker claimed the same epoch first, and tombstones the earlier writers' keys: from the
+ * claim on, what an earlier owner still writes cannot change what a restore reads. `save()`
+ * appends what changed.
  */
 import type { OrderConsumer, OrderProducer } from "../kafka/client.ts";
 import { GroupFetcher } from "../kafka/group-fetcher.ts";
@@ -105,12 +106,24 @@ export class ChangelogStore implements StateStore {
       restored = { snapshot: undefined, ...inspectChangelog(records) };
     }
     const writer = new ChangelogWriter(restored, this.context.settings);
+    // The state again under this writer's keys, complete before the claim that makes it the one a
+    // restore reads: whatever the previous owner still writes cannot take it away.
+    if (restored.snapshot) {
+      const copy = writer.checkpoint(restored.snapshot);
+      await this.#append(copy.records);
+      copy.done();
+    }
     const claimOffset = await this.#append([writer.claim()]);
-    if (!claimWon(await this.#read(end, claimOffset + 1n), writer)) return undefined;
+    if (!claimWon(await this.#read(end, claimOffset + 1n, "claim/"), writer)) return undefined;
     this.#writer = writer;
     this.#tookOver = false;
     if (problem) throw problem;
-    if (restored.snapshot) await this.save(restored.snapshot);
+    if (restored.snapshot) {
+      const retire = writer.retire();
+      if (retire.records.length > 0) await this.#append(retire.records);
+      retire.done();
+      this.#tookOver = true;
+    }
     return { snapshot: restored.snapshot };
   }
 
@@ -157,14 +170,22 @@ export class ChangelogStore implements StateStore {
     return first;
   }
 
-  /** The changelog partition's records from `from` up to (not including) `to`. */
-  async #read(from: bigint, to: bigint): Promise<ChangelogRecord[]> {
+  /**
+   * The changelog partition's records from `from` up to (not including) `to`; with `keyPrefix`,
+   * only those whose key starts with it (the others' values are not copied).
+   */
+  async #read(from: bigint, to: bigint, keyPrefix = ""): Promise<ChangelogRecord[]> {
     const records: ChangelogRecord[] = [];
     const partition = this.context.partition;
+    const decoder = new TextDecoder();
     let at = from;
     while (at < to) {
-      const fetched = await this.#fetcher.fetchOnce(new Map([[partition, at]]), (_p, offset, key, value) => {
-        if (offset < to) records.push({ key: key?.toString("utf8") ?? "", value });
+      const fetched = await this.#fetcher.fetchRanges(new Map([[partition, at]]), (_p, offset, data, valueStart, valueEnd, keyStart, keyEnd) => {
+        if (offset >= Number(to)) return;
+        const key = keyStart < 0 ? "" : decoder.decode(data.subarray(keyStart, keyEnd));
+        if (!key.startsWith(keyPrefix)) return;
+        // A copy: `data` is a fetch response or a decompression buffer that the next batch reuses.
+        records.push({ key, value: valueStart < 0 ? null : Uint8Array.prototype.slice.call(data, valueStart, valueEnd) });
       });
       const next = fetched.nextPositions.get(partition);
       const end = fetched.highWatermarks.get(partition);

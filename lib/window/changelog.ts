@@ -17,12 +17,13 @@
  * are gone and for W's previous meta. Nothing is overwritten in place: a key is written once.
  *
  * Ownership. The state of a partition is the latest meta of the writer that holds the newest
- * claim, written after that claim; if that writer wrote none yet, the previous claimant's latest
- * meta written before the newer claim; and so on down. A writer that lost its partition but does
- * not know it yet (a zombie) can still append, but what it appends after a newer claim is never
- * read as state. A new owner therefore first claims, checks that its claim is the first of its
- * epoch, writes the whole state again under its own keys, and only then tombstones the keys of
- * earlier writers: from then on nothing it reads can be touched by anyone else's tombstone.
+ * claim; if that writer wrote none yet, the previous claimant's latest meta; and so on down. Every
+ * writer's keys are its own and each meta references only its writer's chunks, so any writer's
+ * latest meta is a whole state. A new owner therefore first writes the whole state it read again
+ * under its own keys, then claims, checks that its claim is the first of its epoch, and only then
+ * tombstones the keys of earlier writers. A writer that lost its partition but does not know it yet
+ * (a zombie) can still append, and tombstone its own keys, but once the newer claim is in the log
+ * the newer owner's state, already complete before its claim, is what a restore reads.
  */
 import type { AggregatorSettings, PartitionSnapshot } from "./partition-aggregator.ts";
 import type { WindowSnapshot } from "./window-aggregate.ts";
@@ -132,7 +133,7 @@ export function replayChangelog(records: Iterable<ChangelogRecord>, expected: { 
   /** Claims in log order, each with the index of the record after it. */
   const claims: { epoch: number; writer: string; at: number }[] = [];
   /** Metas in log order. */
-  const metas: { writer: string; key: string; at: number }[] = [];
+  const metas: { writer: string; key: string }[] = [];
   let at = 0;
   for (const { key, value } of records) {
     at++;
@@ -146,7 +147,7 @@ export function replayChangelog(records: Iterable<ChangelogRecord>, expected: { 
       if (!Number.isSafeInteger(claim.epoch) || typeof claim.writer !== "string") throw corrupt(key, "not a claim");
       claims.push({ epoch: claim.epoch as number, writer: claim.writer, at });
     } else if (key.startsWith("meta/")) {
-      metas.push({ writer: key.split("/")[1]!, key, at });
+      metas.push({ writer: key.split("/")[1]!, key });
     }
   }
   // The winners: for each epoch, its first claim; a claim not above every earlier winner's epoch
@@ -156,9 +157,8 @@ export function replayChangelog(records: Iterable<ChangelogRecord>, expected: { 
   const epoch = winners.length === 0 ? 0 : winners[winners.length - 1]!.epoch;
   let chosen: string | undefined;
   for (let i = winners.length - 1; i >= 0 && chosen === undefined; i--) {
-    const { writer, at: from } = winners[i]!;
-    const until = i + 1 < winners.length ? winners[i + 1]!.at : Infinity;
-    for (const meta of metas) if (meta.writer === writer && meta.at > from && meta.at < until && live.has(meta.key)) chosen = meta.key;
+    const { writer } = winners[i]!;
+    for (const meta of metas) if (meta.writer === writer && live.has(meta.key)) chosen = meta.key;
   }
   if (chosen === undefined && winners.length === 0) {
     // Written before claims existed, or by a test: the latest meta in the log.
@@ -267,10 +267,12 @@ export function claimWon(records: Iterable<ChangelogRecord>, claim: { epoch: num
 
 /**
  * One owner's writes to a partition's changelog. Make it with the {@link Restored} state read
- * just before, call {@link claim}, then {@link takeOver}; after that, {@link checkpoint} for each
- * save. Each call returns the records to append, in order, and a `done()` to call once all of
- * them are acknowledged: until then nothing counts as persisted, and a failed save is simply
- * written again, more fully, by the next one.
+ * just before; write that state again with {@link checkpoint}, then append {@link claim}, check it
+ * won, and {@link retire} the earlier writers' keys; after that, {@link checkpoint} for each save.
+ * ({@link takeOver} is the state and the retirement at once, for a state made after the claim.)
+ * Each call returns the records to append, in order, and a `done()` to call once all of them are
+ * acknowledged: until then nothing counts as persisted, and a failed save is simply written again,
+ * more fully, by the next one.
  */
 export class ChangelogWriter {
   readonly writer: string;
@@ -290,23 +292,26 @@ export class ChangelogWriter {
     this.#foreign = restored.keys;
   }
 
-  /** The claim record: appended first, then checked to be the first claim of its epoch. */
+  /** The claim record: appended once this writer's copy of the state is, then checked to be the first claim of its epoch. */
   claim(): ChangelogRecord {
     return { key: `claim/${this.epoch}/${this.writer}`, value: new TextEncoder().encode(JSON.stringify({ epoch: this.epoch, writer: this.writer })) };
   }
 
-  /**
-   * The whole of `snapshot` under this writer's keys, then tombstones for every key of earlier
-   * writers (read at restore).
-   */
+  /** Tombstones for every key of earlier writers (read at restore): append only after the claim won. */
+  retire(): { records: ChangelogRecord[]; done(): void } {
+    const foreign = this.#foreign;
+    return { records: foreign.map((key) => ({ key, value: null })), done: () => (this.#foreign = []) };
+  }
+
+  /** The whole of `snapshot` under this writer's keys, then {@link retire}'s tombstones. */
   takeOver(snapshot: PartitionSnapshot): { records: ChangelogRecord[]; done(): void } {
     const save = this.checkpoint(snapshot);
-    const foreign = this.#foreign;
+    const retire = this.retire();
     return {
-      records: [...save.records, ...foreign.map((key) => ({ key, value: null }))],
+      records: [...save.records, ...retire.records],
       done: () => {
         save.done();
-        this.#foreign = [];
+        retire.done();
       },
     };
   }
