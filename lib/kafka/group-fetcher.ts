@@ -232,7 +232,13 @@ export class GroupFetcher {
           readOptions.abortedTransactions = p.abortedTransactions;
           let read;
           try {
-            read = readRecordBatches(p.records, Number(from), (offset, data, valueStart, valueEnd, keyStart, keyEnd) => onRecord(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd), readOptions);
+            read = readRecordBatches(
+              p.records,
+              Number(from),
+              (offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, headersEnd) =>
+                onRecord(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, headersEnd),
+              readOptions,
+            );
           } catch (error) {
             throw new Error(`${this.topic}/${partition} from offset ${from}: ${(error as Error).message}`, { cause: error });
           }

@@ -8,7 +8,8 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32cOf, decompress } from "./group-fetcher.ts";
-import { BATCH_HEADER_BYTES, type AbortedTransaction, nextOffsetAfter, readRecordBatches, type ReadBatchesOptions } from "./read-record-batches.ts";
+import { BATCH_HEADER_BYTES, type AbortedTransaction, NO_TIMESTAMP, nextOffsetAfter, readRecordBatches, readRecordHeaders, type ReadBatchesOptions } from "./read-record-batches.ts";
+import { encodeHeaders, encodeRecordBatch, RecordSet } from "./record-batch.ts";
 
 const dir = join(import.meta.dirname, "testdata", "record-batches");
 interface Case {
@@ -180,5 +181,61 @@ describe("readRecordBatches() on damaged bytes", () => {
   test("a batch length shorter than a header is corrupt", () => {
     const bytes = corrupt("three-batches", (b) => new DataView(b.buffer).setInt32(8, 20));
     expect(() => read(bytes, 0, { crc32c: undefined })).toThrow(/shorter than a batch header/);
+  });
+});
+
+describe("readRecordBatches() hands over each record's timestamp and headers", () => {
+  const utf8 = new TextEncoder();
+  const baseMs = 1_767_225_600_000;
+  /** Three records: deltas 0, +1,234 ms and +40 days (a varlong past 32 bits); headers on the first two. */
+  function batch(): Buffer {
+    const set = new RecordSet(1024);
+    set.append(baseMs, utf8.encode("k0"), utf8.encode("v0"), encodeHeaders([[utf8.encode("trace"), utf8.encode("abc")], [utf8.encode("trace"), utf8.encode("")]]));
+    set.append(baseMs + 1234, null, utf8.encode("v1"), encodeHeaders([[utf8.encode("h"), utf8.encode("1")]]));
+    set.append(baseMs + 40 * 86_400_000, utf8.encode("k2"), utf8.encode("v2"), encodeHeaders([]));
+    const data = { records: set.records(), count: set.count, firstTimestamp: set.firstTimestamp, maxTimestamp: set.maxTimestamp };
+    return encodeRecordBatch(data, { compression: "none", producerId: -1n, producerEpoch: -1, baseSequence: -1 });
+  }
+  function readAll(bytes: Uint8Array) {
+    const seen: { offset: number; timestampMs: number; headers: [string, string | null][] }[] = [];
+    readRecordBatches(
+      bytes,
+      0,
+      (offset, data, _vs, _ve, _ks, _ke, timestampMs, headersStart, headersEnd) => {
+        const headers = readRecordHeaders(data, headersStart, headersEnd).map(([k, v]): [string, string | null] => [text.decode(k), v === null ? null : text.decode(v)]);
+        seen.push({ offset, timestampMs, headers });
+      },
+      { decompress, crc32c: crc32cOf },
+    );
+    return seen;
+  }
+
+  test("CreateTime: the batch's base timestamp plus each record's delta", () => {
+    expect(readAll(batch())).toEqual([
+      { offset: 0, timestampMs: baseMs, headers: [["trace", "abc"], ["trace", ""]] },
+      { offset: 1, timestampMs: baseMs + 1234, headers: [["h", "1"]] },
+      { offset: 2, timestampMs: baseMs + 40 * 86_400_000, headers: [] },
+    ]);
+  });
+
+  test("LogAppendTime: every record gets the batch's max timestamp, the broker's", () => {
+    const bytes = batch();
+    bytes[22] = bytes[22]! | 0b1000;
+    new DataView(bytes.buffer, bytes.byteOffset).setBigInt64(35, BigInt(baseMs + 99));
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(17, crc32cOf(bytes.subarray(21)));
+    expect(readAll(bytes).map((r) => r.timestampMs)).toEqual([baseMs + 99, baseMs + 99, baseMs + 99]);
+  });
+
+  test("a producer's missing timestamp (-1) stays -1", () => {
+    const bytes = batch();
+    new DataView(bytes.buffer, bytes.byteOffset).setBigInt64(27, -1n);
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(17, crc32cOf(bytes.subarray(21)));
+    expect(readAll(bytes).map((r) => r.timestampMs)).toEqual([NO_TIMESTAMP, NO_TIMESTAMP, NO_TIMESTAMP]);
+  });
+
+  test("readRecordHeaders() keeps a null header value null and refuses headers that overrun the record", () => {
+    const bytes = new Uint8Array([2, 2, 0x6b, 1]); // one header: key "k" (length 1), value null (-1)
+    expect(readRecordHeaders(bytes, 0, bytes.length)).toEqual([[new Uint8Array([0x6b]), null]]);
+    expect(() => readRecordHeaders(new Uint8Array([2, 20]), 0, 2)).toThrow(RangeError);
   });
 });

@@ -36,6 +36,9 @@ export type CompressionCodec = (typeof COMPRESSION_CODECS)[number];
 const CODEC_MASK = 0b111;
 const IS_TRANSACTIONAL = 1 << 4;
 const IS_CONTROL = 1 << 5;
+const IS_LOG_APPEND_TIME = 1 << 3;
+/** A record timestamp the producer did not set. */
+export const NO_TIMESTAMP = -1;
 /** Bytes of a batch before its first record. */
 export const BATCH_HEADER_BYTES = 61;
 /** Bytes of baseOffset and batchLength, which batchLength does not count. */
@@ -45,10 +48,23 @@ const CONTROL_TYPE_ABORT = 0;
 /**
  * One data record. `data` holds its bytes: the fetch response itself, or the decompressed
  * records of its batch. Valid only during the call: copy a range to keep it. A null value or key
- * has start and end -1.
+ * has start and end -1. `timestampMs` is the record's Kafka timestamp: its CreateTime (base
+ * timestamp + delta), or the batch's max timestamp when the topic stamps LogAppendTime; -1 when
+ * the producer gave none. `data[headersStart, headersEnd)` holds its headers (count and
+ * entries, as {@link readRecordHeaders} reads them).
+ * Returning `false` stops the read after this record (see `ReadBatchesResult.stopped`).
  */
-/** Returning `false` stops the read after this record (see `ReadBatchesResult.stopped`). */
-export type BatchRecordHandler = (offset: number, data: Uint8Array, valueStart: number, valueEnd: number, keyStart: number, keyEnd: number) => void | boolean;
+export type BatchRecordHandler = (
+  offset: number,
+  data: Uint8Array,
+  valueStart: number,
+  valueEnd: number,
+  keyStart: number,
+  keyEnd: number,
+  timestampMs: number,
+  headersStart: number,
+  headersEnd: number,
+) => void | boolean;
 
 export interface AbortedTransaction {
   producerId: number;
@@ -114,6 +130,8 @@ export function readRecordBatches(bytes: Uint8Array, fromOffset: number, onRecor
     const lastOffset = baseOffset + int32(bytes, batchStart + 23);
     const producerId = int64(bytes, batchStart + 43);
     const recordCount = int32(bytes, batchStart + 57);
+    const baseTimestamp = int64(bytes, batchStart + 27);
+    const logAppendTime = (attributes & IS_LOG_APPEND_TIME) !== 0 ? int64(bytes, batchStart + 35) : NO_TIMESTAMP;
     batches += 1;
     if (lastOffset + 1 > nextOffset) nextOffset = lastOffset + 1;
     const current = batchStart;
@@ -169,10 +187,14 @@ export function readRecordBatches(bytes: Uint8Array, fromOffset: number, onRecor
         valueEnd = p += valueLength;
       }
       if (p > end || keyLength < -1 || valueLength < -1) throw corrupt(baseOffset, `record ${i} of ${recordCount} does not fit its length`);
-      p = end; // headers: not needed
+      const headersStart = p;
+      p = end; // headers: read only when a record is forwarded (readRecordHeaders)
       if (offset >= fromOffset) {
         records += 1;
-        if (onRecord(offset, data, valueStart, valueEnd, keyStart, keyEnd) === false) return { records, nextOffset: offset + 1, batches, stopped: true };
+        const timestampMs = logAppendTime !== NO_TIMESTAMP ? logAppendTime : baseTimestamp < 0 ? NO_TIMESTAMP : baseTimestamp + timestampDelta;
+        if (onRecord(offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, end) === false) {
+          return { records, nextOffset: offset + 1, batches, stopped: true };
+        }
       }
     }
   }
@@ -207,20 +229,65 @@ function controlType(data: Uint8Array, start: number, end: number, baseOffset: n
 // Set by readRecordHead for the record it read.
 let recordEnd = 0;
 let offsetDelta = 0;
+let timestampDelta = 0;
 
 /**
- * The head of the record at `p` — length, attributes (unused in v2), timestampDelta (not
- * needed), offsetDelta — leaving `p` at the key and returning the key's length. Sets
- * `recordEnd`, -1 for a length that is not positive, and `offsetDelta`. Bounds are the caller's
- * to check (reads past the end give 0s).
+ * The head of the record at `p` — length, attributes (unused in v2), timestampDelta,
+ * offsetDelta — leaving `p` at the key and returning the key's length. Sets `recordEnd`, -1 for
+ * a length that is not positive, `timestampDelta` and `offsetDelta`. Bounds are the caller's to
+ * check (reads past the end give 0s).
  */
 function readRecordHead(data: Uint8Array): number {
   const length = varint(data);
   recordEnd = length > 0 ? p + length : -1;
   p += 1;
-  while (data[p++]! & 0x80);
+  timestampDelta = varlong(data);
   offsetDelta = varint(data);
   return varint(data);
+}
+
+/**
+ * A record's headers, `data[start, end)` as a {@link BatchRecordHandler} gives them: each key and
+ * value copied out, in order (keys may repeat; a null value stays null). Throws a RangeError when
+ * they do not fit the range.
+ */
+export function readRecordHeaders(data: Uint8Array, start: number, end: number): Array<[key: Uint8Array, value: Uint8Array | null]> {
+  p = start;
+  const count = varint(data);
+  const headers: Array<[Uint8Array, Uint8Array | null]> = [];
+  if (count < 0 || count > end - start) throw new RangeError(`record headers count ${count} does not fit ${end - start} bytes`);
+  for (let i = 0; i < count; i++) {
+    const keyLength = varint(data);
+    if (keyLength < 0 || p + keyLength > end) throw new RangeError(`record header ${i} key does not fit its record`);
+    const key = copy(data, p, (p += keyLength));
+    const valueLength = varint(data);
+    if (valueLength < -1 || p + valueLength > end) throw new RangeError(`record header ${i} value does not fit its record`);
+    headers.push([key, valueLength < 0 ? null : copy(data, p, (p += valueLength))]);
+  }
+  return headers;
+}
+
+/** A copy, also when `data` is a Buffer (whose own slice is a view). */
+function copy(data: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(data, start, end);
+}
+
+/**
+ * A zigzag varlong at `p` (at most 10 bytes), as a number: exact within ±2^53, which a timestamp
+ * delta never leaves. Advances `p`.
+ */
+function varlong(data: Uint8Array): number {
+  let byte = data[p++]!;
+  if ((byte & 0x80) === 0) return (byte >>> 1) ^ -(byte & 1);
+  let value = byte & 0x7f;
+  let scale = 128;
+  for (let n = 1; byte & 0x80; n++) {
+    if (n >= 10) throw new RangeError(`varlong at byte ${p} is longer than 10 bytes`);
+    byte = data[p++]!;
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
+  }
+  return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
 }
 
 /** A zigzag varint of at most 5 bytes at `p`; advances `p`. Past the end of `data` it reads 0s (the callers' bounds checks catch that). */
