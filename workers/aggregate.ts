@@ -14,13 +14,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AssignedFeed } from "../lib/consume/assigned-feed.ts";
-import { KafkaForwarder } from "../lib/consume/kafka-forwarder.ts";
+import { FORWARD_TOPIC_CONFIG, KafkaForwarder } from "../lib/consume/kafka-forwarder.ts";
 import { runAggregator } from "../lib/consume/run-aggregator.ts";
 import { influxSettings, influxTarget } from "../lib/hot/influx-config.ts";
 import { windowTag } from "../lib/hot/influx-points.ts";
 import { sinksFromSpec } from "../lib/hot/sinks-from-spec.ts";
 import { ChangelogStore, CHANGELOG_TOPIC_CONFIG } from "../lib/consume/changelog-store.ts";
-import { connectionFromConfig, createConsumer, createProducer, describeConnection, ensureTopics, type KafkaConnection, type OrderConsumer, partitionCount, waitForBroker } from "../lib/kafka/client.ts";
+import { connectionFromConfig, createConsumer, createProducer, describeConnection, ensureTopics, type KafkaConnection, type OrderConsumer, partitionCount, topicMaxMessageBytes, waitForBroker } from "../lib/kafka/client.ts";
 import { parseCommand } from "../lib/runtime/cli.ts";
 import { groupSettings, intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
@@ -119,12 +119,12 @@ runMain(async (signal) => {
 
   await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) });
   await ensureTopics(conn, [
-    { name: config.DLQ_TOPIC, partitions: 1 },
-    { name: config.LATE_TOPIC, partitions: 1 },
+    { name: config.DLQ_TOPIC, partitions: 1, configs: FORWARD_TOPIC_CONFIG, replicas: -1 },
+    { name: config.LATE_TOPIC, partitions: 1, configs: FORWARD_TOPIC_CONFIG, replicas: -1 },
   ]);
 
   const producer = createProducer(conn, { role: `${WORKER}-forward` });
-  const forwarder = new KafkaForwarder(producer);
+  const forwarder = new KafkaForwarder(producer, { maxMessageBytes: (name) => topicMaxMessageBytes(conn, name) });
   const heartbeatIntervalMs = Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5));
   const consumer = createConsumer(conn, {
     role: WORKER,

@@ -270,6 +270,31 @@ export async function ensureTopics(conn: KafkaConnection, topics: TopicSpec[]): 
 }
 
 /**
+ * Kafka's default `message.max.bytes` (1 MiB + 12): the largest record batch a topic takes when
+ * neither it nor its broker says otherwise. A record batch is what the limit measures: all of one
+ * produce request's records for one partition, compressed when compression is on.
+ */
+export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+
+/**
+ * The largest record batch `topic` takes: its effective `max.message.bytes` as the broker
+ * describes it (the topic's own setting, else the broker's `message.max.bytes`). Throws when the
+ * broker does not answer, refuses to describe the topic, or the topic does not exist.
+ */
+export async function topicMaxMessageBytes(conn: KafkaConnection, topic: string): Promise<number> {
+  const admin = createAdmin(conn);
+  try {
+    const [described] = await admin.describeConfigs({ resources: [{ resourceType: 2, resourceName: topic, configurationKeys: ["max.message.bytes"] }] });
+    const raw = described?.configs.find((c) => c.name === "max.message.bytes")?.value;
+    const bytes = raw == null ? Number.NaN : Number(raw);
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`topic ${topic}: max.message.bytes is ${JSON.stringify(raw ?? null)}, not a positive integer`);
+    return bytes;
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
  * Resolves once a broker answers a metadata request; rejects after `timeoutMs` with the last
  * error as `cause`. `onWait` is called once per failed attempt (for one log line per wait).
  * A refused login rejects at once with a {@link KafkaAuthenticationError}, a refused broker
