@@ -11,7 +11,7 @@ import { PartitionAggregator } from "../lib/window/partition-aggregator.ts";
 import { plainPartition } from "./support/plain-snapshot.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 
-const SETTINGS = { windowSizeMs: 60_000, watermarkDelayMs: 120_000, maxDimensionValues: 50 };
+const SETTINGS = { windowSizeMs: 60_000, watermarkDelayMs: 120_000, maxDimensionValues: 50, maxAheadMs: 10_000 };
 /** What to close after the tests: consumers leave their group at once (close(true)); producers and admins take no argument. */
 const closers: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

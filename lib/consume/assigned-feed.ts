@@ -5,7 +5,7 @@
  * Fetching pauses, rather than drops anything, while a sink or the DLQ/late forwarder is full.
  */
 import type { OrderConsumer } from "../kafka/client.ts";
-import { GroupFetcher, OffsetOutOfRangeError } from "../kafka/group-fetcher.ts";
+import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler } from "../kafka/group-fetcher.ts";
 import { describeError } from "../runtime/worker-runtime.ts";
 import type { AggregatorEngine } from "../window/aggregator-engine.ts";
 import type { ResultSink } from "../window/result-sink.ts";
@@ -98,8 +98,8 @@ export class AssignedFeed {
     // One response can hold hundreds of MB once decompressed; stop feeding it while the forwarder
     // is full (the rest is fetched again after the loop below waits for room).
     const forwarder = this.forwarder;
-    const onRecord = (partition: number, offset: number, data: Uint8Array, valueStart: number, valueEnd: number, keyStart: number, keyEnd: number) => {
-      engine.processRange(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd);
+    const onRecord: RecordRangeHandler = (partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, headersEnd) => {
+      engine.processRange(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, headersEnd);
       return !forwarder.congested();
     };
     while (!this.#stopped) {

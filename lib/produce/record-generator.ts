@@ -23,7 +23,8 @@ function pump(): void {
     const spanMs = start.chunkSpanMs;
     while (builder.records < limit) {
       const record = sim.next();
-      builder.add(record, Date.now());
+      // Its Kafka timestamp is the stream time it goes out at, which the aggregator judges created_at against.
+      builder.add(record, record.emittedAtMs);
       // Paced streams go out chunk by chunk: a chunk covers at most spanMs of stream time.
       if (record.emittedAtMs - builder.firstEmittedMs >= spanMs) break;
     }

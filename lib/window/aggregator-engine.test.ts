@@ -106,7 +106,7 @@ describe("AggregatorEngine", () => {
     expect(engine.nextOffset(2)).toBe(8n);
   });
 
-  test("processRange() counts a valid event read from a range, and treats a null value as empty and a null key as none", async () => {
+  test("processRange() counts a valid event read from a range, and judges a null value (a tombstone) invalid, forwarding it as null", async () => {
     const { engine, forwarded, resolve } = setup();
     await engine.assign([0], resolve);
     const value = event("1", T0);
@@ -115,7 +115,25 @@ describe("AggregatorEngine", () => {
     engine.processRange(0, 0, data, 4, 4 + value.length, -1, -1);
     engine.processRange(0, 1, data, -1, -1, -1, -1);
     expect(engine.totals).toEqual({ records: 2, counted: 1, duplicates: 0, late: 0, invalid: 1, skippedReplays: 0 });
-    expect(forwarded.map((r) => [r.key, r.value, r.headers.reason])).toEqual([[undefined, new Uint8Array(0), "not_json"]]);
+    expect(forwarded.map((r) => [r.key, r.value, r.headers.reason])).toEqual([[undefined, null, "not_json"]]);
+  });
+
+  test("17.s3 a DLQ copy keeps the source record's headers and its null value", async () => {
+    const { engine, forwarded, resolve } = setup();
+    await engine.assign([0], resolve);
+    // Key "k", null value, then the header section: count 1, key "h" (length 1), value "v".
+    const data = new Uint8Array([0x6b, 2, 2, 0x68, 2, 0x76]);
+    engine.processRange(0, 3, data, -1, -1, 0, 1, T0, 1, data.length);
+    data.fill(0);
+    expect(forwarded).toEqual([
+      {
+        topic: "orders.dlq",
+        key: new Uint8Array([0x6b]),
+        value: null,
+        headers: expect.objectContaining({ reason: "not_json", "source-offset": "3" }),
+        sourceHeaders: new Uint8Array([2, 2, 0x68, 2, 0x76]),
+      },
+    ]);
   });
 
   test("process() skips a record below the partition's next offset (a replay)", async () => {

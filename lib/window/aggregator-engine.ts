@@ -15,6 +15,12 @@
  *
  * Records arrive per partition in offset order. A record below the partition's nextOffset was
  * already applied (a replay after a rebalance or restart) and is skipped.
+ *
+ * Verdicts depend only on the log, so the same log always gives the same results, DLQ and late
+ * topic: an event's time bounds (`maxFutureMs`, `maxPastMs`) are judged against its record's
+ * Kafka timestamp (CreateTime, or the broker's LogAppendTime), never this worker's clock; a
+ * record without a timestamp (-1) has no time bounds. The one exception is the idle rule (see
+ * partition-aggregator.ts), which lets a quiet partition's watermark follow the clock.
  */
 import { CheckpointError } from "./checkpoint.ts";
 import type { StateStore, StateStoreContext } from "./state-store.ts";
@@ -36,8 +42,15 @@ export interface ForwardRecord {
   topic: string;
   /** The source record's key, passed on as it came (bytes from Kafka, or a string). */
   key: Uint8Array | string | undefined;
-  value: Uint8Array;
+  /** The source record's value; null when it had none (a tombstone), passed on as null. */
+  value: Uint8Array | null;
+  /** What the worker adds: the reason and the source record's topic, partition and offset. */
   headers: Record<string, string>;
+  /**
+   * The source record's own headers, as their encoded section (count, then each key and value,
+   * lib/kafka/read-record-batches.ts's readRecordHeaders reads it); sent before `headers`.
+   */
+  sourceHeaders?: Uint8Array;
 }
 
 /** Publishes forwarded records; `flush()` resolves once every record sent so far is acknowledged. */
@@ -62,9 +75,9 @@ export interface EngineOptions {
   emitIntervalMs?: number;
   /** Processing time without records after which a partition's watermark follows the clock. Default 30 s. */
   idleTimeoutMs?: number;
-  /** How far ahead of the clock created_at may be before the event is invalid. Default 5 min. */
+  /** How far ahead of its record's Kafka timestamp created_at may be before the event is invalid. Default 5 min. */
   maxFutureMs?: number;
-  /** How far behind the clock created_at may be before the event is invalid. Default 1 day. */
+  /** How far behind its record's Kafka timestamp created_at may be before the event is invalid. Default 1 day. */
   maxPastMs?: number;
   clock: Clock;
   sinks: ResultSink[];
@@ -123,6 +136,8 @@ export class AggregatorEngine {
   #idleTimeoutMs: number;
   #maxFutureMs: number;
   #validateOptions: { nowMs: number; maxFutureMs: number; maxPastMs?: number };
+  /** For a record without a timestamp: no time bounds. */
+  #unboundedOptions: { nowMs: number; maxFutureMs: number; maxPastMs?: number } = { nowMs: 0, maxFutureMs: Infinity, maxPastMs: Infinity };
   #latencyEvery: number;
   #latencyCount = 0;
   /** "partition/windowStartMs" → created_at of the sampled events not yet emitted. */
@@ -138,7 +153,7 @@ export class AggregatorEngine {
     this.settings = { ...DEFAULT_AGGREGATOR_SETTINGS, ...options.settings };
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     this.#maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
-    // One options object for every record (only nowMs changes), not a new one per call.
+    // One options object for every record (only nowMs, the record's timestamp, changes), not a new one per call.
     this.#validateOptions = {
       nowMs: 0,
       maxFutureMs: this.#maxFutureMs,
@@ -230,25 +245,40 @@ export class AggregatorEngine {
   }
 
   /**
-   * One record of an owned partition. Never throws on the record's content; a record of a
-   * partition not owned (a stale fetch after a rebalance) is ignored.
+   * One record of an owned partition, with its Kafka timestamp (-1: none). Never throws on the
+   * record's content; a record of a partition not owned (a stale fetch after a rebalance) is ignored.
    */
-  process(partition: number, offset: bigint, key: Uint8Array | string | undefined, value: Uint8Array): void {
-    this.#apply(partition, Number(offset), value, 0, value.length, -1, -1, key);
+  process(partition: number, offset: bigint, key: Uint8Array | string | undefined, value: Uint8Array, timestampMs = -1): void {
+    this.#apply(partition, Number(offset), value, 0, value.length, -1, -1, key, timestampMs, -1, -1);
   }
 
   /**
    * The hot path: {@link process} of a record given as byte ranges of `data` (a fetch response
    * or a decompressed batch), as lib/kafka/read-record-batches.ts hands them over. A null value
-   * (start -1) is an empty one; a null key (start -1) is no key. Nothing is copied unless the
-   * record is forwarded, and then only its own bytes.
+   * (start -1) is judged as an empty one and forwarded as null; a null key (start -1) is no key.
+   * `data[headersStart, headersEnd)` holds the record's headers (-1: none), copied only when the
+   * record is forwarded. Nothing is copied unless the record is forwarded, and then only its own
+   * bytes.
    */
-  processRange(partition: number, offset: number, data: Uint8Array, valueStart: number, valueEnd: number, keyStart: number, keyEnd: number): void {
-    if (valueStart < 0) this.#apply(partition, offset, EMPTY, 0, 0, -1, -1, keyOf(data, keyStart, keyEnd));
-    else this.#apply(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, undefined);
+  processRange(
+    partition: number,
+    offset: number,
+    data: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+    keyStart: number,
+    keyEnd: number,
+    timestampMs = -1,
+    headersStart = -1,
+    headersEnd = -1,
+  ): void {
+    this.#apply(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, undefined, timestampMs, headersStart, headersEnd);
   }
 
-  /** `key` when given, else the key is `data[keyStart, keyEnd)` (none when keyStart is -1). */
+  /**
+   * `key` when given, else the key is `data[keyStart, keyEnd)` (none when keyStart is -1). A
+   * value start of -1 is a null value.
+   */
   #apply(
     partition: number,
     offset: number,
@@ -258,6 +288,9 @@ export class AggregatorEngine {
     keyStart: number,
     keyEnd: number,
     key: Uint8Array | string | undefined,
+    timestampMs: number,
+    headersStart: number,
+    headersEnd: number,
   ): void {
     const owned = this.#owned.get(partition);
     if (!owned) return;
@@ -269,24 +302,24 @@ export class AggregatorEngine {
     const now = this.#options.clock.now();
     owned.lastRecordAtMs = now;
     this.totals.records += 1;
-    this.#validateOptions.nowMs = now;
-    const result = validateForCounting(data, valueStart, valueEnd, this.#validateOptions);
+    let options = this.#unboundedOptions;
+    if (timestampMs >= 0) {
+      options = this.#validateOptions;
+      options.nowMs = timestampMs;
+    }
+    const result = valueStart < 0 ? validateForCounting(EMPTY, 0, 0, options) : validateForCounting(data, valueStart, valueEnd, options);
     if (!result.ok) {
       state.skip(offset);
       this.totals.invalid += 1;
       this.invalidByReason.set(result.reason, (this.invalidByReason.get(result.reason) ?? 0) + 1);
-      this.#options.forwarder.send({
-        topic: this.#options.dlqTopic,
-        key: key ?? keyOf(data, keyStart, keyEnd),
-        // The original bytes, copied: `data` is a whole fetch response, or a decompression buffer
-        // that the next batch overwrites.
-        value: copyOf(data, valueStart, valueEnd),
-        headers: this.#provenance(partition, offset, { reason: result.reason, detail: result.detail.slice(0, 500) }),
+      this.#forward(this.#options.dlqTopic, partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, key, headersStart, headersEnd, {
+        reason: result.reason,
+        detail: result.detail.slice(0, 500),
       });
       return;
     }
     const watermarkBefore = state.watermarkMs;
-    const outcome = state.add(offset, result.event, result.eventTimeMs);
+    const outcome = state.add(offset, result.event, result.eventTimeMs, timestampMs);
     switch (outcome) {
       case "counted":
         this.totals.counted += 1;
@@ -303,16 +336,11 @@ export class AggregatorEngine {
       case "late":
         this.totals.late += 1;
         if (this.#options.lateTopic !== null) {
-          this.#options.forwarder.send({
-            topic: this.#options.lateTopic,
-            key: key ?? keyOf(data, keyStart, keyEnd),
-            value: copyOf(data, valueStart, valueEnd),
-            headers: this.#provenance(partition, offset, {
-              reason: "late",
-              // created_at in its one valid form is the ISO text of the event time.
-              detail: `created_at ${new Date(result.eventTimeMs).toISOString()} is in a window that closed at watermark ${new Date(watermarkBefore).toISOString()}`,
-              "watermark-ms": String(watermarkBefore),
-            }),
+          this.#forward(this.#options.lateTopic, partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, key, headersStart, headersEnd, {
+            reason: "late",
+            // created_at in its one valid form is the ISO text of the event time.
+            detail: `created_at ${new Date(result.eventTimeMs).toISOString()} is in a window that closed at watermark ${new Date(watermarkBefore).toISOString()}`,
+            "watermark-ms": String(watermarkBefore),
           });
         }
         return;
@@ -499,6 +527,36 @@ export class AggregatorEngine {
 
   #stateOptions() {
     return { ...this.settings, emitIntervalMs: this.#options.emitIntervalMs ?? DEFAULT_EMIT_INTERVAL_MS };
+  }
+
+  /**
+   * Sends a copy of the record — its key, value (null stays null) and own headers — with the
+   * worker's `extra` headers and its provenance. Copies: `data` is a whole fetch response, or a
+   * decompression buffer that the next batch overwrites.
+   */
+  #forward(
+    topic: string,
+    partition: number,
+    offset: number,
+    data: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+    keyStart: number,
+    keyEnd: number,
+    key: Uint8Array | string | undefined,
+    headersStart: number,
+    headersEnd: number,
+    extra: Record<string, string>,
+  ): void {
+    const record: ForwardRecord = {
+      topic,
+      key: key ?? keyOf(data, keyStart, keyEnd),
+      value: valueStart < 0 ? null : copyOf(data, valueStart, valueEnd),
+      headers: this.#provenance(partition, offset, extra),
+    };
+    // A header section of one byte is the count 0: no headers.
+    if (headersStart >= 0 && headersEnd - headersStart > 1) record.sourceHeaders = copyOf(data, headersStart, headersEnd);
+    this.#options.forwarder.send(record);
   }
 
   #provenance(partition: number, offset: number, extra: Record<string, string>): Record<string, string> {

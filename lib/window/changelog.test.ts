@@ -5,7 +5,7 @@ import { type ChangelogRecord, ChangelogWriter, claimWon, decodeChunk, encodeChu
 import { CheckpointError } from "./checkpoint.ts";
 import { PartitionAggregator } from "./partition-aggregator.ts";
 
-const SETTINGS = { windowSizeMs: 10_000, watermarkDelayMs: 20_000, maxDimensionValues: 3 };
+const SETTINGS = { windowSizeMs: 10_000, watermarkDelayMs: 20_000, maxDimensionValues: 3, maxAheadMs: 10_000 };
 const EXPECTED = { topic: "orders", partition: 2, settings: SETTINGS };
 
 function order(i: number): OrderEvent {

@@ -25,7 +25,7 @@
  * (a zombie) can still append, and tombstone its own keys, but once the newer claim is in the log
  * the newer owner's state, already complete before its claim, is what a restore reads.
  */
-import type { AggregatorSettings, PartitionSnapshot } from "./partition-aggregator.ts";
+import { type AggregatorSettings, DEFAULT_AGGREGATOR_SETTINGS, type PartitionSnapshot } from "./partition-aggregator.ts";
 import type { WindowSnapshot } from "./window-aggregate.ts";
 import { type Fingerprints, fingerprintsOf } from "./fingerprint-set.ts";
 import { CheckpointError } from "./checkpoint.ts";
@@ -180,8 +180,10 @@ export function replayChangelog(records: Iterable<ChangelogRecord>, expected: { 
 function snapshotOf(key: string, live: Map<string, Uint8Array>, expected: { topic: string; partition: number; settings: AggregatorSettings }): PartitionSnapshot {
   const meta = parseJson(key, live.get(key)!) as Meta;
   if (meta.v !== META_VERSION) throw new CheckpointError("version", `changelog meta version ${meta.v} is not supported (this build reads version ${META_VERSION}); run a matching build or ${WHAT_TO_DO}`);
-  const names = ["windowSizeMs", "watermarkDelayMs", "maxDimensionValues"] as const;
-  const differences = names.filter((n) => meta.settings?.[n] !== expected.settings[n]).map((n) => `${n} ${meta.settings?.[n]} (now ${expected.settings[n]})`);
+  const names = ["windowSizeMs", "watermarkDelayMs", "maxDimensionValues", "maxAheadMs"] as const;
+  // State written before maxAheadMs existed is continued under its default.
+  const saved: Partial<AggregatorSettings> = { ...meta.settings, maxAheadMs: meta.settings?.maxAheadMs ?? DEFAULT_AGGREGATOR_SETTINGS.maxAheadMs };
+  const differences = names.filter((n) => saved[n] !== expected.settings[n]).map((n) => `${n} ${saved[n]} (now ${expected.settings[n]})`);
   if (differences.length > 0) throw new CheckpointError("settings", `the changelog's state was written with different settings: ${differences.join(", ")}; start with those settings or ${WHAT_TO_DO}`);
   if (meta.topic !== expected.topic || meta.partition !== expected.partition) {
     throw corrupt(key, `it holds the state of ${meta.topic}/${meta.partition}, not ${expected.topic}/${expected.partition}`);

@@ -12,7 +12,7 @@ import { crc32 } from "./crc32.ts";
 import { PartitionAggregator } from "./partition-aggregator.ts";
 import { plainCheckpoint } from "../../test/support/plain-snapshot.ts";
 
-const SETTINGS = { windowSizeMs: 10_000, watermarkDelayMs: 20_000, maxDimensionValues: 2 };
+const SETTINGS = { windowSizeMs: 10_000, watermarkDelayMs: 20_000, maxDimensionValues: 2, maxAheadMs: 10_000 };
 
 function order(id: string, category: string, country: string): OrderEvent {
   return {

@@ -28,7 +28,7 @@
  */
 import { crc32 } from "./crc32.ts";
 import { FINGERPRINT, type Fingerprints, fingerprintOf, fingerprintsOf } from "./fingerprint-set.ts";
-import type { AggregatorSettings, PartitionCounters, PartitionSnapshot } from "./partition-aggregator.ts";
+import { type AggregatorSettings, DEFAULT_AGGREGATOR_SETTINGS, type PartitionCounters, type PartitionSnapshot } from "./partition-aggregator.ts";
 import type { DimensionTotals, WindowSnapshot } from "./window-aggregate.ts";
 
 export const CHECKPOINT_FORMAT_VERSION = 2;
@@ -157,7 +157,7 @@ export function decodeCheckpoint(bytes: Uint8Array, options: { settings?: Aggreg
 }
 
 function checkSettings(saved: AggregatorSettings, current: AggregatorSettings): void {
-  const names = ["windowSizeMs", "watermarkDelayMs", "maxDimensionValues"] as const;
+  const names = ["windowSizeMs", "watermarkDelayMs", "maxDimensionValues", "maxAheadMs"] as const;
   const differences = names.filter((name) => saved[name] !== current[name]).map((name) => `${name} ${saved[name]} (now ${current[name]})`);
   if (differences.length === 0) return;
   fail("settings", `checkpoint was written with different settings: ${differences.join(", ")}; start with the checkpoint's settings or`);
@@ -262,6 +262,8 @@ function readSnapshot(json: unknown, source: FingerprintSource): CheckpointSnaps
     windowSizeMs: int(s.windowSizeMs, "settings.windowSizeMs"),
     watermarkDelayMs: int(s.watermarkDelayMs, "settings.watermarkDelayMs"),
     maxDimensionValues: int(s.maxDimensionValues, "settings.maxDimensionValues"),
+    // Written before the setting existed: continued under the default (it only caps how far an event ahead of its record's timestamp moves the watermark).
+    maxAheadMs: s.maxAheadMs === undefined ? DEFAULT_AGGREGATOR_SETTINGS.maxAheadMs : int(s.maxAheadMs, "settings.maxAheadMs"),
   };
   const partitions = array(root.partitions, "partitions").map((p, i) => readPartition(object(p, `partitions[${i}]`), `partitions[${i}]`, source));
   return { settings, partitions };

@@ -52,6 +52,18 @@ describe("judging events", () => {
     expect(s.watermarkMs).toEqual(5_000);
   });
 
+  test("17.2 add() moves the watermark by an event's time only up to its record's timestamp plus maxAheadMs", () => {
+    const s = state({ maxAheadMs: 2_000 });
+    // created_at 60 s ahead of its record: counted in its own window, watermark from 25 s + 2 s.
+    expect(s.add(0n, order("early"), 85_000, 25_000)).toEqual("counted");
+    expect(s.watermarkMs).toEqual(7_000);
+    // The on-time traffic after it is not late.
+    expect(s.add(1n, order("b"), 26_000, 26_000)).toEqual("counted");
+    // Without a record timestamp (-1) the event's own time counts.
+    expect(s.add(2n, order("c"), 40_000, -1)).toEqual("counted");
+    expect(s.watermarkMs).toEqual(20_000);
+  });
+
   test("add() drops a repeated event_id as a duplicate without moving the watermark", () => {
     const s = state();
     s.add(0n, order("a"), 25_000);

@@ -9,15 +9,21 @@
  * - Event time is `created_at` (the validator's `eventTimeMs`). Windows are tumbling,
  *   `[start, start + windowSizeMs)` with `start = Math.floor(t / size) * size` (negative times
  *   work); an event exactly on a window's end belongs to the later window.
- * - Watermark, per partition: (largest event time of the *counted* events seen) − watermarkDelayMs.
- *   It starts at -Infinity (null in a checkpoint) and never moves backwards.
+ * - Watermark, per partition: (largest *watermark time* of the counted events seen) −
+ *   watermarkDelayMs. It starts at -Infinity (null in a checkpoint) and never moves backwards.
+ *   An event's watermark time is its event time, but at most its record's Kafka timestamp plus
+ *   maxAheadMs: min(t, recordTimestampMs + maxAheadMs). One event from a client whose clock runs
+ *   minutes ahead is counted in its (future) window, but cannot carry the watermark past the
+ *   minutes the rest of the traffic is still in and turn on-time events late. A record without a
+ *   timestamp (-1, a producer that set none) uses its event time. The record timestamp is part of
+ *   the log (CreateTime from the producer, or LogAppendTime from the broker), so replays agree.
  * - Each valid event is judged BEFORE its own time advances the watermark, in this order:
  *   1. duplicate — its event_id is in the partition's dedup state: dropped, counted in `duplicates`;
  *   2. late — its window's end <= watermark (that window has closed): not counted, counted in
  *      `late`; the worker forwards it to orders.late. An event whose time equals the watermark is
  *      therefore not late: its window ends after its time;
  *   3. counted — added to its window, its event_id added to the dedup state, then
- *      watermark = max(watermark, t − watermarkDelayMs), and every open window whose end <=
+ *      watermark = max(watermark, watermark time − watermarkDelayMs), and every open window whose end <=
  *      watermark closes (its result is final).
  *   Duplicates and late events do not move the watermark.
  * - Dedup state is the event ids counted in the partition's open windows (as 96-bit fingerprints,
@@ -41,8 +47,10 @@
  *   offset; `nextOffset` is the offset after the highest one seen (never moves backwards), i.e.
  *   where a restored worker resumes.
  * - Memory is bounded by the watermark: windows and dedup ids live only while their window is
- *   open (plus closed windows until the next collect). An event far in the future opens a window
- *   that holds until the watermark passes it, and moves the watermark with it — it is counted.
+ *   open (plus closed windows until the next collect). An event far in the future (as far as the
+ *   validator's bound from its record timestamp allows) opens a window that holds until the
+ *   watermark passes it; it is counted, and moves the watermark only up to its record timestamp
+ *   plus maxAheadMs.
  *
  * Hot path: `add()` never throws on data. A non-finite eventTimeMs (the validator never passes
  * one) is treated like an invalid record.
@@ -60,6 +68,8 @@ export interface AggregatorSettings {
   windowSizeMs: number;
   watermarkDelayMs: number;
   maxDimensionValues: number;
+  /** How far past its record's Kafka timestamp an event's time may move the watermark. */
+  maxAheadMs: number;
 }
 
 export interface AggregatorOptions {
@@ -69,6 +79,8 @@ export interface AggregatorOptions {
   watermarkDelayMs?: number;
   /** Named keys per dimension per window before values go to "other". Default 50. */
   maxDimensionValues?: number;
+  /** How far past its record's Kafka timestamp an event's time may move the watermark. Default 10_000. */
+  maxAheadMs?: number;
   /** Minimum processing time between two emissions of the same open window. Default 1000. */
   emitIntervalMs?: number;
   /** Where the worker starts reading: nextOffset until a record is seen. Default 0n. */
@@ -79,6 +91,7 @@ export const DEFAULT_AGGREGATOR_SETTINGS: Readonly<AggregatorSettings> = {
   windowSizeMs: 60_000,
   watermarkDelayMs: 120_000,
   maxDimensionValues: 50,
+  maxAheadMs: 10_000,
 };
 export const DEFAULT_EMIT_INTERVAL_MS = 1000;
 
@@ -154,6 +167,7 @@ export class PartitionAggregator {
       windowSizeMs: options.windowSizeMs ?? DEFAULT_AGGREGATOR_SETTINGS.windowSizeMs,
       watermarkDelayMs: options.watermarkDelayMs ?? DEFAULT_AGGREGATOR_SETTINGS.watermarkDelayMs,
       maxDimensionValues: options.maxDimensionValues ?? DEFAULT_AGGREGATOR_SETTINGS.maxDimensionValues,
+      maxAheadMs: options.maxAheadMs ?? DEFAULT_AGGREGATOR_SETTINGS.maxAheadMs,
     };
     if (!Number.isSafeInteger(settings.windowSizeMs) || settings.windowSizeMs <= 0) {
       throw new RangeError(`window size must be a positive integer of ms: got ${settings.windowSizeMs}`);
@@ -163,6 +177,9 @@ export class PartitionAggregator {
     }
     if (!Number.isSafeInteger(settings.maxDimensionValues) || settings.maxDimensionValues < 0) {
       throw new RangeError(`max dimension values must be a non-negative integer: got ${settings.maxDimensionValues}`);
+    }
+    if (!Number.isSafeInteger(settings.maxAheadMs) || settings.maxAheadMs < 0) {
+      throw new RangeError(`max ahead must be a non-negative integer of ms: got ${settings.maxAheadMs}`);
     }
     const emitIntervalMs = options.emitIntervalMs ?? DEFAULT_EMIT_INTERVAL_MS;
     if (!(emitIntervalMs >= 0)) throw new RangeError(`emit interval must be a non-negative number of ms: got ${emitIntervalMs}`);
@@ -187,8 +204,11 @@ export class PartitionAggregator {
     return offset <= this.lastOffset;
   }
 
-  /** Judge and maybe count one validated event read at `offset`. */
-  add(offset: bigint | number, event: CountableOrder, eventTimeMs: number): AddOutcome {
+  /**
+   * Judge and maybe count one validated event read at `offset`. `recordTimestampMs` is its
+   * record's Kafka timestamp (-1 or omitted: none), which caps how far it moves the watermark.
+   */
+  add(offset: bigint | number, event: CountableOrder, eventTimeMs: number, recordTimestampMs = -1): AddOutcome {
     const at = typeof offset === "bigint" ? Number(offset) : offset;
     if (at > this.lastOffset) this.lastOffset = at;
     if (!Number.isFinite(eventTimeMs)) {
@@ -227,7 +247,8 @@ export class PartitionAggregator {
     this.lastWindow = window;
     this.counters.counted += 1;
     if (eventTimeMs > this.maxEventTime) this.maxEventTime = eventTimeMs;
-    this.raiseWatermark(eventTimeMs - watermarkDelayMs);
+    const capMs = recordTimestampMs < 0 ? Infinity : recordTimestampMs + this.settings.maxAheadMs;
+    this.raiseWatermark((eventTimeMs < capMs ? eventTimeMs : capMs) - watermarkDelayMs);
     return "counted";
   }
 

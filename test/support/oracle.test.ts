@@ -31,7 +31,7 @@ function order(id: string, items: OrderItem[], totalUsdCents: number, userId: st
 
 describe("oracle by hand", () => {
   test("runOracle() applies duplicate, late, idle and window closing as specified", () => {
-    const settings = { windowSizeMs: 10, watermarkDelayMs: 5, maxDimensionValues: 1 };
+    const settings = { windowSizeMs: 10, watermarkDelayMs: 5, maxDimensionValues: 1, maxAheadMs: 10_000 };
     const books = (qty: number, price: number): OrderItem => ({ sku: "b", category: "books", qty, unit_price_minor: price });
     const toys = (qty: number, price: number): OrderItem => ({ sku: "t", category: "toys", qty, unit_price_minor: price });
     const records: OracleRecord[] = [
@@ -117,6 +117,7 @@ function makeCase(seed: number): Case {
     windowSizeMs,
     watermarkDelayMs: pick([0, Math.floor(windowSizeMs / 2), 2 * windowSizeMs, Math.floor(2.5 * windowSizeMs) + 3]),
     maxDimensionValues: pick([0, 1, 2, 3, 50]),
+    maxAheadMs: pick([0, Math.floor(windowSizeMs / 2), 10_000]),
   };
   const partitions = new Map<number, OracleRecord[]>();
   for (let p = 0, count = int(1, 3); p < count; p++) {
@@ -134,7 +135,7 @@ function makeCase(seed: number): Case {
       } else if (roll < 0.15 && sent.length > 0) {
         // A re-sent duplicate: same id and content, sometimes long after the original.
         const again = rnd() < 0.5 ? sent[sent.length - 1 - int(0, Math.min(3, sent.length - 1))]! : pick(sent);
-        records.push({ kind: "event", offset: offset++, ...again });
+        records.push({ kind: "event", offset: offset++, ...again, timestampMs: clock });
       } else {
         // Mostly near the clock; some out of order within the delay; some far behind (late).
         const spread = settings.watermarkDelayMs + windowSizeMs;
@@ -146,8 +147,11 @@ function makeCase(seed: number): Case {
         const amount = lines.reduce((s, l) => s + l.qty * l.unit_price_minor, 0);
         const total = Math.max(0, Math.round(amount * pick([1, 0.0067, 1.09, 1.27])) - int(0, 100));
         const event = order(`p${p}-e${i}`, lines, total, `u${int(0, 12)}`, pick(COUNTRIES));
+        // The record's Kafka timestamp: mostly the clock; sometimes none; sometimes well behind
+        // the event (a client clock ahead), which caps how far the event moves the watermark.
+        const timestampMs = rnd() < 0.1 ? -1 : rnd() < 0.2 ? eventTimeMs - int(0, 3 * spread) : clock;
         sent.push({ event, eventTimeMs });
-        records.push({ kind: "event", offset: offset++, event, eventTimeMs });
+        records.push({ kind: "event", offset: offset++, event, eventTimeMs, timestampMs });
       }
     }
     partitions.set(p, records);
@@ -184,7 +188,7 @@ function runStateMachine(partition: number, records: readonly OracleRecord[], c:
   for (const record of records) {
     switch (record.kind) {
       case "event":
-        state.add(record.offset, record.event, record.eventTimeMs);
+        state.add(record.offset, record.event, record.eventTimeMs, record.timestampMs);
         break;
       case "invalid":
         state.skip(record.offset);

@@ -16,7 +16,8 @@ import type { AggregatorSettings } from "../../lib/window/partition-aggregator.t
 import type { DimensionTotals, WindowResult } from "../../lib/window/window-aggregate.ts";
 
 export type OracleRecord =
-  | { kind: "event"; offset: bigint; event: OrderEvent; eventTimeMs: number }
+  /** timestampMs: the record's Kafka timestamp; -1 or absent: none. */
+  | { kind: "event"; offset: bigint; event: OrderEvent; eventTimeMs: number; timestampMs?: number }
   | { kind: "invalid"; offset: bigint }
   | { kind: "idle"; nowMs: number };
 
@@ -76,7 +77,10 @@ function runPartition(partition: number, records: readonly OracleRecord[], setti
     } else {
       counted.push({ id: event.event_id, t, event });
       timesById.set(event.event_id, [...(timesById.get(event.event_id) ?? []), t]);
-      watermark = Math.max(watermark, t - settings.watermarkDelayMs);
+      // An event moves the watermark by its time, but never past its record's timestamp plus maxAheadMs.
+      const ts = record.timestampMs ?? -1;
+      const watermarkTime = ts < 0 ? t : Math.min(t, ts + settings.maxAheadMs);
+      watermark = Math.max(watermark, watermarkTime - settings.watermarkDelayMs);
     }
   }
 

@@ -20,6 +20,8 @@ export interface TopicRecord {
   key: string;
   value: Buffer;
   headers: Map<string, string>;
+  /** The record's Kafka timestamp, ms. */
+  timestampMs: number;
 }
 
 /**
@@ -43,7 +45,8 @@ export async function produceSimulated(
       const messages = [];
       for (let i = 0; i < batchSize && sent < count; i++, sent++) {
         const record = simulator.next();
-        messages.push({ topic, key: record.key, value: Buffer.from(record.value) });
+        // Stamped with the stream time it goes out at, as workers/produce.ts does.
+        messages.push({ topic, key: record.key, value: Buffer.from(record.value), timestamp: BigInt(record.emittedAtMs) });
       }
       await producer.send({ messages });
       if (pacing.perSecond) {
@@ -72,7 +75,7 @@ export async function readTopic(conn: KafkaConnection, topic: string): Promise<M
     for await (const m of stream) {
       const end = remaining.get(m.partition);
       if (end === undefined || m.offset >= end) continue;
-      byPartition.get(m.partition)!.push({ partition: m.partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers });
+      byPartition.get(m.partition)!.push({ partition: m.partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers, timestampMs: Number(m.timestamp) });
       if (m.offset === end - 1n) remaining.delete(m.partition);
       if (remaining.size === 0) break;
     }
@@ -107,21 +110,28 @@ interface KeyedText {
 
 /**
  * The oracle's answer for a topic's records: each record validated as the worker would (same
- * validator and limits, the clock of now), then an idle advance far in the future so every
- * window is final — as it is at the end of a worker run with a short idle timeout.
+ * validator and limits, time bounds judged against the record's own Kafka timestamp), then an
+ * idle advance far in the future so every window is final — as it is at the end of a worker run
+ * with a short idle timeout.
  */
 export function oracleForTopic(records: Map<number, TopicRecord[]>, settings: AggregatorSettings): OraclePartition[] {
-  const nowMs = Date.now();
   const input = new Map<number, OracleRecord[]>();
+  let latestMs = Date.now();
   for (const [partition, list] of records) {
     const sequence: OracleRecord[] = list.map((r) => {
-      const v = validateOrder(r.value, { nowMs });
-      return v.ok ? { kind: "event", offset: r.offset, event: v.event, eventTimeMs: v.eventTimeMs } : { kind: "invalid", offset: r.offset };
+      if (r.timestampMs > latestMs) latestMs = r.timestampMs;
+      const v = validateAsLogged(r);
+      return v.ok ? { kind: "event", offset: r.offset, event: v.event, eventTimeMs: v.eventTimeMs, timestampMs: r.timestampMs } : { kind: "invalid", offset: r.offset };
     });
-    sequence.push({ kind: "idle", nowMs: nowMs + 365 * 86_400_000 });
     input.set(partition, sequence);
   }
+  for (const sequence of input.values()) sequence.push({ kind: "idle", nowMs: latestMs + 365 * 86_400_000 });
   return runOracle(input, settings);
+}
+
+/** The validator's verdict on a record as the aggregator judges it: time bounds from the record's timestamp, none without one. */
+export function validateAsLogged(r: { value: Uint8Array; timestampMs: number }): ReturnType<typeof validateOrder> {
+  return r.timestampMs < 0 ? validateOrder(r.value, { nowMs: 0, maxFutureMs: Infinity, maxPastMs: Infinity }) : validateOrder(r.value, { nowMs: r.timestampMs });
 }
 
 export interface WorkerProcess {

@@ -20,7 +20,7 @@ import { REJECT_REASONS, validateOrder } from "../../lib/event/validate-order.ts
 import { runProducer, startProducer } from "../produce-harness.ts";
 import { checkLakeRows, countLakeDifferences, validRecords } from "./lake-invariants.ts";
 import { allowHugeMessages } from "./malformed-burst.ts";
-import { oracleForTopic, readTopic, startWorker } from "./pipeline-harness.ts";
+import { oracleForTopic, readTopic, startWorker, validateAsLogged } from "./pipeline-harness.ts";
 import type { OracleWindow } from "./oracle.ts";
 import type { InfluxDb1 } from "./timeseries.ts";
 
@@ -28,7 +28,7 @@ export const ROLES = ["producer", "aggregator", "lake-writer", "compactor"] as c
 export type Role = (typeof ROLES)[number];
 
 /** Small windows, so a stream of seconds closes many of them (the workers take any size). */
-export const RELIABILITY_SETTINGS: AggregatorSettings = { windowSizeMs: 1_000, watermarkDelayMs: 3_000, maxDimensionValues: 50 };
+export const RELIABILITY_SETTINGS: AggregatorSettings = { windowSizeMs: 1_000, watermarkDelayMs: 3_000, maxDimensionValues: 50, maxAheadMs: 10_000 };
 
 /**
  * A worker's RSS above this is a failure: memory must stay bounded whatever the input. The
@@ -334,7 +334,7 @@ export class PipelineUnderTest {
 
     // 4. topic → DLQ: each invalid record's position at least once, with a known reason, nothing else.
     const invalid = new Set<string>();
-    for (const [partition, list] of records) for (const r of list) if (!validateOrder(r.value, { nowMs }).ok) invalid.add(`${partition}@${r.offset}`);
+    for (const [partition, list] of records) for (const r of list) if (!validateAsLogged(r).ok) invalid.add(`${partition}@${r.offset}`);
     const dead = [...(await readTopic(this.conn, this.dlq)).values()].flat();
     const positions = new Set<string>();
     for (const r of dead) {
