@@ -20,12 +20,18 @@
  * lowered while the worker runs fails one send, so the worker stops once, and its restart learns
  * the new limit.
  *
+ * A forwarded record carries the source record's key, value (null stays null) and headers, then
+ * the worker's own (`reason`, `detail`, `source-topic`, `source-partition`, `source-offset`...).
+ * Source headers that cannot be read are left out, with the header `source-headers-unreadable`.
+ *
  * A record that does not fit its topic's limit on its own is forwarded truncated rather than
- * dropped or retried forever: its value cut to what fits, with the headers `truncated` (`value`,
- * or `key,value` when the key alone was too large and was cut as well), `original-value-bytes`
- * (and `original-key-bytes`) added to its own. Its `source-topic`, `source-partition` and
- * `source-offset` headers still point at the whole record in the source topic. Bad input never
- * crashes the worker, never stalls it and never vanishes.
+ * dropped or retried forever: its value cut to what fits, with the headers `truncated` (the parts
+ * cut, in this order: `value`; `headers` when even an empty value leaves no room for the source
+ * record's headers, which are then left out; `key` when the key alone is still too large) and
+ * `original-value-bytes` (`original-headers-bytes`, `original-key-bytes`) added to the worker's
+ * own. Its `source-topic`, `source-partition` and `source-offset` headers still point at the whole
+ * record in the source topic. Bad input never crashes the worker, never stalls it and never
+ * vanishes.
  *
  * `send()` never blocks, so the caller must respect `congested()`: once more than
  * `maxPendingBytes` of values are buffered or unacknowledged, stop feeding records until
@@ -34,6 +40,7 @@
  */
 import type { ForwardRecord, Forwarder } from "../window/aggregator-engine.ts";
 import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from "../kafka/client.ts";
+import { readRecordHeaders } from "../kafka/read-record-batches.ts";
 
 /** The settings the aggregator creates its DLQ and late topics with (see the module comment). */
 export const FORWARD_TOPIC_CONFIG: Readonly<Record<string, string>> = {
@@ -51,7 +58,8 @@ export interface ForwardMessage {
   key: string | Buffer | undefined;
   /** undefined: no value (a tombstone). */
   value: Buffer | undefined;
-  headers: Record<string, string>;
+  /** The source record's headers (a null value as undefined), then the worker's; keys may repeat. */
+  headers: Map<string | Buffer, string | Buffer | undefined>;
 }
 
 /** The one producer call the forwarder makes; an `OrderProducer` (lib/kafka/client.ts) is one. */
@@ -95,33 +103,50 @@ const byteLength = (text: string) => Buffer.byteLength(text, "utf8");
 
 /**
  * The most bytes a record adds to a record batch: its fields' varint lengths at their widest
- * (5 bytes, 10 for the timestamp delta), the attributes byte, key, value and headers.
+ * (5 bytes, 10 for the timestamp delta), the attributes byte, key, value and headers (the source
+ * record's, as their encoded section, and the worker's).
  */
-export function recordBytes(key: Uint8Array | string | undefined, valueBytes: number, headers: Readonly<Record<string, string>>): number {
-  let bytes = 5 + 1 + 10 + 5 + 5 + 5 + valueBytes + 5;
+export function recordBytes(key: Uint8Array | string | undefined, valueBytes: number, headers: Readonly<Record<string, string>>, sourceHeaderBytes = 0): number {
+  let bytes = 5 + 1 + 10 + 5 + 5 + 5 + valueBytes + 5 + sourceHeaderBytes;
   if (key !== undefined) bytes += typeof key === "string" ? byteLength(key) : key.byteLength;
   for (const name in headers) bytes += 10 + byteLength(name) + byteLength(headers[name]!);
   return bytes;
 }
 
+/** {@link recordBytes} of a forward record. */
+export function forwardRecordBytes(r: ForwardRecord): number {
+  return recordBytes(r.key, valueBytes(r), r.headers, r.sourceHeaders?.byteLength ?? 0);
+}
+
 /**
  * `record` cut down to `budget` bytes of {@link recordBytes}, with headers saying what was cut
- * and how large it was (see the module comment). The key is kept whole unless it alone leaves no
- * room; then it gets half of what is left, the value the rest.
+ * and how large it was (see the module comment): the value; then, while nothing fits, the source
+ * record's headers; then the key, to half of what is left (the value gets the rest).
  */
 export function truncateRecord(record: ForwardRecord, budget: number): ForwardRecord {
-  const keyBytes = record.key === undefined ? undefined : typeof record.key === "string" ? utf8.encode(record.key) : record.key;
-  const headers: Record<string, string> = { ...record.headers, truncated: "value", "original-value-bytes": String(valueBytes(record)) };
-  let key = keyBytes;
-  if (keyBytes !== undefined && recordBytes(keyBytes, 0, headers) > budget) {
-    headers.truncated = "key,value";
+  const cut = ["value"];
+  const headers: Record<string, string> = { ...record.headers, truncated: "", "original-value-bytes": String(valueBytes(record)) };
+  let { key, sourceHeaders } = record;
+  const fixedBytes = () => recordBytes(key, 0, { ...headers, truncated: cut.join(",") }, sourceHeaders?.byteLength ?? 0);
+  if (sourceHeaders !== undefined && fixedBytes() > budget) {
+    cut.push("headers");
+    headers["original-headers-bytes"] = String(sourceHeaders.byteLength);
+    sourceHeaders = undefined;
+  }
+  if (key !== undefined && fixedBytes() > budget) {
+    const keyBytes = typeof key === "string" ? utf8.encode(key) : key;
+    cut.push("key");
     headers["original-key-bytes"] = String(keyBytes.byteLength);
-    const room = budget - recordBytes(undefined, 0, headers);
+    key = undefined;
+    const room = budget - fixedBytes(); // without the key
     key = keyBytes.subarray(0, Math.max(0, Math.floor(room / 2)));
   }
-  const room = budget - recordBytes(key, 0, headers);
+  headers.truncated = cut.join(",");
+  const room = budget - recordBytes(key, 0, headers, sourceHeaders?.byteLength ?? 0);
   if (room < 0) throw new RangeError(`topic ${record.topic}: a limit of ${budget} bytes of records cannot hold a forwarded record's headers`);
-  return { topic: record.topic, key: key === keyBytes ? record.key : key, value: record.value === null ? null : record.value.subarray(0, room), headers };
+  const truncated: ForwardRecord = { topic: record.topic, key, value: record.value === null ? null : record.value.subarray(0, room), headers };
+  if (sourceHeaders !== undefined) truncated.sourceHeaders = sourceHeaders;
+  return truncated;
 }
 
 /**
@@ -135,10 +160,10 @@ export function splitByBudget(records: readonly ForwardRecord[], budget: (topic:
   let used = new Map<string, number>();
   for (let record of records) {
     const limit = budget(record.topic);
-    let bytes = recordBytes(record.key, valueBytes(record), record.headers);
+    let bytes = forwardRecordBytes(record);
     if (bytes > limit) {
       record = truncateRecord(record, limit);
-      bytes = recordBytes(record.key, valueBytes(record), record.headers);
+      bytes = forwardRecordBytes(record);
     }
     const before = used.get(record.topic) ?? 0;
     if (before > 0 && before + bytes > limit) {
@@ -154,13 +179,25 @@ export function splitByBudget(records: readonly ForwardRecord[], budget: (topic:
 }
 
 function toMessage(r: ForwardRecord): ForwardMessage {
+  const headers: ForwardMessage["headers"] = new Map();
+  if (r.sourceHeaders !== undefined) {
+    try {
+      for (const [key, value] of readRecordHeaders(r.sourceHeaders, 0, r.sourceHeaders.byteLength)) headers.set(bufferOf(key), value === null ? undefined : bufferOf(value));
+    } catch {
+      headers.clear();
+      headers.set("source-headers-unreadable", "true");
+    }
+  }
+  for (const name in r.headers) headers.set(name, r.headers[name]!);
   return {
     topic: r.topic,
-    key: r.key === undefined || typeof r.key === "string" ? r.key : Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength),
-    value: r.value === null ? undefined : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
-    headers: r.headers,
+    key: r.key === undefined || typeof r.key === "string" ? r.key : bufferOf(r.key),
+    value: r.value === null ? undefined : bufferOf(r.value),
+    headers,
   };
 }
+
+const bufferOf = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 export class KafkaForwarder implements Forwarder {
   #buffer: ForwardRecord[] = [];

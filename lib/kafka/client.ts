@@ -141,8 +141,11 @@ export function isAuthenticationError(error: unknown): boolean {
 
 /** A consumed record: key and headers as strings, the value as the bytes on the wire. */
 export type OrderMessage = Message<string, Buffer, string, string>;
-/** Keys, values and headers may be strings (sent as UTF-8) or bytes encoded once up front. */
-export type OrderProducer = Producer<string | Buffer, Buffer | string, string | Buffer, string | Buffer>;
+/**
+ * Keys, values and headers may be strings (sent as UTF-8) or bytes encoded once up front; a header
+ * value may be undefined, sent as null (a forwarded record keeps its source's null header values).
+ */
+export type OrderProducer = Producer<string | Buffer, Buffer | string, string | Buffer, string | Buffer | undefined>;
 export type OrderConsumer = Consumer<string, Buffer, string, string>;
 
 /** A string as UTF-8 bytes; bytes as they are (so a hot loop can encode constant headers once). */
@@ -163,7 +166,7 @@ export interface ProducerOptions {
 
 export function createProducer(conn: KafkaConnection, options: ProducerOptions): OrderProducer {
   const idempotent = options.idempotent ?? true;
-  return new Producer({
+  return new Producer<string | Buffer, Buffer | string, string | Buffer, string | Buffer | undefined>({
     clientId: `${conn.clientId}-${options.role}`,
     bootstrapBrokers: conn.brokers,
     ...securityOptions(conn),

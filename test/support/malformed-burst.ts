@@ -69,15 +69,51 @@ export function malformed(i: number, prng: Prng, nowMs: number): { key: string |
 export const HUGE_KEY = "u-huge";
 
 /** Lets `topics` take the 10 MB message (topics take 1 MB messages by default). */
-export async function allowHugeMessages(conn: KafkaConnection, topics: string[]): Promise<void> {
+export function allowHugeMessages(conn: KafkaConnection, topics: string[]): Promise<void> {
+  return setMaxMessageBytes(conn, topics, 16 * 1024 * 1024);
+}
+
+/** Sets the `max.message.bytes` of `topics` (the largest record batch each takes) to `bytes`. */
+export async function setMaxMessageBytes(conn: KafkaConnection, topics: string[], bytes: number): Promise<void> {
   const admin = createAdmin(conn);
   try {
     await admin.alterConfigs({
-      resources: topics.map((name) => ({ resourceType: 2, resourceName: name, configs: [{ name: "max.message.bytes", value: String(16 * 1024 * 1024) }] })),
+      resources: topics.map((name) => ({ resourceType: 2, resourceName: name, configs: [{ name: "max.message.bytes", value: String(bytes) }] })),
     });
   } finally {
     await admin.close();
   }
+}
+
+/**
+ * Sends `count` incompressible values of `bytes` random bytes each (never valid JSON: the first
+ * byte is 0xff) to `topic`, keyed `k-<i>` (with `headers(i)` when given), in the order given;
+ * returns them, index i at offset i of the topic's only partition when it was empty.
+ */
+export async function sendRandomBurst(
+  conn: KafkaConnection,
+  topic: string,
+  count: number,
+  bytes: number,
+  options: { seed: number; headers?: (i: number) => Record<string, string> },
+): Promise<Buffer[]> {
+  const prng = new Prng(options.seed);
+  const values = Array.from({ length: count }, () => {
+    const value = Buffer.alloc(bytes);
+    for (let i = 0; i < bytes; i++) value[i] = prng.int(0, 255);
+    value[0] = 0xff;
+    return value;
+  });
+  const producer = createProducer(conn, { role: "random-burst" });
+  try {
+    for (let start = 0; start < count; start += 200) {
+      const messages = values.slice(start, start + 200).map((value, i) => ({ topic, key: `k-${start + i}`, value, ...(options.headers ? { headers: options.headers(start + i) } : {}) }));
+      await producer.send({ messages });
+    }
+  } finally {
+    await producer.close();
+  }
+  return values;
 }
 
 /**
