@@ -263,14 +263,17 @@ export class KafkaForwarder implements Forwarder {
     const promise = ready
       .then(() => {
         const budgets = (topic: string) => recordBudget(this.#limits.get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES);
-        // Sent together, in order: the producer pipelines them on its connections.
-        return Promise.all(
+        // Sent together, in order: the producer pipelines them on its connections. The batch is
+        // done once every request is answered, and failed if any was.
+        return Promise.allSettled(
           splitByBudget(batch, budgets).map((records) =>
             this.producer.send({ messages: records.map(toMessage) }).then(() => {
               this.sent += records.length;
             }),
           ),
-        );
+        ).then((outcomes) => {
+          for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
+        });
       })
       .then(
         () => {},
