@@ -4,6 +4,7 @@
  * writer's committed offsets do too. (The producer's and compactor's SIGTERM behaviour is tested
  * in their own suites.)
  */
+import { newestCheckpointFile } from "../lib/window/file-checkpoint-store.ts";
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -54,7 +55,7 @@ test("the aggregator stops on SIGTERM within 15 s, its final checkpoint (file st
   expect({ code, withinBound: stopMs < STOP_WITHIN_MS }).toEqual({ code: 0, withinBound: true });
   expect(worker.log()).toContain("stopping: final checkpoint");
   for (const [partition, end] of ends) {
-    const bytes = readFileSync(join(checkpoints, "graceful-agg", topic, `partition-${partition}.ckpt`));
+    const bytes = readFileSync(newestCheckpointFile(join(checkpoints, "graceful-agg", topic, `partition-${partition}.ckpt`))!);
     const saved = decodeCheckpoint(new Uint8Array(bytes)).partitions[0]!;
     expect({ partition, nextOffset: saved.nextOffset }).toEqual({ partition, nextOffset: end });
   }

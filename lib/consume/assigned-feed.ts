@@ -89,6 +89,10 @@ export class AssignedFeed {
 
   async run(): Promise<void> {
     this.consumer.on("consumer:group:join", () => {
+      // Partitions gone from the assignment stop emitting and lose their queued results right
+      // away, not when the fetch loop next comes round (#reassign awaits the sinks).
+      const assigned = this.#fetcher.assigned();
+      void this.engine.revoke([...this.#positions.keys()].filter((p) => !assigned.includes(p)));
       this.#reassignNeeded = true;
       this.#wake?.();
     });
@@ -189,7 +193,7 @@ export class AssignedFeed {
   async #reassign(): Promise<void> {
     const assigned = this.#fetcher.assigned();
     const revoked = [...this.#positions.keys()].filter((p) => !assigned.includes(p));
-    this.engine.revoke(revoked);
+    await this.engine.revoke(revoked);
     for (const p of revoked) this.#positions.delete(p);
     const restoreStartedAt = performance.now();
     const starts = await this.engine.assign(assigned, {

@@ -41,8 +41,11 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
 
   // Update-mode emissions, idle watermarks, checkpoints, metrics: all on timers between records.
   let checkpointing: Promise<void> | undefined;
+  // Set when the stop gives up on the sinks: a checkpoint still waiting for them must never be
+  // saved afterwards (closing a sink releases its waiters), or it would cover unwritten results.
+  let abandoned = false;
   const takeCheckpoint = async () => {
-    const saved = await engine.checkpoint((p) => feed.owns(p));
+    const saved = await engine.checkpoint((p) => !abandoned && feed.owns(p));
     if (saved.size > 0) await feed.commit(saved);
   };
   const emitTimer = setInterval(() => void engine.tick().catch(fail), Math.min(200, Math.max(20, emitIntervalMs / 5)));
@@ -111,12 +114,12 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
 
   // One deadline for the whole stop, including a periodic checkpoint still in flight: that one
   // waits for the sinks too, and a sink whose server is away would otherwise hold the stop forever.
-    let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the sinks did not take the last results within ${shutdownTimeoutMs} ms; the checkpoint stays at the previous one, so a restart emits them again`)),
-      shutdownTimeoutMs,
-    );
+    timer = setTimeout(() => {
+      abandoned = true;
+      reject(new Error(`the sinks did not take the last results within ${shutdownTimeoutMs} ms; the checkpoint stays at the previous one, so a restart emits them again`));
+    }, shutdownTimeoutMs);
   });
   timedOut.catch(() => {});
   await Promise.race([checkpointing, timedOut]).catch((error) => (fatal ??= error));

@@ -23,7 +23,7 @@
  * partition-aggregator.ts), which lets a quiet partition's watermark follow the clock.
  */
 import { CheckpointError } from "./checkpoint.ts";
-import type { StateStore, StateStoreContext } from "./state-store.ts";
+import { type StateStore, type StateStoreContext, StateFencedError } from "./state-store.ts";
 import {
   type AggregatorSettings,
   DEFAULT_AGGREGATOR_SETTINGS,
@@ -239,9 +239,14 @@ export class AggregatorEngine {
     return starts;
   }
 
-  /** Gives up partitions: their state is dropped unsaved, and nothing more is emitted for them. */
-  revoke(partitions: number[]): void {
-    for (const partition of partitions) this.#owned.delete(partition);
+  /**
+   * Gives up partitions: their state is dropped unsaved at once, nothing more is emitted or saved
+   * for them, and every sink drops their queued results (`ResultSink.revoke`), so none can land
+   * after the new owner's. Resolves once the sinks have nothing of theirs in flight.
+   */
+  async revoke(partitions: number[]): Promise<void> {
+    const gone = partitions.filter((p) => this.#owned.delete(p));
+    if (gone.length > 0) await Promise.all(this.#options.sinks.map((s) => s.revoke?.(gone)));
   }
 
   /**
@@ -435,7 +440,13 @@ export class AggregatorEngine {
       [...snapshots].map(async ([partition, { owned, snapshot }]) => {
         // Still owned by this same ownership (not revoked, nor revoked and assigned again meanwhile).
         if (this.#owned.get(partition) !== owned || !stillOwned(partition)) return;
-        await owned.store.save(snapshot);
+        try {
+          await owned.store.save(snapshot);
+        } catch (error) {
+          // Another worker owns the partition now (the group has not told this one yet): not ours to save.
+          if (error instanceof StateFencedError) return;
+          throw error;
+        }
         owned.lastCheckpointAtMs = now;
         saved.set(partition, snapshot.nextOffset);
       }),
@@ -444,24 +455,20 @@ export class AggregatorEngine {
   }
 
   /**
-   * A fetch for the partition was answered without news (an incremental fetch session leaves
-   * unchanged partitions out of the response): its last reported lag still holds as of now.
+   * The worker could not read `partitions` (default: every owned one): a fetch went unanswered
+   * (the broker is away), the broker did not serve them (no leader, or an error code for the
+   * partition), or fetching waits for a full sink. For each, the quiet time that makes it idle
+   * starts again now, and its last lag report no longer counts as fresh. Otherwise an outage
+   * longer than the idle timeout would let watermarks follow the clock the moment the partition
+   * is served again — before the producer has re-sent what it held — and turn those events late.
    */
-  noteFetched(partition: number): void {
-    const owned = this.#owned.get(partition);
-    if (owned && owned.lag !== null) owned.lagAtMs = this.#options.clock.now();
-  }
-
-  /**
-   * The worker could not read (a fetch went unanswered: the broker is away; or fetching waits
-   * for a full sink): for every owned partition, the quiet time that makes it idle starts again
-   * now. Otherwise an outage longer than the idle timeout would let watermarks follow the clock
-   * the moment the broker answers again — before the producer has re-sent what it held — and
-   * turn those events late.
-   */
-  noteUnread(): void {
+  noteUnread(partitions?: Iterable<number>): void {
     const now = this.#options.clock.now();
-    for (const owned of this.#owned.values()) if (owned.lastRecordAtMs < now) owned.lastRecordAtMs = now;
+    const unread = partitions === undefined ? this.#owned.values() : [...partitions].flatMap((p) => this.#owned.get(p) ?? []);
+    for (const owned of unread) {
+      if (owned.lastRecordAtMs < now) owned.lastRecordAtMs = now;
+      owned.lagAtMs = null;
+    }
   }
 
   /** True when every owned partition has been read to the end offset a fetch reported for it within the last 2 s. */
@@ -494,12 +501,52 @@ export class AggregatorEngine {
     return bytes;
   }
 
-  /** Records the lag of a partition (end offset minus next offset), for metrics. */
-  setEndOffset(partition: number, endOffset: bigint): void {
+  /**
+   * A fetch answered for the partition: records its lag, the end offset minus the fetch position
+   * (`position`, default the state's next offset), for metrics, idleness and `caughtUp()`. The
+   * fetch position is what counts: it moves past transaction markers and aborted records, which
+   * the state's next offset (the last record's plus one) never does — a commit marker at the end
+   * of a partition would otherwise keep its lag at 1 forever.
+   */
+  setEndOffset(partition: number, endOffset: bigint, position?: bigint): void {
     const owned = this.#owned.get(partition);
     if (!owned) return;
-    owned.lag = endOffset > owned.state.nextOffset ? endOffset - owned.state.nextOffset : 0n;
+    const read = position !== undefined && position > owned.state.nextOffset ? position : owned.state.nextOffset;
+    owned.lag = endOffset > read ? endOffset - read : 0n;
     owned.lagAtMs = this.#options.clock.now();
+  }
+
+  /**
+   * A corrupt record batch of an owned partition (CRC mismatch, unsupported format or codec,
+   * records that do not decompress or fit; lib/kafka/read-record-batches.ts), skipped by the
+   * fetcher: its bytes go to the DLQ as one record with reason `corrupt_batch`, the detail, and
+   * the source topic, partition and first and last offsets; it counts as one invalid record (the
+   * partition's next offset moves past it, so a restart does not read it again). A batch already
+   * read (a replay after a restart or rebalance) is skipped as a replay.
+   */
+  skipCorruptBatch(partition: number, batch: { firstOffset: number; lastOffset: number; detail: string; bytes: Uint8Array }): void {
+    const owned = this.#owned.get(partition);
+    if (!owned) return;
+    if (owned.state.hasRead(batch.lastOffset)) {
+      this.totals.skippedReplays += 1;
+      return;
+    }
+    owned.lastRecordAtMs = this.#options.clock.now();
+    owned.state.skip(batch.lastOffset);
+    this.totals.records += 1;
+    this.totals.invalid += 1;
+    this.invalidByReason.set(CORRUPT_BATCH, (this.invalidByReason.get(CORRUPT_BATCH) ?? 0) + 1);
+    this.#options.forwarder.send({
+      topic: this.#options.dlqTopic,
+      key: undefined,
+      value: copyOf(batch.bytes, 0, batch.bytes.length),
+      headers: this.#provenance(partition, batch.firstOffset, {
+        reason: CORRUPT_BATCH,
+        detail: batch.detail.slice(0, 500),
+        "source-first-offset": String(batch.firstOffset),
+        "source-last-offset": String(batch.lastOffset),
+      }),
+    });
   }
 
   metrics(eventsPerSecond: number): WorkerMetrics {
@@ -570,6 +617,8 @@ export class AggregatorEngine {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The DLQ reason of a record batch that could not be read (see `skipCorruptBatch`). */
+export const CORRUPT_BATCH = "corrupt_batch";
 
 /** A copy of the key bytes, or undefined for a record without a key. */
 function keyOf(data: Uint8Array, keyStart: number, keyEnd: number): Uint8Array | undefined {

@@ -58,5 +58,11 @@ export interface ResultSink {
   congested?(): boolean;
   /** Resolves once everything written is durable. */
   flush(): Promise<void>;
+  /**
+   * The worker lost `partitions`: drop their results still queued here, so they cannot land
+   * after the new owner's and replace them. Resolves once nothing of theirs is in flight. A sink
+   * that queues nothing (it writes synchronously) need not implement it.
+   */
+  revoke?(partitions: readonly number[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -31,6 +31,14 @@ export class StateWriteError extends Error {
   readonly retriable = true;
 }
 
+/**
+ * A save refused because another worker has claimed the partition since this store's owner did:
+ * the partition was revoked. Nothing is wrong; the engine drops the save.
+ */
+export class StateFencedError extends Error {
+  override name = "StateFencedError";
+}
+
 /** What a store is for: the engine passes it to the factory of its options. */
 export interface StateStoreContext {
   topic: string;

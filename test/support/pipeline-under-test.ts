@@ -21,6 +21,7 @@ import { runProducer, startProducer } from "../produce-harness.ts";
 import { checkLakeRows, countLakeDifferences, validRecords } from "./lake-invariants.ts";
 import { allowHugeMessages } from "./malformed-burst.ts";
 import { oracleForTopic, readTopic, startWorker, validateAsLogged } from "./pipeline-harness.ts";
+import { newestCheckpointFile } from "../../lib/window/file-checkpoint-store.ts";
 import type { OracleWindow } from "./oracle.ts";
 import type { InfluxDb1 } from "./timeseries.ts";
 
@@ -134,9 +135,12 @@ export class PipelineUnderTest {
     return this.#o.conn;
   }
 
-  /** Path of the aggregator's checkpoint file of `partition`. */
+  /** Path of the aggregator's newest checkpoint file of `partition` (its owners' epochs: lib/window/file-checkpoint-store.ts). */
   checkpointPath(partition: number): string {
-    return join(this.checkpointDir, this.#group("aggregator"), this.topic, `partition-${partition}.ckpt`);
+    const path = join(this.checkpointDir, this.#group("aggregator"), this.topic, `partition-${partition}.ckpt`);
+    const newest = newestCheckpointFile(path);
+    if (!newest) throw new Error(`no checkpoint of partition ${partition} beside ${path}`);
+    return newest;
   }
 
   /** Topics (the DLQ and orders take a 10 MB message), the database, then every worker, producer last. */
