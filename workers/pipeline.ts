@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { kafkaSettings, topicSettings } from "../lib/runtime/config.ts";
 import { parseCommand } from "../lib/runtime/cli.ts";
+import { FORWARD_TOPIC_CONFIG } from "../lib/consume/kafka-forwarder.ts";
 import { connectionFromConfig, describeConnection, ensureTopics, type KafkaConnection } from "../lib/kafka/client.ts";
 import { LocalBroker, localBrokerSettings } from "../lib/kafka/local-broker.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
@@ -75,8 +76,8 @@ runMain(async (signal) => {
 
   const created = await ensureTopics(conn, [
     { name: config.ORDERS_TOPIC, partitions: config.ORDERS_PARTITIONS },
-    { name: config.DLQ_TOPIC, partitions: 1 },
-    { name: config.LATE_TOPIC, partitions: 1 },
+    { name: config.DLQ_TOPIC, partitions: 1, configs: FORWARD_TOPIC_CONFIG, replicas: -1 },
+    { name: config.LATE_TOPIC, partitions: 1, configs: FORWARD_TOPIC_CONFIG, replicas: -1 },
   ]);
   log("pipeline", created.length > 0 ? `created topics ${created.join(", ")}` : "topics exist");
 

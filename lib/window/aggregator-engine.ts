@@ -53,7 +53,7 @@ export interface ForwardRecord {
   sourceHeaders?: Uint8Array;
 }
 
-/** Publishes forwarded records; `flush()` resolves once every record sent so far is acknowledged. */
+/** Publishes forwarded records; `flush()` resolves once every record sent before the call is acknowledged. */
 export interface Forwarder {
   send(record: ForwardRecord): void;
   flush(): Promise<void>;
