@@ -6,13 +6,13 @@
  * One compactor per lake: it holds `LAKE_DIR/_compactor.lock` (its pid) while it runs; a lock
  * whose process is gone is taken over.
  */
-import { open, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { parseCommand } from "../lib/runtime/cli.ts";
 import { intParser, parseDurationMs, type SettingsSpec } from "../lib/runtime/config.ts";
 import { isDiskFullError } from "../lib/runtime/durable-fs.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { type CompactionSummary, LakeCompactor } from "../lib/lake/compactor.ts";
+import { takeCompactorLock } from "../lib/lake/compactor-lock.ts";
 import { describeError, log, runMain } from "../lib/runtime/worker-runtime.ts";
 
 const WORKER = "compact";
@@ -84,7 +84,7 @@ runMain(async (signal) => {
       ),
   });
 
-  const lock = await takeLock(join(config.LAKE_DIR, "_compactor.lock"));
+  const lock = await takeCompactorLock(join(config.LAKE_DIR, "_compactor.lock"), { log: (line) => log(WORKER, line) });
   log(WORKER, `lake ${config.LAKE_DIR}, target ${mb(targetBytes)} per file, ${flags.once ? "one pass" : `a pass every ${intervalMs} ms`}`);
   const total: CompactionSummary = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, deleted: 0, orphansRemoved: 0 };
   let passes = 0;
@@ -150,37 +150,4 @@ function parseSize(raw: string): number {
   const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
   if (!m || unit === undefined || !(Number(m[1]) > 0)) throw new RangeError(`--target-size: ${JSON.stringify(raw)} is not a size such as 64MB, 512KB or 1048576`);
   return Math.round(Number(m[1]) * unit);
-}
-
-/** An exclusive lock file holding our pid; a lock left by a process that is gone is taken over. */
-async function takeLock(path: string): Promise<{ release(): Promise<void> }> {
-  const { mkdir } = await import("node:fs/promises");
-  await mkdir(join(path, ".."), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, "wx");
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.sync();
-      await handle.close();
-      return { release: () => unlink(path).catch(() => {}) };
-    } catch (error) {
-      if ((error as { code?: string }).code !== "EEXIST") throw error;
-      const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
-        throw new Error(`another compactor (pid ${pid}) holds ${path}; run one compactor per lake, or delete the file if that process is not a compactor`);
-      }
-      log(WORKER, `taking over ${path} from pid ${pid || "?"}, which is gone`);
-      await unlink(path).catch(() => {});
-    }
-  }
-  throw new Error(`could not take ${path}: another compactor took it at the same moment`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === "EPERM";
-  }
 }
