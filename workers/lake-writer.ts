@@ -4,10 +4,10 @@
  * (`dt=YYYY-MM-DD/hour=HH/`), exactly once across crashes. The logic is lib/lake/writer.ts, the
  * fetch-and-flush loop lib/consume/run-lake-writer.ts; this file reads the configuration and builds the clients.
  *
- * Offsets: the lake is the source of truth (`LAKE_DIR/_offsets/partition-N.json`, written after
- * the files it covers). The consumer group only assigns partitions; the worker fetches from
- * exactly the lake's offsets (lib/kafka/group-fetcher.ts) and commits them to the group after each
- * flush, for lag tools only.
+ * Offsets: the lake is the source of truth (`LAKE_DIR/_offsets/partition-N/`, a log whose newest
+ * entry is appended after the files it covers, and which fences a writer that lost the partition).
+ * The consumer group only assigns partitions; the worker fetches from exactly the lake's offsets
+ * (lib/kafka/group-fetcher.ts) and commits them to the group after each flush, for lag tools only.
  */
 import { runLakeWriter } from "../lib/consume/run-lake-writer.ts";
 import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka/client.ts";
@@ -36,14 +36,18 @@ const command = {
   summary:
     "Writes every valid order event to the Parquet lake, one row per order (items nested), with\n" +
     "its Kafka partition and offset, in Hive partitions dt=YYYY-MM-DD/hour=HH by event time (UTC).\n" +
-    "Invalid events are counted and skipped (the aggregator forwards them to the DLQ). Each flush\n" +
-    "writes its files atomically and then commits the offsets in the lake: exactly once across crashes.",
+    "Invalid events are counted and skipped (the aggregator forwards them to the DLQ); a valid event\n" +
+    "is kept whatever its created_at (time bounds are the aggregator's). Each flush writes its files\n" +
+    "atomically and then commits the offsets in the lake: exactly once across crashes, and a writer\n" +
+    "whose partition another writer took over can no longer commit it (docs/lake.md).",
   flags: {
     "flush-interval": { type: "string", value: "DURATION", describe: "flush buffered events at least this often (default 30s)" },
     "flush-rows": { type: "string", value: "N", describe: "flush as soon as this many events are buffered (default 20000)" },
     "row-group-rows": { type: "string", value: "N", describe: "rows per Parquet row group (default 131072)" },
-    "max-future": { type: "string", value: "DURATION", describe: "created_at further ahead of the clock is invalid (default 5m, as the aggregator)" },
-    "max-past": { type: "string", value: "DURATION", describe: "created_at further behind the clock is invalid (default 1d = 24h, as the aggregator)" },
+    "skip-lost-records": {
+      type: "boolean",
+      describe: "when Kafka deleted records (retention) before the lake read them, record the gap in the lake's offsets and go on from the log's start instead of stopping",
+    },
     "exit-when-idle": { type: "string", value: "DURATION", describe: "flush and stop by itself after no records arrived for this long (tests, batch runs)" },
   },
   settings,
@@ -53,7 +57,7 @@ runMain(async (signal) => {
   const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
   if (parsed.kind !== "run") return parsed;
   const { config, flags } = parsed;
-  const duration = (flag: "flush-interval" | "max-future" | "max-past" | "exit-when-idle", fallbackMs: number) => {
+  const duration = (flag: "flush-interval" | "exit-when-idle", fallbackMs: number) => {
     const raw = flags[flag];
     if (typeof raw !== "string") return fallbackMs;
     try {
@@ -80,8 +84,6 @@ runMain(async (signal) => {
   const writer = new LakeWriter(store, {
     topic,
     clock: { now: () => Date.now() },
-    maxFutureMs: duration("max-future", 5 * 60_000),
-    maxPastMs: duration("max-past", 24 * 3_600_000),
     rowGroupRows: count("row-group-rows", 131_072),
   });
 
@@ -106,6 +108,7 @@ runMain(async (signal) => {
     flushIntervalMs,
     flushRows,
     exitWhenIdleMs,
+    skipLostRecords: flags["skip-lost-records"] === true,
     signal,
     log: (line) => log(WORKER, line),
   });

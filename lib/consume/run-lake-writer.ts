@@ -4,6 +4,10 @@
  * every record to the LakeWriter (lib/lake/writer.ts), flushes every `flushIntervalMs` or
  * `flushRows` events, and commits the flushed offsets to the group for lag tools. A full disk is
  * waited out (fetching stops, nothing is committed, nothing lost); any other write error stops it.
+ * A partition another writer claimed in the lake (the group moved it while this one was paused,
+ * say) is dropped with one line: the lake refused this writer's commit, and the new owner reads
+ * the dropped rows again. A lake offset outside the partition's log stops it with advice that
+ * deletes nothing, unless `skipLostRecords` lets it skip, in the lake's record, what Kafka deleted.
  */
 import type { OrderConsumer } from "../kafka/client.ts";
 import { GroupFetcher, OffsetOutOfRangeError } from "../kafka/group-fetcher.ts";
@@ -23,6 +27,12 @@ export interface LakeWriterRun {
   group: { sessionTimeoutMs: number; heartbeatIntervalMs: number };
   flushIntervalMs: number;
   flushRows: number;
+  /**
+   * When the lake's offset of a partition is below the log's start (retention deleted records the
+   * lake never read): record the gap in the lake's offsets and go on from the log's start, instead
+   * of stopping. Default false.
+   */
+  skipLostRecords?: boolean;
   /** Flush and stop by itself after no records arrived for this long; `undefined`: never. */
   exitWhenIdleMs: number | undefined;
   /** Aborted on SIGINT/SIGTERM: stop fetching, final flush. */
@@ -33,6 +43,7 @@ export interface LakeWriterRun {
 /** Runs until stopped; rejects, after closing the consumer, with the first fatal error. */
 export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const { consumer, writer, store, topic, lakeDir, group, flushIntervalMs, flushRows, exitWhenIdleMs, signal, log } = run;
+  const skipLostRecords = run.skipLostRecords ?? false;
   const fetcher = new GroupFetcher(consumer, topic);
   let stopped = false;
   let reassignNeeded = true;
@@ -55,8 +66,18 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   let lastRecordAt = performance.now();
   const started = performance.now();
 
+  const reportFenced = () => {
+    for (const f of writer.takeFenced()) {
+      log(
+        `partition ${f.partition} was claimed in the lake by another writer (its offsets log is at entry ${f.newest?.seq ?? "?"}, owner epoch ${f.newest?.epoch ?? "?"}; ours was ${f.epoch}): ` +
+          `the lake refused our commit; dropped it and its ${f.droppedRows} buffered events, which the new owner reads from Kafka`,
+      );
+    }
+  };
+
   const flush = async () => {
     const committed = await flushUntilWritten();
+    reportFenced();
     lastFlushAt = performance.now();
     if (committed.size === 0) return;
     lastCommitAt = lastFlushAt;
@@ -71,19 +92,25 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
    * nothing is lost or written twice. Any other write error stops the worker. On a stop request
    * it gives up with an error that says the records will be read again at the next start.
    */
-  const flushUntilWritten = async (): Promise<Map<number, bigint>> => {
-    let failures = 0;
-    let failingSince = 0;
-    for (;;) {
+  const flushUntilWritten = (): Promise<Map<number, bigint>> =>
+    untilWritten(() => {
       // Only partitions still ours: a revoked partition's next owner reads its range again.
       const assigned = new Set(fetcher.assigned());
       writer.revoke(writer.owned().filter((p) => !assigned.has(p)));
+      return writer.flush();
+    });
+
+  /** `step()` (a flush, or the claims of an assignment), retried every second while it fails on a full disk. */
+  const untilWritten = async <T>(step: () => Promise<T>): Promise<T> => {
+    let failures = 0;
+    let failingSince = 0;
+    for (;;) {
       try {
-        const committed = await writer.flush();
+        const result = await step();
         if (failures > 0) {
           log(`the lake is writable again after ${((performance.now() - failingSince) / 1000).toFixed(1)} s and ${failures} failed attempt(s); flushed ${writer.totals.files} files so far`);
         }
-        return committed;
+        return result;
       } catch (error) {
         if (!(error instanceof LakeFlushError && error.diskFull)) throw error;
         if (failures === 0) failingSince = performance.now();
@@ -113,17 +140,21 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     const assigned = fetcher.assigned();
     const revoked = writer.owned().filter((p) => !assigned.includes(p));
     writer.revoke(revoked);
-    const starts = await writer.assign(assigned);
+    const starts = await untilWritten(() => writer.assign(assigned));
     const unknown = [...starts].filter(([, o]) => o === undefined).map(([p]) => p);
     if (unknown.length > 0) {
       const earliest = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
       for (const p of unknown) writer.startAt(p, earliest[p] ?? 0n);
     }
-    if (writer.totals.orphansRemoved > 0) log(`removed ${writer.totals.orphansRemoved} uncommitted file(s) of an interrupted flush`);
+    if (writer.totals.orphansRemoved > 0) log(`removed ${writer.totals.orphansRemoved} uncommitted file(s) of an interrupted or fenced flush`);
+    if (writer.totals.filesLeftAlone > 0) {
+      log(`left ${writer.totals.filesLeftAlone} writer file(s) in place that the lake's offsets do not describe (an offsets log started afresh?): readers do not see them, and nothing deletes them`);
+    }
     log(
       `assigned partitions [${assigned.join(", ")}]${revoked.length > 0 ? `, revoked [${revoked.join(", ")}]` : ""}; ` +
         `starting at ${assigned.map((p) => `${p}@${writer.position(p)}`).join(" ") || "-"}` +
-        (unknown.length > 0 ? ` (no lake offsets for [${unknown.join(", ")}]: from the log's start)` : ""),
+        (unknown.length > 0 ? ` (no lake offsets for [${unknown.join(", ")}]: from the log's start)` : "") +
+        `; owner epochs ${assigned.map((p) => `${p}:${writer.epoch(p)}`).join(" ") || "-"}`,
     );
   };
 
@@ -140,6 +171,40 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
         `files ${t.files} (${(t.bytes / 1e6).toFixed(1)} MB); buffered ${writer.bufferedRows}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB`,
     );
   }, 5_000);
+
+  /**
+   * The lake's offset of a partition is outside its log. Below the log's start, retention deleted
+   * records the lake never read: with `skipLostRecords` the gap is recorded in the lake's offsets
+   * and reading goes on from the log's start; without, it stops. Past the log's end, the topic was
+   * recreated: it stops. No advice given here deletes anything the lake holds.
+   */
+  const outOfRange = async (error: OffsetOutOfRangeError) => {
+    const p = error.partition;
+    const [earliest, latest] = await Promise.all([-2n, -1n].map(async (timestamp) => (await consumer.listOffsets({ topics: [topic], timestamp })).get(topic)?.[p]));
+    const at = writer.position(p);
+    if (at !== undefined && earliest !== undefined && at < earliest) {
+      // A partition the lake holds nothing of started at the log's start, which retention moved since: nothing committed is skipped.
+      if (skipLostRecords || writer.committed(p) === undefined) {
+        if (await writer.skipTo(p, earliest)) {
+          log(`partition ${p}: records ${at}..${earliest - 1n} were deleted from Kafka before the lake read them; recorded the gap in the lake's offsets and going on from ${earliest}${skipLostRecords ? " (--skip-lost-records)" : ""}`);
+        } else {
+          reportFenced();
+        }
+        return;
+      }
+      throw new Error(
+        `${error.message}: the lake's offsets for partition ${p} are at ${at}, but Kafka's log of it starts at ${earliest} — retention deleted records ` +
+          `${at}..${earliest - 1n} before the lake read them, and they cannot be had from Kafka any more. Everything the lake committed is intact. ` +
+          "To go on from the log's start, recording the gap in the lake's offsets, restart with --skip-lost-records; to keep this lake as it is, " +
+          "point LAKE_DIR at a new lake. Do not move or delete anything under _offsets/: the lake's committed files depend on it.",
+      );
+    }
+    throw new Error(
+      `${error.message}: the lake's offsets for partition ${p} are at ${at}, past the end of Kafka's log of it (${latest ?? "?"}) — the topic was ` +
+        "recreated (or the lake belongs to another cluster). Everything the lake committed is intact, but its offsets name records of the old topic: " +
+        "point LAKE_DIR at a new lake for the new topic. Do not move or delete anything under _offsets/: the lake's committed files depend on it.",
+    );
+  };
 
   let fatal: unknown;
   try {
@@ -167,10 +232,8 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
         fetched = await fetcher.fetchOnce(positions, onRecord);
       } catch (error) {
         if (error instanceof OffsetOutOfRangeError) {
-          throw new Error(
-            `${error.message}: the lake's _offsets/partition-${error.partition}.json points at records Kafka no longer has (retention?) ` +
-              "or does not have yet (topic recreated?). The lake would silently skip data; point LAKE_DIR at a new lake, or move that offsets file away to start the partition from the log's start.",
-          );
+          await outOfRange(error);
+          continue;
         }
         if (stopped) break;
         // Time without an answer from the broker is not idleness (--exit-when-idle).

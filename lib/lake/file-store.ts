@@ -3,18 +3,34 @@
  *
  * `writeAtomic` never writes a lake file in place: it writes `.<name>.tmp-<uuid>` in the target
  * directory, fsyncs it, renames it over the target (atomic on POSIX within one file system) and
- * fsyncs the directory, so the rename survives a power cut. A crash leaves at most a stray
- * temporary file, which no reader looks at (its name starts with `.` and does not end in
- * `.parquet`); `removeTemps` clears them.
+ * fsyncs the directory, so the rename survives a power cut. `writeIfAbsent` does the same but
+ * hard-links the temporary to the target instead of renaming it: `link(2)` fails with EEXIST
+ * when the name is taken, so check and write are one step. A directory the store creates (an
+ * hour partition, `_offsets/partition-N`, the lake root) is fsynced into its parent before
+ * anything is written in it, so a file that survives a power cut is never in a directory that
+ * did not. A crash leaves at most a stray temporary file, which no reader looks at (its name
+ * starts with `.` and does not end in `.parquet`); `removeTemps` clears them.
  */
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { LakeStore } from "./store.ts";
 import { isErrorCode, syncDirectory } from "../runtime/durable-fs.ts";
 
+export interface FileLakeStoreOptions {
+  /** fsyncs a directory. Default: lib/runtime/durable-fs.ts's `syncDirectory`. */
+  syncDirectory?: (dir: string) => Promise<void>;
+}
+
 export class FileLakeStore implements LakeStore {
+  readonly #syncDirectory: (dir: string) => Promise<void>;
+
   /** `root` is the lake's directory, e.g. `data/lake/orders`; created on the first write. */
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    options: FileLakeStoreOptions = {},
+  ) {
+    this.#syncDirectory = options.syncDirectory ?? syncDirectory;
+  }
 
   #abs(path: string): string {
     if (path.split("/").some((part) => part === "..")) throw new RangeError(`lake path must stay inside the lake: got ${JSON.stringify(path)}`);
@@ -50,26 +66,65 @@ export class FileLakeStore implements LakeStore {
   }
 
   async writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-    const target = this.#abs(path);
-    const slash = path.lastIndexOf("/");
-    const dir = this.#abs(slash < 0 ? "" : path.slice(0, slash));
-    const name = path.slice(slash + 1);
-    await mkdir(dir, { recursive: true });
-    const temp = join(dir, `.${name}.tmp-${crypto.randomUUID()}`);
+    const { dir, target, temp } = this.#placeFor(path);
+    await this.#ensureDirectory(dir);
     try {
-      const file = await open(temp, "w");
-      try {
-        await file.writeFile(bytes);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
+      await writeSynced(temp, bytes);
       await rename(temp, target);
     } catch (error) {
       await unlink(temp).catch(() => {});
       throw error;
     }
-    await syncDirectory(dir);
+    await this.#syncDirectory(dir);
+  }
+
+  async writeIfAbsent(path: string, bytes: Uint8Array): Promise<boolean> {
+    const { dir, target, temp } = this.#placeFor(path);
+    await this.#ensureDirectory(dir);
+    let created = true;
+    try {
+      await writeSynced(temp, bytes);
+      await link(temp, target);
+    } catch (error) {
+      if (!isErrorCode(error, "EEXIST")) {
+        await unlink(temp).catch(() => {});
+        throw error;
+      }
+      created = false;
+    }
+    // The target is in place (or was taken): a temporary left by a failed unlink is only litter.
+    await unlink(temp).catch(() => {});
+    if (created) await this.#syncDirectory(dir);
+    return created;
+  }
+
+  #placeFor(path: string): { dir: string; target: string; temp: string } {
+    const target = this.#abs(path);
+    const slash = path.lastIndexOf("/");
+    const dir = this.#abs(slash < 0 ? "" : path.slice(0, slash));
+    return { dir, target, temp: join(dir, `.${path.slice(slash + 1)}.tmp-${crypto.randomUUID()}`) };
+  }
+
+  /**
+   * Creates `dir` and any missing parent, each fsynced into its own parent once created (a
+   * directory entry is durable only once its parent is fsynced). An existing directory costs one
+   * `mkdir` that fails with EEXIST.
+   */
+  async #ensureDirectory(dir: string): Promise<void> {
+    try {
+      await mkdir(dir);
+    } catch (error) {
+      if (isErrorCode(error, "EEXIST")) return;
+      if (!isErrorCode(error, "ENOENT") || dirname(dir) === dir) throw error;
+      await this.#ensureDirectory(dirname(dir));
+      try {
+        await mkdir(dir);
+      } catch (again) {
+        // Another writer created it meanwhile: fsync its parent anyway, it may not have yet.
+        if (!isErrorCode(again, "EEXIST")) throw again;
+      }
+    }
+    await this.#syncDirectory(dirname(dir));
   }
 
   async remove(path: string): Promise<void> {
@@ -90,5 +145,16 @@ export class FileLakeStore implements LakeStore {
       }
     }
     return removed;
+  }
+}
+
+/** Writes `bytes` to a new file at `path` and fsyncs it. */
+async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
+  const file = await open(path, "wx");
+  try {
+    await file.writeFile(bytes);
+    await file.sync();
+  } finally {
+    await file.close();
   }
 }

@@ -8,7 +8,8 @@
  */
 import { decodeJournalEntry, type JournalEntry } from "./journal.ts";
 import { hourStartMs, joinLake, JOURNAL_DIR, OFFSETS_DIR, parseJournalName, parseOffsetsName } from "./layout.ts";
-import { decodeOffsets } from "./offsets.ts";
+import type { PartitionOffsets } from "./offsets.ts";
+import { readOffsetsHead } from "./offsets-log.ts";
 import { decodeLakeFile, type LakeRow } from "./schema.ts";
 import { resolveSnapshot } from "./snapshot.ts";
 import type { LakeStore } from "./store.ts";
@@ -18,6 +19,8 @@ export interface LakeSnapshot {
   files: string[];
   /** The committed next offset per Kafka partition: the snapshot holds every valid event below it. */
   nextOffsets: Map<number, bigint>;
+  /** Each Kafka partition's offsets (the newest entry of its offsets log) the snapshot was taken under. */
+  offsets: Map<number, PartitionOffsets>;
   /** The journal the snapshot was taken under. */
   journal: JournalEntry[];
   /** How many times it had to start again because the lake changed underneath. */
@@ -52,16 +55,30 @@ export async function readJournal(store: LakeStore): Promise<JournalEntry[]> {
   return entries.sort((a, b) => a.seq - b.seq);
 }
 
-export async function readNextOffsets(store: LakeStore): Promise<Map<number, bigint>> {
-  const offsets = new Map<number, bigint>();
+/** Each Kafka partition's offsets: the newest entry of its offsets log (lib/lake/offsets-log.ts). */
+export async function readPartitionOffsets(store: LakeStore): Promise<Map<number, PartitionOffsets>> {
+  const partitions = new Set<number>();
   for (const name of await store.list(OFFSETS_DIR)) {
     const partition = parseOffsetsName(name);
-    if (partition === undefined) continue;
-    const path = joinLake(OFFSETS_DIR, name);
-    const bytes = await store.read(path);
-    if (bytes) offsets.set(partition, decodeOffsets(bytes, path).nextOffset);
+    if (partition !== undefined) partitions.add(partition);
+  }
+  const offsets = new Map<number, PartitionOffsets>();
+  for (const partition of [...partitions].sort((a, b) => a - b)) {
+    const head = await readOffsetsHead(store, partition);
+    if (head) offsets.set(partition, head);
   }
   return offsets;
+}
+
+/** The committed next offset of each Kafka partition that has one. */
+export async function readNextOffsets(store: LakeStore): Promise<Map<number, bigint>> {
+  return nextOffsetsOf(await readPartitionOffsets(store));
+}
+
+function nextOffsetsOf(offsets: ReadonlyMap<number, PartitionOffsets>): Map<number, bigint> {
+  const next = new Map<number, bigint>();
+  for (const [partition, o] of offsets) if (o.nextOffset !== undefined) next.set(partition, o.nextOffset);
+  return next;
 }
 
 /** The hour partition directories (`dt=…/hour=…`) the filter accepts, sorted. */
@@ -94,13 +111,13 @@ export async function takeSnapshot(store: LakeStore, options: ReadOptions = {}):
   const maxAttempts = options.maxAttempts ?? 50;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const journal = await readJournal(store);
-    const nextOffsets = await readNextOffsets(store);
+    const offsets = await readPartitionOffsets(store);
     const listed = await listDataFiles(store, options.hours);
     // Entries are only ever added, so an equal count means the same journal.
     if (!sameSeqs(journal, await store.list(JOURNAL_DIR))) continue;
-    const resolved = resolveSnapshot({ journal, nextOffsets, listed });
+    const resolved = resolveSnapshot({ journal, offsets, listed });
     if (!resolved.ok) continue;
-    return { files: resolved.files, nextOffsets, journal, retries: attempt };
+    return { files: resolved.files, nextOffsets: nextOffsetsOf(offsets), offsets, journal, retries: attempt };
   }
   throw new LakeBusyError(maxAttempts);
 }

@@ -5,19 +5,21 @@
  *   visible = committed writer files ∪ compaction outputs named by the journal
  *             − every file some journal entry names as an input
  *
- * A writer file `pN-oA-oB.parquet` is committed when B < the next offset in
- * `_offsets/partition-N.json`. Anything else in an hour directory (temporaries, a writer file
- * from a flush that crashed before its offsets were written, a compaction output whose journal
- * entry was never written) is invisible.
+ * A writer file `pN-eE-oA-oB.parquet` is committed when partition N's offsets (the newest entry
+ * of its offsets log) say so: E is the current owner epoch and B < the next offset, or E is a
+ * closed epoch and B < where it ended (lib/lake/offsets.ts). Anything else in an hour directory
+ * (temporaries, a writer file from a flush that crashed or was fenced before its commit, a
+ * compaction output whose journal entry was never written) is invisible.
  */
 import type { JournalEntry } from "./journal.ts";
 import { baseOf, dirOf, hourStartMs, parseFileName } from "./layout.ts";
+import { type CommittedRanges, isCommittedWriterFile } from "./offsets.ts";
 
 export interface SnapshotInput {
   /** Every journal entry, any order. */
   journal: readonly JournalEntry[];
-  /** Next offset per Kafka partition, from `_offsets/`. */
-  nextOffsets: ReadonlyMap<number, bigint>;
+  /** What each Kafka partition's offsets log commits, from `_offsets/`. */
+  offsets: ReadonlyMap<number, CommittedRanges>;
   /** Lake paths of the files found in the hour directories. */
   listed: readonly string[];
 }
@@ -41,8 +43,8 @@ export function resolveSnapshot(input: SnapshotInput): SnapshotResolution {
     if (replaced.has(path) || hourStartMs(dirOf(path)) === undefined) continue;
     const name = parseFileName(baseOf(path));
     if (name?.kind !== "writer") continue;
-    const next = input.nextOffsets.get(name.partition);
-    if (next !== undefined && name.lastOffset < next) files.push(path);
+    const offsets = input.offsets.get(name.partition);
+    if (offsets !== undefined && isCommittedWriterFile(offsets, name)) files.push(path);
   }
   for (const path of outputs) {
     if (replaced.has(path)) continue;

@@ -3,8 +3,10 @@
  * operations on paths relative to the lake root (`/`-separated). `lib/lake/file-store.ts` is
  * the local file system; `MemoryLakeStore` below serves the unit tests.
  *
- * The one guarantee everything else rests on: `writeAtomic` makes a file appear under its
- * name complete or not at all, and durable once the promise resolves.
+ * The guarantees everything else rests on: `writeAtomic` and `writeIfAbsent` make a file appear
+ * under its name complete or not at all, and durable once the promise resolves; `writeIfAbsent`
+ * also never replaces a file, so of two writers racing for one name exactly one wins (the
+ * offsets log's fence, lib/lake/offsets.ts).
  */
 export interface LakeStore {
   /** Names (not paths) of the entries of a directory, files and directories alike; `[]` when it does not exist. */
@@ -15,6 +17,12 @@ export interface LakeStore {
   size(path: string): Promise<number | undefined>;
   /** Writes a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the directory. */
   writeAtomic(path: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Like `writeAtomic`, but only if nothing is at `path`: resolves true when this call created
+   * the file, false when a file was already there (then nothing is written). Check and write are
+   * one step: two callers can never both get true.
+   */
+  writeIfAbsent(path: string, bytes: Uint8Array): Promise<boolean>;
   /** Removes a file; a file that is already gone is not an error. */
   remove(path: string): Promise<void>;
 }
@@ -43,6 +51,12 @@ export class MemoryLakeStore implements LakeStore {
   writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
     this.files.set(path, bytes.slice());
     return Promise.resolve();
+  }
+
+  writeIfAbsent(path: string, bytes: Uint8Array): Promise<boolean> {
+    if (this.files.has(path)) return Promise.resolve(false);
+    this.files.set(path, bytes.slice());
+    return Promise.resolve(true);
   }
 
   remove(path: string): Promise<void> {
