@@ -54,6 +54,11 @@ export function banner(message: string, ok: boolean): Displayable {
   return displayable(`<div style="${style}">${escapeHtml(message)}</div>`, message);
 }
 
-export const usd = (cents: number) => (cents / 100).toFixed(2);
+/** Cents as USD with two decimals; a bigint (an exact window revenue) exactly, at any size. */
+export const usd = (cents: number | bigint) => {
+  if (typeof cents === "number") return (cents / 100).toFixed(2);
+  const digits = String(cents < 0n ? -cents : cents).padStart(3, "0");
+  return `${cents < 0n ? "-" : ""}${digits.slice(0, -2)}.${digits.slice(-2)}`;
+};
 export const isoHour = (ms: number) => new Date(ms).toISOString().slice(0, 13) + ":00Z";
 export const isoMinute = (ms: number) => new Date(ms).toISOString().slice(0, 16) + "Z";

@@ -112,11 +112,11 @@ test("every panel query runs on InfluxDB 1.6.7 and returns data", async () => {
 test("revenue, orders and average order value per minute are the final windows' sums over partitions", async () => {
   const revenue = await runPanel(panel(1));
   expect(revenue.intervalMs).toBe(60_000);
-  expectSeries(revenue.series.get("order_window"), sumByWindow((r) => ({ all: r.revenueUsdCents / 100 })).get("all")!);
+  expectSeries(revenue.series.get("order_window"), sumByWindow((r) => ({ all: Number(r.revenueUsdCents) / 100 })).get("all")!);
   const orders = await runPanel(panel(2));
   expectSeries(orders.series.get("order_window"), sumByWindow((r) => ({ all: r.orders })).get("all")!);
   const aov = await runPanel(panel(3));
-  const cents = sumByWindow((r) => ({ all: r.revenueUsdCents })).get("all")!;
+  const cents = sumByWindow((r) => ({ all: Number(r.revenueUsdCents) })).get("all")!;
   const count = sumByWindow((r) => ({ all: r.orders })).get("all")!;
   expectSeries(aov.series.get("order_window"), new Map([...cents].map(([t, c]) => [t, c / 100 / count.get(t)!])));
 });
@@ -127,7 +127,7 @@ test("revenue by category and by country are the final windows' breakdowns summe
     [5, (r: WindowResult) => r.byCountry],
   ] as const) {
     const { series } = await runPanel(panel(id));
-    const expected = sumByWindow((r) => Object.fromEntries(Object.entries(pick(r)).map(([k, v]) => [k, v.revenueUsdCents / 100])));
+    const expected = sumByWindow((r) => Object.fromEntries(Object.entries(pick(r)).map(([k, v]) => [k, Number(v.revenueUsdCents) / 100])));
     expect([...series.keys()].sort()).toEqual([...expected.keys()].sort());
     for (const [key, byTime] of expected) expectSeries(series.get(key), byTime);
   }

@@ -7,7 +7,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { queryInfluxql, seriesRows } from "../lib/hot/influxql-client.ts";
+import { InfluxSink } from "../lib/hot/influx-sink.ts";
 import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
+import { WindowAggregate } from "../lib/window/window-aggregate.ts";
+import { centOrder, LARGEST_ORDER_USD_CENTS, largestOrder } from "./support/largest-order.ts";
 import type { SimulatorOptions } from "../lib/event/simulator.ts";
 import type { WindowResult } from "../lib/window/window-aggregate.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
@@ -65,8 +69,9 @@ const FIELDS = ["orders", "revenue", "revenue_cents", "items", "customers", "fin
 function windowSamples(r: WindowResult): string[] {
   const values: Record<(typeof FIELDS)[number], number> = {
     orders: r.orders,
-    revenue: r.revenueUsdCents / 100,
-    revenue_cents: r.revenueUsdCents,
+    // VictoriaMetrics keeps every sample as a double: exact for the test's revenues, below 2^53.
+    revenue: Number(r.revenueUsdCents) / 100,
+    revenue_cents: Number(r.revenueUsdCents),
     items: r.items,
     customers: r.customers,
     final: r.final ? 1 : 0,
@@ -110,13 +115,11 @@ describe("InfluxDB sink", () => {
     const emitted = await readResults(r.jsonl);
     const last = new Map(emitted.map((e) => [`${e.partition}/${e.windowStartMs}`, e]));
     expect(emitted.length).toBeGreaterThan(last.size); // windows were emitted more than once
-    const rows = await influx.query('SELECT * FROM "order_window"', "shop_v1");
+    // Read as lib/hot/influxql-client.ts reads: revenue_cents exact (a bigint past 2^53), compared as a bigint.
+    const v1 = { api: "v1", url: influx.url, db: "shop_v1" } as const;
     const stored = new Map<string, Record<string, unknown>>();
-    for (const series of rows) {
-      for (const values of series.values) {
-        const row = Object.fromEntries(series.columns.map((c, i) => [c, values[i]]));
-        stored.set(`${row.partition}/${row.time}`, row);
-      }
+    for (const row of seriesRows(await queryInfluxql(v1, 'SELECT * FROM "order_window"'))) {
+      stored.set(`${row.partition}/${row.time}`, { ...row, revenue_cents: BigInt(row.revenue_cents as number | bigint) });
     }
     expect(stored.size).toBe(last.size);
     for (const [key, e] of last) {
@@ -126,19 +129,47 @@ describe("InfluxDB sink", () => {
         partition: String(e.partition),
         window: "1m",
         orders: e.orders,
-        revenue: e.revenueUsdCents / 100,
+        revenue: Number(e.revenueUsdCents) / 100,
         revenue_cents: e.revenueUsdCents,
         items: e.items,
         customers: e.customers,
         final: true,
       });
     }
-    const byCountry = await influx.query('SELECT sum("revenue_cents") FROM "order_window_by_country" GROUP BY "partition"', "shop_v1");
-    const countryTotals = Object.fromEntries(byCountry.map((s) => [s.tags!.partition, s.values[0]![1]]));
-    const windowTotals: Record<string, number> = {};
-    for (const e of last.values()) windowTotals[String(e.partition)] = (windowTotals[String(e.partition)] ?? 0) + e.revenueUsdCents;
+    const byCountry = await queryInfluxql(v1, 'SELECT sum("revenue_cents") FROM "order_window_by_country" GROUP BY "partition"');
+    const countryTotals = Object.fromEntries(byCountry.map((s) => [s.tags.partition, BigInt(s.values[0]![1] as number | bigint)]));
+    const windowTotals: Record<string, bigint> = {};
+    for (const e of last.values()) windowTotals[String(e.partition)] = (windowTotals[String(e.partition)] ?? 0n) + e.revenueUsdCents;
     expect(countryTotals).toEqual(windowTotals);
   }, 120_000);
+
+  test("17.6 a window whose revenue is past 2^53 is stored in InfluxDB 1.6.7 and read back to the cent", async () => {
+    await influx.query("CREATE DATABASE shop_big");
+    const target = { api: "v1", url: influx.url, db: "shop_big" } as const;
+    const windowStartMs = Date.UTC(2026, 10, 28, 10, 15);
+    const window = new WindowAggregate(windowStartMs, windowStartMs + 60_000, 50);
+    for (let i = 0; i < 100; i++) window.add(largestOrder(`big-${i}`, { country: i < 99 ? "GB" : "DE" }));
+    window.add(centOrder("cent", 1, { country: "GB" }));
+    const total = 100n * BigInt(LARGEST_ORDER_USD_CENTS) + 1n;
+    const result = window.toResult(0, true, windowStartMs + 180_000);
+    expect(result.revenueUsdCents).toBe(total);
+    const sink = new InfluxSink(target, { window: "1m" });
+    await sink.write([result]);
+    await sink.flush();
+    await sink.close();
+
+    const [windowSeries] = await queryInfluxql(target, 'SELECT "revenue_cents", "revenue", "orders" FROM "order_window"');
+    expect(windowSeries!.values).toEqual([[windowStartMs, total, Number(total) / 100, 101]]);
+    const categories = await queryInfluxql(target, 'SELECT "revenue_cents" FROM "order_window_by_category" GROUP BY "category"');
+    expect(Object.fromEntries(categories.map((s) => [s.tags.category, BigInt(s.values[0]![1] as number | bigint)]))).toEqual(
+      Object.fromEntries(Object.entries(result.byCategory).map(([category, t]) => [category, t.revenueUsdCents])),
+    );
+    // The GB country total is past 2^53 as well; and InfluxDB's own sum over categories is exact.
+    const [gb] = await queryInfluxql(target, `SELECT "revenue_cents" FROM "order_window_by_country" WHERE "country" = 'GB'`);
+    expect(gb!.values[0]![1]).toBe(99n * BigInt(LARGEST_ORDER_USD_CENTS) + 1n);
+    const [sum] = await queryInfluxql(target, 'SELECT sum("revenue_cents") FROM "order_window_by_category"');
+    expect(sum!.values[0]![1]).toBe(total);
+  });
 
   test("the server is down for 30 s mid-run: the stored final results still equal the oracle, nothing lost or doubled", async () => {
     await influx.query("CREATE DATABASE shop_outage");

@@ -7,6 +7,9 @@
  *
  * Windows are selected by start: `fromMs <= windowStartMs < toMs`. The measurement names and
  * fields are the contract in docs/influx-schema.md (lib/hot/influx-points.ts writes them).
+ *
+ * Every field compared is an integer (`final` as 0 or 1), and every value is a bigint, so two
+ * revenues beyond 2^53 that differ by a cent differ here too.
  */
 import { MEASUREMENTS } from "../hot/influx-points.ts";
 import { type InfluxqlSeries, type QueryOptions, queryInfluxql, seriesRows } from "../hot/influxql-client.ts";
@@ -20,7 +23,7 @@ export interface WindowCell {
   /** `""` for `order_window`, else `category=books` or `country=DE`. */
   dimension: string;
   field: string;
-  value: number;
+  value: bigint;
 }
 
 export interface TimeRange {
@@ -35,8 +38,8 @@ export interface WindowReconciliation {
   windowStartMs: number;
   hotOrders: number;
   coldOrders: number;
-  hotRevenueCents: number;
-  coldRevenueCents: number;
+  hotRevenueCents: bigint;
+  coldRevenueCents: bigint;
   /** Cells whose values differ, or that exist on one side only. 0 is the expected answer. */
   differences: number;
   /** The first few differing cells, e.g. `p2 order_window_by_category[category=books].orders: hot 3, cold 4`. */
@@ -52,14 +55,14 @@ export function cellsFromResults(results: readonly WindowResult[]): WindowCell[]
   const cells: WindowCell[] = [];
   for (const r of results) {
     const base = { windowStartMs: r.windowStartMs, partition: r.partition };
-    const totals = { orders: r.orders, revenue_cents: r.revenueUsdCents, items: r.items, customers: r.customers, final: r.final ? 1 : 0 };
+    const totals = { orders: BigInt(r.orders), revenue_cents: r.revenueUsdCents, items: BigInt(r.items), customers: BigInt(r.customers), final: r.final ? 1n : 0n };
     for (const field of WINDOW_FIELDS) cells.push({ ...base, measurement: MEASUREMENTS.window, dimension: "", field, value: totals[field] });
     for (const [measurement, tag, byKey] of [
       [MEASUREMENTS.byCategory, "category", r.byCategory],
       [MEASUREMENTS.byCountry, "country", r.byCountry],
     ] as const) {
       for (const [key, t] of Object.entries(byKey)) {
-        const values = { orders: t.orders, revenue_cents: t.revenueUsdCents, items: t.items };
+        const values = { orders: BigInt(t.orders), revenue_cents: t.revenueUsdCents, items: BigInt(t.items) };
         for (const field of DIMENSION_FIELDS) cells.push({ ...base, measurement, dimension: `${tag}=${key}`, field, value: values[field] });
       }
     }
@@ -84,7 +87,10 @@ export function hotWindowQueries(range: TimeRange, window: string): { measuremen
   ];
 }
 
-/** Cells from the series one of {@link hotWindowQueries} returned (`final` true → 1). */
+/**
+ * Cells from the series one of {@link hotWindowQueries} returned (`final` true → 1). Throws a
+ * RangeError on a value that is not an integer: not the schema these queries read.
+ */
 export function cellsFromSeries(measurement: string, tag: string, series: readonly InfluxqlSeries[]): WindowCell[] {
   const fields = tag === "" ? WINDOW_FIELDS : DIMENSION_FIELDS;
   const cells: WindowCell[] = [];
@@ -98,10 +104,17 @@ export function cellsFromSeries(measurement: string, tag: string, series: readon
     for (const field of fields) {
       const raw = row[field];
       if (raw === null || raw === undefined) continue;
-      cells.push({ ...base, field, value: typeof raw === "boolean" ? (raw ? 1 : 0) : Number(raw) });
+      cells.push({ ...base, field, value: integerOf(raw, `${measurement}.${field}`) });
     }
   }
   return cells;
+}
+
+function integerOf(raw: unknown, what: string): bigint {
+  if (typeof raw === "bigint") return raw;
+  if (typeof raw === "boolean") return raw ? 1n : 0n;
+  if (typeof raw === "number" && Number.isSafeInteger(raw)) return BigInt(raw);
+  throw new RangeError(`${what} is ${JSON.stringify(raw)}, not an integer: not the schema of docs/influx-schema.md`);
 }
 
 /** Every window cell the aggregator stored for `range` (windows of size `window`). */
@@ -119,7 +132,7 @@ const cellKey = (c: WindowCell) => `p${c.partition} ${c.measurement}${c.dimensio
  */
 export function reconcileWindows(hot: readonly WindowCell[], cold: readonly WindowCell[], range: TimeRange): WindowReconciliation[] {
   const inRange = (c: WindowCell) => c.windowStartMs >= range.fromMs && c.windowStartMs < range.toMs;
-  const byWindow = new Map<number, { hot: Map<string, number>; cold: Map<string, number> }>();
+  const byWindow = new Map<number, { hot: Map<string, bigint>; cold: Map<string, bigint> }>();
   for (const [side, cells] of [
     ["hot", hot],
     ["cold", cold],
@@ -131,8 +144,8 @@ export function reconcileWindows(hot: readonly WindowCell[], cold: readonly Wind
       entry[side].set(cellKey(c), c.value);
     }
   }
-  const total = (cells: Map<string, number>, field: string) => {
-    let sum = 0;
+  const total = (cells: Map<string, bigint>, field: string) => {
+    let sum = 0n;
     for (const [key, value] of cells) if (key.endsWith(` ${MEASUREMENTS.window}.${field}`)) sum += value;
     return sum;
   };
@@ -150,8 +163,8 @@ export function reconcileWindows(hot: readonly WindowCell[], cold: readonly Wind
       }
       return {
         windowStartMs,
-        hotOrders: total(sides.hot, "orders"),
-        coldOrders: total(sides.cold, "orders"),
+        hotOrders: Number(total(sides.hot, "orders")),
+        coldOrders: Number(total(sides.cold, "orders")),
         hotRevenueCents: total(sides.hot, "revenue_cents"),
         coldRevenueCents: total(sides.cold, "revenue_cents"),
         differences,

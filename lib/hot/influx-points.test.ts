@@ -7,11 +7,11 @@ const result: WindowResult = {
   windowStartMs: 1_795_824_000_000,
   windowEndMs: 1_795_824_060_000,
   orders: 3,
-  revenueUsdCents: 12_345,
+  revenueUsdCents: 12_345n,
   items: 7,
   customers: 2,
-  byCategory: { "home & garden": { orders: 2, revenueUsdCents: 10_000, items: 5 }, toys: { orders: 1, revenueUsdCents: 2_345, items: 2 } },
-  byCountry: { US: { orders: 3, revenueUsdCents: 12_345, items: 7 } },
+  byCategory: { "home & garden": { orders: 2, revenueUsdCents: 10_000n, items: 5 }, toys: { orders: 1, revenueUsdCents: 2_345n, items: 2 } },
+  byCountry: { US: { orders: 3, revenueUsdCents: 12_345n, items: 7 } },
   final: false,
   emittedAtMs: 1_795_824_030_000,
 };
@@ -23,6 +23,19 @@ test("windowResultLines() writes the window, then each category and country, at 
     "order_window_by_category,category=toys,partition=4,window=1m items=2i,orders=1i,revenue=23.45,revenue_cents=2345i 1795824000000",
     "order_window_by_country,country=US,partition=4,window=1m items=7i,orders=3i,revenue=123.45,revenue_cents=12345i 1795824000000",
   ]);
+});
+
+test("17.6 windowResultLines() writes revenue_cents past 2^53 as the exact integer, and revenue as the float of USD", () => {
+  const cents = 2n ** 53n + 1n;
+  const big: WindowResult = { ...result, revenueUsdCents: cents, byCategory: { toys: { orders: 3, revenueUsdCents: cents, items: 7 } }, byCountry: {} };
+  expect(windowResultLines(big, "1m")).toEqual([
+    "order_window,partition=4,window=1m customers=2i,final=F,items=7i,orders=3i,revenue=90071992547409.92,revenue_cents=9007199254740993i 1795824000000",
+    "order_window_by_category,category=toys,partition=4,window=1m items=7i,orders=3i,revenue=90071992547409.92,revenue_cents=9007199254740993i 1795824000000",
+  ]);
+});
+
+test("windowResultLines() refuses a revenue past InfluxDB's 64-bit integers, as Point.intField() does", () => {
+  expect(() => windowResultLines({ ...result, revenueUsdCents: 2n ** 63n }, "1m")).toThrow(RangeError);
 });
 
 test("metricsLines() writes one pipeline point per partition, leaving out figures not known yet", () => {

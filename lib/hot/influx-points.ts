@@ -27,8 +27,21 @@ export function windowTag(windowSizeMs: number): string {
 }
 
 /** USD cents as the float `revenue` field; `revenue_cents` carries the exact integer. */
-function usd(cents: number): number {
-  return cents / 100;
+function usd(cents: bigint): number {
+  return Number(cents) / 100;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Sets the exact integer field `revenue_cents`. Not `Point.intField`: it goes through a double,
+ * which rounds past 2^53. Throws a RangeError past InfluxDB's 64-bit integers, as intField does.
+ */
+function centsField(point: Point, cents: bigint): Point {
+  if (cents < INT64_MIN || cents > INT64_MAX) throw new RangeError(`revenue_cents ${cents} does not fit InfluxDB's 64-bit integer field`);
+  point.fields.revenue_cents = `${cents}i`;
+  return point;
 }
 
 const msTime = { convertTime: (value: string | number | Date | undefined) => String(value) };
@@ -38,17 +51,18 @@ export function windowResultLines(result: WindowResult, window: string): string[
   const partition = String(result.partition);
   const lines: string[] = [];
   lines.push(
-    new Point(MEASUREMENTS.window)
-      .tag("window", window)
-      .tag("partition", partition)
-      .intField("orders", result.orders)
-      .floatField("revenue", usd(result.revenueUsdCents))
-      .intField("revenue_cents", result.revenueUsdCents)
-      .intField("items", result.items)
-      .intField("customers", result.customers)
-      .booleanField("final", result.final)
-      .timestamp(result.windowStartMs)
-      .toLineProtocol(msTime)!,
+    centsField(
+      new Point(MEASUREMENTS.window)
+        .tag("window", window)
+        .tag("partition", partition)
+        .intField("orders", result.orders)
+        .floatField("revenue", usd(result.revenueUsdCents))
+        .intField("items", result.items)
+        .intField("customers", result.customers)
+        .booleanField("final", result.final)
+        .timestamp(result.windowStartMs),
+      result.revenueUsdCents,
+    ).toLineProtocol(msTime)!,
   );
   for (const [measurement, tag, totals] of [
     [MEASUREMENTS.byCategory, "category", result.byCategory],
@@ -56,16 +70,17 @@ export function windowResultLines(result: WindowResult, window: string): string[
   ] as const) {
     for (const [value, t] of Object.entries(totals)) {
       lines.push(
-        new Point(measurement)
-          .tag("window", window)
-          .tag("partition", partition)
-          .tag(tag, value)
-          .intField("orders", t.orders)
-          .floatField("revenue", usd(t.revenueUsdCents))
-          .intField("revenue_cents", t.revenueUsdCents)
-          .intField("items", t.items)
-          .timestamp(result.windowStartMs)
-          .toLineProtocol(msTime)!,
+        centsField(
+          new Point(measurement)
+            .tag("window", window)
+            .tag("partition", partition)
+            .tag(tag, value)
+            .intField("orders", t.orders)
+            .floatField("revenue", usd(t.revenueUsdCents))
+            .intField("items", t.items)
+            .timestamp(result.windowStartMs),
+          t.revenueUsdCents,
+        ).toLineProtocol(msTime)!,
       );
     }
   }

@@ -13,7 +13,7 @@ const result: WindowResult = {
   windowStartMs: 1_795_824_000_000,
   windowEndMs: 1_795_824_060_000,
   orders: 1,
-  revenueUsdCents: 100,
+  revenueUsdCents: 100n,
   items: 1,
   customers: 1,
   byCategory: {},

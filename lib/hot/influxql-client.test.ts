@@ -79,3 +79,14 @@ test("seriesRows() merges each series' tags into its rows", () => {
     { partition: "1", time: 1, orders: 5 },
   ]);
 });
+
+test("17.6 queryInfluxql() returns an integer past 2^53 exactly, as a bigint, and every other value as JSON.parse does", async () => {
+  // InfluxDB writes an int64 field with all its digits; JSON.parse alone would round it to 9007199254740992.
+  const body = '{"results":[{"statement_id":0,"series":[{"name":"order_window","columns":["time","revenue_cents","revenue","orders"],"values":[[60000,9007199254740993,90071992547409.92,3],[120000,-9007199254740993,1.5,9007199254740991]]}]}]}';
+  const { fn } = fakeFetch(200, body);
+  const [series] = await queryInfluxql(v1, "SELECT 1", { fetch: fn });
+  expect(series!.values).toEqual([
+    [60_000, 9007199254740993n, 90071992547409.92, 3],
+    [120_000, -9007199254740993n, 1.5, 9007199254740991],
+  ]);
+});

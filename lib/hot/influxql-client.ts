@@ -7,10 +7,18 @@
  *
  * Only `fetch`: runs in Bun, Deno (notebooks) and anything else with the Fetch API. Credentials
  * travel in the Authorization header, never in the URL, and never appear in errors.
+ *
+ * Integers past 2^53 come back exact, as bigint: InfluxDB writes an integer field's 64-bit value
+ * with all its digits, and a plain `JSON.parse` would round it to a double (`revenue_cents` of a
+ * large window, or a `sum()` of it). Every other value is what `JSON.parse` gives.
  */
+import { unsafeIntegersAsBigInt } from "../window/json-integers.ts";
 import type { InfluxTarget } from "./influx-sink.ts";
 
-/** One series of a result: `values` rows are in `columns` order, `time` in ms since the epoch. */
+/**
+ * One series of a result: `values` rows are in `columns` order, `time` in ms since the epoch; an
+ * integer beyond Number.MAX_SAFE_INTEGER is a bigint.
+ */
 export interface InfluxqlSeries {
   name: string;
   tags: Record<string, string>;
@@ -61,7 +69,7 @@ export async function queryInfluxql(target: InfluxTarget, query: string, options
   const text = await response.text();
   let body: { error?: string; results?: { error?: string; partial?: boolean; series?: Partial<InfluxqlSeries>[] }[] };
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(text, unsafeIntegersAsBigInt);
   } catch {
     throw new InfluxqlError(`InfluxQL query failed: HTTP ${response.status}: ${text.slice(0, 200)}`, response.status);
   }

@@ -20,11 +20,11 @@ const result: WindowResult = {
   windowStartMs: 1_764_324_000_000,
   windowEndMs: 1_764_324_060_000,
   orders: 3,
-  revenueUsdCents: 12_345,
+  revenueUsdCents: 12_345n,
   items: 7,
   customers: 2,
-  byCategory: { books: { orders: 1, revenueUsdCents: 345, items: 2 } },
-  byCountry: { DE: { orders: 3, revenueUsdCents: 12_345, items: 7 } },
+  byCategory: { books: { orders: 1, revenueUsdCents: 345n, items: 2 } },
+  byCountry: { DE: { orders: 3, revenueUsdCents: 12_345n, items: 7 } },
   final: true,
   emittedAtMs: 1_764_324_200_000,
 };
@@ -38,6 +38,20 @@ test("JsonlSink writes one line per result that parseWindowLines() reads back wh
   expect(text.split("\n").length).toBe(3);
   expect(JSON.parse(text.split("\n")[0]!).windowStart).toBe("2025-11-28T10:00:00.000Z");
   expect(parseWindowLines(text)).toEqual([result, { ...result, partition: 3, final: false }]);
+});
+
+test("17.6 JsonlSink writes revenues past 2^53 as exact JSON integers, and parseWindowLines() reads them back exactly", async () => {
+  const path = tempFile();
+  const cents = 2n ** 53n + 1n;
+  const big: WindowResult = { ...result, revenueUsdCents: cents * 3n, byCategory: { books: { orders: 1, revenueUsdCents: cents, items: 2 } }, byCountry: { DE: { orders: 3, revenueUsdCents: cents * 3n, items: 7 } } };
+  const sink = new JsonlSink(path);
+  await sink.write([big]);
+  await sink.close();
+  const text = readFileSync(path, "utf8");
+  // Plain JSON: the digits as a number literal, for any reader that keeps big integers.
+  expect(text).toContain(`"revenueUsdCents":${cents * 3n},`);
+  expect(text).toContain(`"books":{"orders":1,"revenueUsdCents":${cents},"items":2}`);
+  expect(parseWindowLines(text)).toEqual([big]);
 });
 
 test("JsonlSink writes nothing to disk before flush()", async () => {

@@ -2,15 +2,20 @@
  * A JSON-lines file of every emission: one line per (window, partition) result with every
  * measure, `final` and the emission time, and one line per metrics report. Lines are appended in
  * emission order, so the last line for a (partition, windowStartMs) key is its current value.
+ *
+ * Revenue sums (bigint) are JSON numbers with all their digits (lib/window/json-integers.ts), so a
+ * line stays plain JSON; past 2^53 only a reader that keeps big integers reads them exactly, as
+ * {@link parseWindowLines} does.
  */
 import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
+import { bigintsAt, stringifyWithBigInts } from "../window/json-integers.ts";
 import type { ResultSink, WorkerMetrics } from "../window/result-sink.ts";
 import type { WindowResult } from "../window/window-aggregate.ts";
 
 /** The line for one result: the result's fields plus ISO times for people and tools. */
 export function windowResultLine(result: WindowResult): string {
-  return JSON.stringify({
+  return stringifyWithBigInts({
     type: "window",
     ...result,
     windowStart: new Date(result.windowStartMs).toISOString(),
@@ -81,12 +86,14 @@ export class JsonlSink implements ResultSink {
   }
 }
 
-/** Reads a JSON-lines sink file back: every window line, in order. */
+const REVENUE_AS_BIGINT = bigintsAt(["revenueUsdCents"]);
+
+/** Reads a JSON-lines sink file back: every window line, in order, revenues exact (bigint). */
 export function parseWindowLines(text: string): WindowResult[] {
   const out: WindowResult[] = [];
   for (const line of text.split("\n")) {
     if (line.length === 0) continue;
-    const record = JSON.parse(line) as Record<string, unknown>;
+    const record = JSON.parse(line, REVENUE_AS_BIGINT) as Record<string, unknown>;
     if (record.type !== "window") continue;
     const { type: _type, windowStart: _s, windowEnd: _e, emittedAt: _a, ...result } = record;
     out.push(result as unknown as WindowResult);

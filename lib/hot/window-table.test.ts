@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { formatUsd, renderWindowTable, windowRows } from "./window-table.ts";
 import type { WindowResult } from "../window/window-aggregate.ts";
 
-function result(partition: number, windowStartMs: number, orders: number, cents: number, final: boolean): WindowResult {
+function result(partition: number, windowStartMs: number, orders: number, cents: bigint, final: boolean): WindowResult {
   return {
     partition,
     windowStartMs,
@@ -20,27 +20,34 @@ function result(partition: number, windowStartMs: number, orders: number, cents:
 
 test("windowRows() sums partitions per window, newest first, and counts final partitions", () => {
   const t = Date.UTC(2026, 10, 28, 10, 0);
-  const rows = windowRows([result(0, t, 2, 1000, true), result(1, t, 3, 2500, false), result(0, t + 60_000, 1, 99, false)], 10);
+  const rows = windowRows([result(0, t, 2, 1000n, true), result(1, t, 3, 2500n, false), result(0, t + 60_000, 1, 99n, false)], 10);
   expect(rows).toEqual([
-    { windowStartMs: t + 60_000, windowEndMs: t + 120_000, orders: 1, revenueUsdCents: 99, items: 2, customers: 1, partitions: 1, finalPartitions: 0 },
-    { windowStartMs: t, windowEndMs: t + 60_000, orders: 5, revenueUsdCents: 3500, items: 10, customers: 5, partitions: 2, finalPartitions: 1 },
+    { windowStartMs: t + 60_000, windowEndMs: t + 120_000, orders: 1, revenueUsdCents: 99n, items: 2, customers: 1, partitions: 1, finalPartitions: 0 },
+    { windowStartMs: t, windowEndMs: t + 60_000, orders: 5, revenueUsdCents: 3500n, items: 10, customers: 5, partitions: 2, finalPartitions: 1 },
   ]);
 });
 
 test("windowRows() keeps at most `limit` windows", () => {
-  const rows = windowRows([0, 1, 2].map((i) => result(0, i * 60_000, 1, 1, true)), 2);
+  const rows = windowRows([0, 1, 2].map((i) => result(0, i * 60_000, 1, 1n, true)), 2);
   expect(rows.map((r) => r.windowStartMs)).toEqual([120_000, 60_000]);
 });
 
 test("formatUsd() formats cents exactly, with separators and sign", () => {
-  expect([formatUsd(0), formatUsd(5), formatUsd(123456789), formatUsd(-100), formatUsd(9007199254740991)]).toEqual([
+  expect([formatUsd(0n), formatUsd(5n), formatUsd(123456789n), formatUsd(-100n), formatUsd(9007199254740991n)]).toEqual([
     "0.00", "0.05", "1,234,567.89", "-1.00", "90,071,992,547,409.91",
   ]);
 });
 
+test("17.6 windowRows() sums partitions' revenues past 2^53 exactly, and the table prints every cent", () => {
+  const half = 2n ** 53n;
+  const rows = windowRows([result(0, 0, 1, half + 1n, true), result(1, 0, 1, half + 2n, true)], 10);
+  expect(rows.map((r) => r.revenueUsdCents)).toEqual([2n * half + 3n]);
+  expect(renderWindowTable(rows, "t")).toContain("180,143,985,094,819.87");
+});
+
 test("renderWindowTable() aligns numbers right and marks open windows", () => {
   const t = Date.UTC(2026, 10, 28, 10, 0);
-  const text = renderWindowTable(windowRows([result(0, t, 12, 123456, true), result(1, t + 60_000, 3, 500, false)], 10), "orders");
+  const text = renderWindowTable(windowRows([result(0, t, 12, 123456n, true), result(1, t + 60_000, 3, 500n, false)], 10), "orders");
   expect(text).toBe(
     [
       "orders",

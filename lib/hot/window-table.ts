@@ -11,7 +11,8 @@ export interface WindowRow {
   windowStartMs: number;
   windowEndMs: number;
   orders: number;
-  revenueUsdCents: number;
+  /** Exact at any size. */
+  revenueUsdCents: bigint;
   items: number;
   customers: number;
   /** Partitions that reported this window. */
@@ -26,7 +27,7 @@ export function windowRows(latest: Iterable<WindowResult>, limit: number): Windo
   for (const r of latest) {
     let row = rows.get(r.windowStartMs);
     if (!row) {
-      row = { windowStartMs: r.windowStartMs, windowEndMs: r.windowEndMs, orders: 0, revenueUsdCents: 0, items: 0, customers: 0, partitions: 0, finalPartitions: 0 };
+      row = { windowStartMs: r.windowStartMs, windowEndMs: r.windowEndMs, orders: 0, revenueUsdCents: 0n, items: 0, customers: 0, partitions: 0, finalPartitions: 0 };
       rows.set(r.windowStartMs, row);
     }
     row.orders += r.orders;
@@ -39,10 +40,10 @@ export function windowRows(latest: Iterable<WindowResult>, limit: number): Windo
   return [...rows.values()].sort((a, b) => b.windowStartMs - a.windowStartMs).slice(0, limit);
 }
 
-/** Cents as a dollar amount with thousands separators: 123456789 → "1,234,567.89". Exact (no float). */
-export function formatUsd(cents: number): string {
-  const negative = cents < 0;
-  const digits = String(Math.abs(cents)).padStart(3, "0");
+/** Cents as a dollar amount with thousands separators: 123456789n → "1,234,567.89". Exact (no float). */
+export function formatUsd(cents: bigint): string {
+  const negative = cents < 0n;
+  const digits = String(negative ? -cents : cents).padStart(3, "0");
   const whole = digits.slice(0, -2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   return `${negative ? "-" : ""}${whole}.${digits.slice(-2)}`;
 }

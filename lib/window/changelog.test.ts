@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { centOrder, LARGEST_ORDER_USD_CENTS, largestOrder } from "../../test/support/largest-order.ts";
 import { plainPartition } from "../../test/support/plain-snapshot.ts";
 import type { OrderEvent } from "../event/order-event.ts";
 import { type ChangelogRecord, ChangelogWriter, claimWon, decodeChunk, encodeChunk, inspectChangelog, MAX_CHUNK_ENTRIES, replayChangelog } from "./changelog.ts";
@@ -84,6 +85,24 @@ describe("round trip", () => {
     for (const s of [original, restored]) feed(s, 120, 300);
     expect(restored.collect(50_000)).toEqual(original.collect(50_000));
     expect(restored.stats()).toEqual(original.stats());
+  });
+
+  test("17.6 revenue sums past 2^53 round-trip exactly through the meta, compacted or not, and the restored state goes on exactly", () => {
+    const original = state();
+    const log: ChangelogRecord[] = [];
+    const writer = takeOver(log, original);
+    for (let i = 0; i < 100; i++) original.add(BigInt(i), largestOrder(`e${i}`), 1_000 + i);
+    original.add(100n, centOrder("cent", 1), 1_100);
+    checkpoint(log, writer, original);
+    const total = 100n * BigInt(LARGEST_ORDER_USD_CENTS) + 1n;
+    const expected = plainPartition(original.snapshot());
+    expect(expected.windows.map((w) => w.revenueUsdCents)).toEqual([total]);
+    expect(plainPartition(replayChangelog(log, EXPECTED).snapshot!)).toEqual(expected);
+    const restored = PartitionAggregator.restore(replayChangelog(compact(log), EXPECTED).snapshot!, { ...SETTINGS, emitIntervalMs: 1000 });
+    expect(plainPartition(restored.snapshot())).toEqual(expected);
+    for (const s of [original, restored]) s.add(101n, largestOrder("e101"), 1_101);
+    expect(restored.collect(50_000)).toEqual(original.collect(50_000));
+    expect(restored.snapshot().windows[0]!.revenueUsdCents).toBe(total + BigInt(LARGEST_ORDER_USD_CENTS));
   });
 
   test("an empty changelog holds no state, and the first owner claims epoch 1", () => {
@@ -239,6 +258,17 @@ describe("refusals", () => {
     const lost = records.find((r) => r.key.startsWith("chunk/"))!.key;
     const damaged = log.filter((r) => r.key !== lost);
     expect(() => replayChangelog(damaged, EXPECTED)).toThrow(`needs ${lost}, which the changelog no longer holds`);
+  });
+
+  test("a meta whose revenue is not an integer is refused as corrupt", () => {
+    const s = state();
+    const log: ChangelogRecord[] = [];
+    const writer = takeOver(log, s);
+    feed(s, 0, 30);
+    const meta = checkpoint(log, writer, s).find((r) => r.key.startsWith("meta/"))!;
+    const text = new TextDecoder().decode(meta.value!).replace(/"revenueUsdCents":(\d+)/, '"revenueUsdCents":$1.5');
+    const damaged = log.map((r) => (r === meta ? { key: r.key, value: new TextEncoder().encode(text) } : r));
+    expect(() => replayChangelog(damaged, EXPECTED)).toThrow("has a revenue that is not an integer");
   });
 
   test("decodeChunk() refuses bytes that are not a chunk or do not add up", () => {

@@ -12,6 +12,8 @@
  *   meta/W/<seq>      JSON: everything else of the state (offsets, watermark, counters, each
  *                     window's totals and dimensions), and for each window the chunk keys that
  *                     hold its fingerprints, in order, with how many of each kind to take.
+ *                     Revenue sums are JSON numbers with all their digits, read back exactly
+ *                     (lib/window/json-integers.ts).
  *
  * A checkpoint appends the new chunks, then a meta, then tombstones for the chunks of windows that
  * are gone and for W's previous meta. Nothing is overwritten in place: a key is written once.
@@ -29,6 +31,7 @@ import { type AggregatorSettings, DEFAULT_AGGREGATOR_SETTINGS, type PartitionSna
 import type { WindowSnapshot } from "./window-aggregate.ts";
 import { type Fingerprints, fingerprintsOf } from "./fingerprint-set.ts";
 import { CheckpointError } from "./checkpoint.ts";
+import { bigintsAt, type Reviver, stringifyWithBigInts } from "./json-integers.ts";
 
 /** A changelog record; a null value is a tombstone. */
 export interface ChangelogRecord {
@@ -178,7 +181,7 @@ export function replayChangelog(records: Iterable<ChangelogRecord>, expected: { 
 }
 
 function snapshotOf(key: string, live: Map<string, Uint8Array>, expected: { topic: string; partition: number; settings: AggregatorSettings }): PartitionSnapshot {
-  const meta = parseJson(key, live.get(key)!) as Meta;
+  const meta = parseJson(key, live.get(key)!, REVENUE_AS_BIGINT) as Meta;
   if (meta.v !== META_VERSION) throw new CheckpointError("version", `changelog meta version ${meta.v} is not supported (this build reads version ${META_VERSION}); run a matching build or ${WHAT_TO_DO}`);
   const names = ["windowSizeMs", "watermarkDelayMs", "maxDimensionValues", "maxAheadMs"] as const;
   // State written before maxAheadMs existed is continued under its default.
@@ -199,6 +202,8 @@ function snapshotOf(key: string, live: Map<string, Uint8Array>, expected: { topi
       customers.push(chunk.customers);
       eventIds.push(chunk.eventIds);
     }
+    const revenues = [totals.revenueUsdCents, ...[...totals.byCategory, ...totals.byCountry].map(([, t]) => t.revenueUsdCents)];
+    if (revenues.some((cents) => typeof cents !== "bigint")) throw corrupt(key, `its window ${totals.windowStartMs} has a revenue that is not an integer`);
     return {
       ...totals,
       lastEmittedAtMs: lastEmittedAtMs ?? -Infinity,
@@ -358,7 +363,7 @@ export class ChangelogWriter {
       windows,
     };
     const metaKey = `meta/${this.writer}/${this.#seq++}`;
-    records.push({ key: metaKey, value: new TextEncoder().encode(JSON.stringify(meta)) });
+    records.push({ key: metaKey, value: new TextEncoder().encode(stringifyWithBigInts(meta)) });
     // Gone windows' chunks, and the previous meta: the new meta no longer needs them.
     for (const [start, p] of this.#persisted) if (!persisted.has(start)) for (const key of p.chunks) records.push({ key, value: null });
     if (this.#metaKey !== undefined) records.push({ key: this.#metaKey, value: null });
@@ -376,9 +381,12 @@ function finiteOrNull(ms: number): number | null {
   return ms === -Infinity ? null : ms;
 }
 
-function parseJson(key: string, value: Uint8Array): unknown {
+/** A meta's revenue sums, read as bigints of their literals' digits (checked in `snapshotOf`). */
+const REVENUE_AS_BIGINT = bigintsAt(["revenueUsdCents"]);
+
+function parseJson(key: string, value: Uint8Array, reviver?: Reviver): unknown {
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(value));
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(value), reviver);
   } catch {
     throw corrupt(key, "not UTF-8 JSON");
   }

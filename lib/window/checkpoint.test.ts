@@ -10,6 +10,7 @@ import {
 import type { OrderEvent } from "../event/order-event.ts";
 import { crc32 } from "./crc32.ts";
 import { PartitionAggregator } from "./partition-aggregator.ts";
+import { centOrder, LARGEST_ORDER_USD_CENTS, largestOrder } from "../../test/support/largest-order.ts";
 import { plainCheckpoint } from "../../test/support/plain-snapshot.ts";
 
 const SETTINGS = { windowSizeMs: 10_000, watermarkDelayMs: 20_000, maxDimensionValues: 2, maxAheadMs: 10_000 };
@@ -74,6 +75,24 @@ describe("round trip", () => {
     }
     expect(restored.collect(10_000)).toEqual(original.collect(10_000));
     expect(restored.stats()).toEqual(original.stats());
+  });
+
+  test("17.6 revenue sums past 2^53 round-trip exactly: encode, decode, restore, same snapshot", () => {
+    const original = new PartitionAggregator("orders", 0, SETTINGS);
+    for (let i = 0; i < 100; i++) original.add(BigInt(i), largestOrder(`e${i}`), 1_000 + i);
+    original.add(100n, centOrder("cent", 1), 1_100);
+    const snapshot = original.snapshot();
+    const total = 100n * BigInt(LARGEST_ORDER_USD_CENTS) + 1n;
+    expect(snapshot.windows.map((w) => w.revenueUsdCents)).toEqual([total]);
+    const bytes = encodeCheckpoint({ settings: SETTINGS, partitions: [snapshot] });
+    // Written as a JSON number with all its digits, not rounded to a double.
+    expect(new TextDecoder().decode(bytes)).toContain(`"revenueUsdCents":${total},`);
+    const decoded = decodeCheckpoint(bytes, { settings: SETTINGS });
+    const restored = PartitionAggregator.restore(decoded.partitions[0]!, SETTINGS);
+    expect(plainCheckpoint({ partitions: [restored.snapshot()] })).toEqual(plainCheckpoint({ partitions: [snapshot] }));
+    for (const s of [original, restored]) s.add(101n, largestOrder("e101"), 1_101);
+    expect(restored.collect(10_000)).toEqual(original.collect(10_000));
+    expect(restored.snapshot().windows[0]!.revenueUsdCents).toBe(total + BigInt(LARGEST_ORDER_USD_CENTS));
   });
 
   test("the header starts with the OPCK magic and format version 2", () => {
@@ -153,6 +172,14 @@ describe("refusals", () => {
     ]);
   });
 
+  test("a revenue that is not an integer is refused as corrupt, naming the field", () => {
+    const snapshot = sampleSnapshot();
+    const busy = snapshot.partitions[0]!;
+    const windows = [{ ...busy.windows[0]!, revenueUsdCents: 1.5 as unknown as bigint }, ...busy.windows.slice(1)];
+    const error = errorOf(() => decodeCheckpoint(encodeCheckpoint({ ...snapshot, partitions: [{ ...busy, windows }] })));
+    expect([error.code, error.message.split(";")[0]]).toEqual(["corrupt", "checkpoint is corrupt: partitions[0].windows[0].revenueUsdCents is not an integer"]);
+  });
+
   test("a payload with a valid checksum but the wrong shape is refused as corrupt, naming the field", () => {
     const snapshot = sampleSnapshot();
     const bytes = encodeCheckpoint({ ...snapshot, partitions: [{ ...snapshot.partitions[1]!, topic: 7 as unknown as string }] });
@@ -181,6 +208,10 @@ describe("version 1", () => {
             const ids = Array.from({ length: 30 }, (_, i) => i).filter((i) => Math.floor((i * 700) / 10_000) * 10_000 === w.windowStartMs);
             return {
               ...w,
+              // Version 1 held revenues as plain JSON numbers.
+              revenueUsdCents: Number(w.revenueUsdCents),
+              byCategory: w.byCategory.map(([k, t]) => [k, { ...t, revenueUsdCents: Number(t.revenueUsdCents) }]),
+              byCountry: w.byCountry.map(([k, t]) => [k, { ...t, revenueUsdCents: Number(t.revenueUsdCents) }]),
               customers: undefined,
               userIds: [...new Set(ids.map((i) => `u-${`e${i}`.length}`))],
               eventIds: w.closed ? [] : ids.map((i) => `e${i}`),

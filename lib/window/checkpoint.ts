@@ -10,7 +10,9 @@
  *   bytes 12..15  CRC-32 (lib/window/crc32.ts) of bytes 0..11 followed by the payload
  *   bytes 16..    payload:
  *                 - u32 (big-endian) length J of the JSON part, then J bytes of UTF-8 JSON of the
- *                   snapshot, where offsets (bigint) are decimal strings, a watermark, max event
+ *                   snapshot, where offsets (bigint) are decimal strings, revenue sums (bigint)
+ *                   are JSON numbers with all their digits (lib/window/json-integers.ts: read
+ *                   from the literal's text, so exact beyond 2^53), a watermark, max event
  *                   time or last-emitted time of -Infinity is null, and each window's customers
  *                   and event ids are their counts; padded with spaces to a multiple of 4 bytes;
  *                 - then the fingerprints (lib/window/fingerprint-set.ts), 3 × u32 little-endian
@@ -27,6 +29,7 @@
  * snapshot's bigint and -Infinity values meet the serialized form.
  */
 import { crc32 } from "./crc32.ts";
+import { bigintsAt, stringifyWithBigInts } from "./json-integers.ts";
 import { FINGERPRINT, type Fingerprints, fingerprintOf, fingerprintsOf } from "./fingerprint-set.ts";
 import { type AggregatorSettings, DEFAULT_AGGREGATOR_SETTINGS, type PartitionCounters, type PartitionSnapshot } from "./partition-aggregator.ts";
 import type { DimensionTotals, WindowSnapshot } from "./window-aggregate.ts";
@@ -86,7 +89,7 @@ export function encodeCheckpoint(snapshot: CheckpointSnapshot): Uint8Array {
       }),
     })),
   };
-  const jsonBytes = new TextEncoder().encode(JSON.stringify(json));
+  const jsonBytes = new TextEncoder().encode(stringifyWithBigInts(json));
   // Padded with spaces to a multiple of 4, so the fingerprints after it are 4-byte aligned.
   const jsonLength = Math.ceil(jsonBytes.length / 4) * 4;
   const fingerprintBytes = runs.reduce((sum, run) => sum + run.count * 12, 0);
@@ -141,7 +144,7 @@ export function decodeCheckpoint(bytes: Uint8Array, options: { settings?: Aggreg
   }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload.subarray(version >= 2 ? 4 : 0, jsonEnd)));
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload.subarray(version >= 2 ? 4 : 0, jsonEnd)), REVENUE_AS_BIGINT);
   } catch (cause) {
     fail("corrupt", `checkpoint is corrupt: its payload is not UTF-8 JSON (${String(cause)})`, cause);
   }
@@ -186,6 +189,9 @@ function finiteOrNull(ms: number): number | null {
 
 // ---- shape checks: a payload that passed the CRC but is not what this version writes ------
 
+/** Revenue sums come out of JSON.parse as bigints of their literal's digits (checked by `cents`). */
+const REVENUE_AS_BIGINT = bigintsAt(["revenueUsdCents"]);
+
 type Json = Record<string, unknown>;
 
 function shapeError(path: string, expected: string): never {
@@ -203,6 +209,10 @@ function array(value: unknown, path: string): unknown[] {
 function int(value: unknown, path: string): number {
   if (!Number.isSafeInteger(value)) shapeError(path, "an integer");
   return value as number;
+}
+function cents(value: unknown, path: string): bigint {
+  if (typeof value !== "bigint") shapeError(path, "an integer");
+  return value;
 }
 function timeOrNull(value: unknown, path: string): number {
   if (value === null) return -Infinity;
@@ -296,7 +306,7 @@ function readWindow(w: Json, path: string, source: FingerprintSource): WindowSna
   return {
     windowStartMs: int(w.windowStartMs, `${path}.windowStartMs`),
     orders: int(w.orders, `${path}.orders`),
-    revenueUsdCents: int(w.revenueUsdCents, `${path}.revenueUsdCents`),
+    revenueUsdCents: cents(w.revenueUsdCents, `${path}.revenueUsdCents`),
     items: int(w.items, `${path}.items`),
     customers,
     byCategory: readDimension(w.byCategory, `${path}.byCategory`),
@@ -316,7 +326,7 @@ function readDimension(value: unknown, path: string): [string, DimensionTotals][
       string(pair[0], `${path}[${i}][0]`),
       {
         orders: int(t.orders, `${path}[${i}][1].orders`),
-        revenueUsdCents: int(t.revenueUsdCents, `${path}[${i}][1].revenueUsdCents`),
+        revenueUsdCents: cents(t.revenueUsdCents, `${path}[${i}][1].revenueUsdCents`),
         items: int(t.items, `${path}[${i}][1].items`),
       },
     ];

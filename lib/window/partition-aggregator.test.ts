@@ -31,7 +31,7 @@ function state(options = {}) {
 
 /** The expected result of a window of n default orders. */
 function result(windowStartMs: number, n: number, final: boolean, emittedAtMs: number): WindowResult {
-  const totals = { orders: n, revenueUsdCents: 100 * n, items: n };
+  const totals = { orders: n, revenueUsdCents: BigInt(100 * n), items: n };
   return {
     partition: 3,
     windowStartMs,

@@ -1,9 +1,17 @@
 /**
  * The measures of one tumbling window on one partition, updated one counted order at a time.
  *
- * Measures: orders, revenueUsdCents (sum of `total_usd_cents`, exact integers), items (sum of
- * `qty`), customers (distinct `user_id`, as 96-bit fingerprints: lib/window/fingerprint-set.ts),
- * and orders/revenueUsdCents/items by category and by country.
+ * Measures: orders, revenueUsdCents (sum of `total_usd_cents`), items (sum of `qty`), customers
+ * (distinct `user_id`, as 96-bit fingerprints: lib/window/fingerprint-set.ts), and
+ * orders/revenueUsdCents/items by category and by country.
+ *
+ * Revenue is exact at any size: a bigint outside. One order's total is below 2^53 (the
+ * validator's limits), but 71 of the largest valid orders (1.27 × 10^14 cents, in GBP) in one
+ * window pass it. Inside, each sum is a number while it stays a safe integer, plus a bigint carry
+ * that takes the number over when the next addition would pass Number.MAX_SAFE_INTEGER: no BigInt
+ * operation per event (the whole worker spends a few µs on one). Orders and items stay numbers:
+ * passing 2^53 would take 2^53 orders, or 9 × 10^10 orders of the most items a valid order has
+ * (10^5), in one window.
  *
  * Category breakdown: an order counts once in each category it contains; its items there are
  * the qty of that category's lines; its revenue there is `total_usd_cents` split over its
@@ -29,7 +37,8 @@ export const OTHER_BUCKET = "other";
 
 export interface DimensionTotals {
   orders: number;
-  revenueUsdCents: number;
+  /** Exact at any size (see the module comment). */
+  revenueUsdCents: bigint;
   items: number;
 }
 
@@ -39,7 +48,8 @@ export interface WindowResult {
   windowStartMs: number;
   windowEndMs: number;
   orders: number;
-  revenueUsdCents: number;
+  /** Exact at any size (see the module comment). */
+  revenueUsdCents: bigint;
   items: number;
   customers: number;
   /** Keys in ascending order. */
@@ -55,7 +65,7 @@ export interface WindowResult {
 export interface WindowSnapshot {
   windowStartMs: number;
   orders: number;
-  revenueUsdCents: number;
+  revenueUsdCents: bigint;
   items: number;
   /** Fingerprints of the distinct user_ids, in insertion order. */
   customers: Fingerprints;
@@ -80,14 +90,29 @@ const scratchQty: number[] = [];
 const scratchAmount: number[] = [];
 const scratchRevenue: number[] = [];
 
+/**
+ * A dimension's running totals: revenue is `cents + carry` (see the module comment), `cents`
+ * always a safe integer.
+ */
+interface RunningTotals {
+  orders: number;
+  cents: number;
+  carry: bigint;
+  items: number;
+}
+
 export class WindowAggregate {
+  /** A number, exact: past 2^53 would take 2^53 orders in one window. */
   orders = 0;
-  revenueUsdCents = 0;
+  /** A number, exact: past 2^53 would take 9 × 10^10 orders of the most items a valid order has. */
   items = 0;
+  /** Revenue so far is `#cents + #carry`: `#cents` a safe integer, `#carry` what did not fit it. */
+  #cents = 0;
+  #carry = 0n;
   /** Distinct user_ids, as fingerprints. */
   readonly customers = new FingerprintSet();
-  readonly byCategory = new Map<string, DimensionTotals>();
-  readonly byCountry = new Map<string, DimensionTotals>();
+  readonly #byCategory = new Map<string, RunningTotals>();
+  readonly #byCountry = new Map<string, RunningTotals>();
   /**
    * Fingerprints of the event ids counted here: the partition checks them for duplicates while
    * the window is open, and drops them when it closes (`expireIds()`).
@@ -117,7 +142,13 @@ export class WindowAggregate {
     const total = event.total_usd_cents;
     const lines = event.items;
     this.orders += 1;
-    this.revenueUsdCents += total;
+    const cents = this.#cents + total;
+    // Exact while within ±MAX_SAFE_INTEGER; past it (the double sum rounds to 2^53 or beyond), carry.
+    if (cents <= Number.MAX_SAFE_INTEGER && cents >= -Number.MAX_SAFE_INTEGER) this.#cents = cents;
+    else {
+      this.#carry += BigInt(this.#cents);
+      this.#cents = total;
+    }
     fingerprintOf(event.user_id);
     this.customers.addCurrent();
     this.eventIds.add(idA, idB, idC);
@@ -143,23 +174,28 @@ export class WindowAggregate {
       scratchAmount[at]! += line.qty * line.unit_price_minor;
     }
     this.items += orderItems;
-    addTo(this.totalsFor(this.byCountry, event.country), 1, total, orderItems);
+    addTo(this.totalsFor(this.#byCountry, event.country), 1, total, orderItems);
     if (n === 0) return;
     if (n === 1) {
       // One category (most orders): it takes the whole total; no sort, no split.
-      addTo(this.totalsFor(this.byCategory, scratchCategories[0]!), 1, total, scratchQty[0]!);
+      addTo(this.totalsFor(this.#byCategory, scratchCategories[0]!), 1, total, scratchQty[0]!);
       return;
     }
     sortByName(n);
     allocateLargestRemainder(total, scratchAmount, scratchRevenue);
     let otherTaken = false;
     for (let i = 0; i < n; i++) {
-      const category = this.totalsFor(this.byCategory, scratchCategories[i]!);
+      const category = this.totalsFor(this.#byCategory, scratchCategories[i]!);
       // Categories of one order are distinct, so only "other" can come up twice: count the order there once.
-      const isOther = category === this.byCategory.get(OTHER_BUCKET);
+      const isOther = category === this.#byCategory.get(OTHER_BUCKET);
       addTo(category, isOther && otherTaken ? 0 : 1, scratchRevenue[i]!, scratchQty[i]!);
       if (isOther) otherTaken = true;
     }
+  }
+
+  /** The window's revenue so far, exact. */
+  get revenueUsdCents(): bigint {
+    return exactSum(this.#cents, this.#carry);
   }
 
   toResult(partition: number, final: boolean, emittedAtMs: number): WindowResult {
@@ -171,8 +207,8 @@ export class WindowAggregate {
       revenueUsdCents: this.revenueUsdCents,
       items: this.items,
       customers: this.customers.size,
-      byCategory: toRecord(this.byCategory),
-      byCountry: toRecord(this.byCountry),
+      byCategory: toRecord(this.#byCategory),
+      byCountry: toRecord(this.#byCountry),
       final,
       emittedAtMs,
     };
@@ -185,8 +221,8 @@ export class WindowAggregate {
       revenueUsdCents: this.revenueUsdCents,
       items: this.items,
       customers: this.customers.view(),
-      byCategory: [...this.byCategory].map(([key, t]) => [key, { ...t }]),
-      byCountry: [...this.byCountry].map(([key, t]) => [key, { ...t }]),
+      byCategory: [...this.#byCategory].map(([key, t]) => [key, publicTotals(t)]),
+      byCountry: [...this.#byCountry].map(([key, t]) => [key, publicTotals(t)]),
       eventIds: this.eventIds.view(),
       closed: this.closed,
       changedSinceEmit: this.changedSinceEmit,
@@ -197,11 +233,11 @@ export class WindowAggregate {
   static restore(snapshot: WindowSnapshot, windowSizeMs: number, maxDimensionValues: number): WindowAggregate {
     const w = new WindowAggregate(snapshot.windowStartMs, snapshot.windowStartMs + windowSizeMs, maxDimensionValues);
     w.orders = snapshot.orders;
-    w.revenueUsdCents = snapshot.revenueUsdCents;
+    [w.#cents, w.#carry] = split(snapshot.revenueUsdCents);
     w.items = snapshot.items;
     w.customers.addAll(snapshot.customers.entries());
-    for (const [key, t] of snapshot.byCategory) w.byCategory.set(key, { ...t });
-    for (const [key, t] of snapshot.byCountry) w.byCountry.set(key, { ...t });
+    for (const [key, t] of snapshot.byCategory) w.#byCategory.set(key, runningTotals(t));
+    for (const [key, t] of snapshot.byCountry) w.#byCountry.set(key, runningTotals(t));
     w.eventIds.addAll(snapshot.eventIds.entries());
     w.closed = snapshot.closed;
     w.changedSinceEmit = snapshot.changedSinceEmit;
@@ -218,24 +254,47 @@ export class WindowAggregate {
    * The totals `value` adds to: its own, or OTHER_BUCKET's when it is not yet a key and the map
    * already holds maxDimensionValues named keys. Created at zero when new.
    */
-  private totalsFor(map: Map<string, DimensionTotals>, value: string): DimensionTotals {
+  private totalsFor(map: Map<string, RunningTotals>, value: string): RunningTotals {
     const totals = map.get(value);
     if (totals !== undefined) return totals;
     const named = map.size - (map.has(OTHER_BUCKET) ? 1 : 0);
     const key = value === OTHER_BUCKET || named < this.maxDimensionValues ? value : OTHER_BUCKET;
     let created = key === value ? undefined : map.get(key);
     if (created === undefined) {
-      created = { orders: 0, revenueUsdCents: 0, items: 0 };
+      created = { orders: 0, cents: 0, carry: 0n, items: 0 };
       map.set(key, created);
     }
     return created;
   }
 }
 
-function addTo(totals: DimensionTotals, orders: number, revenueUsdCents: number, items: number): void {
+function addTo(totals: RunningTotals, orders: number, revenueUsdCents: number, items: number): void {
   totals.orders += orders;
-  totals.revenueUsdCents += revenueUsdCents;
+  const cents = totals.cents + revenueUsdCents;
+  if (cents <= Number.MAX_SAFE_INTEGER && cents >= -Number.MAX_SAFE_INTEGER) totals.cents = cents;
+  else {
+    totals.carry += BigInt(totals.cents);
+    totals.cents = revenueUsdCents;
+  }
   totals.items += items;
+}
+
+function exactSum(cents: number, carry: bigint): bigint {
+  return carry === 0n ? BigInt(cents) : carry + BigInt(cents);
+}
+
+/** An exact sum as (safe-integer number, bigint carry). */
+function split(cents: bigint): [number, bigint] {
+  return cents <= BigInt(Number.MAX_SAFE_INTEGER) && cents >= -BigInt(Number.MAX_SAFE_INTEGER) ? [Number(cents), 0n] : [0, cents];
+}
+
+function publicTotals(t: RunningTotals): DimensionTotals {
+  return { orders: t.orders, revenueUsdCents: exactSum(t.cents, t.carry), items: t.items };
+}
+
+function runningTotals(t: DimensionTotals): RunningTotals {
+  const [cents, carry] = split(t.revenueUsdCents);
+  return { orders: t.orders, cents, carry, items: t.items };
 }
 
 /** Insertion sort of the first n scratch entries by category name (n is tiny). */
@@ -257,7 +316,7 @@ function sortByName(n: number): void {
   }
 }
 
-function toRecord(map: Map<string, DimensionTotals>): Record<string, DimensionTotals> {
+function toRecord(map: Map<string, RunningTotals>): Record<string, DimensionTotals> {
   // fromEntries defines own properties, so a value like "__proto__" is just a key.
-  return Object.fromEntries([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, t]) => [key, { ...t }]));
+  return Object.fromEntries([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, t]) => [key, publicTotals(t)]));
 }

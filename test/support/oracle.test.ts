@@ -9,6 +9,7 @@ import { decodeCheckpoint, encodeCheckpoint } from "../../lib/window/checkpoint.
 import type { OrderEvent, OrderItem } from "../../lib/event/order-event.ts";
 import { type AggregatorSettings, PartitionAggregator } from "../../lib/window/partition-aggregator.ts";
 import type { WindowResult } from "../../lib/window/window-aggregate.ts";
+import { centOrder, LARGEST_ORDER_USD_CENTS, largestOrder } from "./largest-order.ts";
 import { type OracleRecord, type OracleWindow, runOracle } from "./oracle.ts";
 
 function order(id: string, items: OrderItem[], totalUsdCents: number, userId: string, country: string): OrderEvent {
@@ -53,12 +54,12 @@ describe("oracle by hand", () => {
             windowStartMs: 0,
             windowEndMs: 10,
             orders: 1,
-            revenueUsdCents: 301,
+            revenueUsdCents: 301n,
             items: 3,
             customers: 1,
             // Quotas books 100.33, toys 200.67 → 100 + 201; max 1 named value, so toys goes to "other".
-            byCategory: { books: { orders: 1, revenueUsdCents: 100, items: 1 }, other: { orders: 1, revenueUsdCents: 201, items: 2 } },
-            byCountry: { US: { orders: 1, revenueUsdCents: 301, items: 3 } },
+            byCategory: { books: { orders: 1, revenueUsdCents: 100n, items: 1 }, other: { orders: 1, revenueUsdCents: 201n, items: 2 } },
+            byCountry: { US: { orders: 1, revenueUsdCents: 301n, items: 3 } },
             final: true,
           },
           {
@@ -66,11 +67,11 @@ describe("oracle by hand", () => {
             windowStartMs: 10,
             windowEndMs: 20,
             orders: 2,
-            revenueUsdCents: 60,
+            revenueUsdCents: 60n,
             items: 2,
             customers: 2,
-            byCategory: { toys: { orders: 1, revenueUsdCents: 50, items: 1 }, other: { orders: 1, revenueUsdCents: 10, items: 1 } },
-            byCountry: { DE: { orders: 1, revenueUsdCents: 50, items: 1 }, other: { orders: 1, revenueUsdCents: 10, items: 1 } },
+            byCategory: { toys: { orders: 1, revenueUsdCents: 50n, items: 1 }, other: { orders: 1, revenueUsdCents: 10n, items: 1 } },
+            byCountry: { DE: { orders: 1, revenueUsdCents: 50n, items: 1 }, other: { orders: 1, revenueUsdCents: 10n, items: 1 } },
             final: true,
           },
         ],
@@ -256,4 +257,17 @@ describe("state machine agrees with the oracle", () => {
     }
     expect(Object.entries(seen).filter(([, n]) => n < 20)).toEqual([]);
   });
+});
+
+test("17.6 runOracle() sums revenue past 2^53 exactly, and the state machine agrees", () => {
+  const settings = { windowSizeMs: 60_000, watermarkDelayMs: 0, maxDimensionValues: 50, maxAheadMs: 10_000 };
+  const records: OracleRecord[] = Array.from({ length: 100 }, (_, i) => ({ kind: "event", offset: BigInt(i), event: largestOrder(`e${i}`), eventTimeMs: i }));
+  records.push({ kind: "event", offset: 100n, event: centOrder("cent", 1, { country: "GB" }), eventTimeMs: 100 }, { kind: "idle", nowMs: 60_000 });
+  const [oracle] = runOracle(new Map([[0, records]]), settings);
+  const total = BigInt(LARGEST_ORDER_USD_CENTS);
+  expect(oracle!.windows.map((w) => [w.revenueUsdCents, w.byCountry, w.byCategory.books!.revenueUsdCents])).toEqual([
+    [100n * total + 1n, { GB: { orders: 101, revenueUsdCents: 100n * total + 1n, items: 100 * 100_000 + 1 } }, 100n * ((total * 34n) / 100n) + 1n],
+  ]);
+  const run = runStateMachine(0, records, { settings, emitIntervalMs: 0, partitions: new Map() }, 1);
+  expect(run.windows).toEqual(oracle!.windows);
 });

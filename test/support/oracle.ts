@@ -4,7 +4,8 @@
  * through it, the worker — to them. It shares only types with lib/: it keeps every counted
  * event in an array (and its times by id), decides duplicates and lateness by scanning, and computes every window's
  * measures from scratch at the end, with its own window arithmetic and its own (bigint)
- * largest-remainder split. Slow and simple, which is fine for test-sized inputs.
+ * largest-remainder split, and revenue summed in bigint throughout. Slow and simple, which is fine
+ * for test-sized inputs.
  *
  * Input: per partition, its records in offset order — a validated event, a record whose event
  * failed validation, or (optionally) an idle advance the worker made at processing time nowMs.
@@ -100,21 +101,21 @@ function runPartition(partition: number, records: readonly OracleRecord[], setti
 function measure(partition: number, start: number, end: number, events: OrderEvent[], maxNamed: number, final: boolean): OracleWindow {
   const categories = new Guarded(maxNamed);
   const countries = new Guarded(maxNamed);
-  let revenue = 0;
+  let revenue = 0n;
   let items = 0;
   const users = new Set<string>();
   for (const e of events) {
     const qty = e.items.map((l) => l.qty).reduce((a, b) => a + b, 0);
-    revenue += e.total_usd_cents;
+    revenue += BigInt(e.total_usd_cents);
     items += qty;
     users.add(e.user_id);
-    countries.addOrder([[e.country, e.total_usd_cents, qty]]);
+    countries.addOrder([[e.country, BigInt(e.total_usd_cents), qty]]);
 
     const names = [...new Set(e.items.map((l) => l.category))].sort();
     const amounts = names.map((n) => e.items.filter((l) => l.category === n).reduce((s, l) => s + l.qty * l.unit_price_minor, 0));
     const shares = hamilton(e.total_usd_cents, amounts);
     categories.addOrder(
-      names.map((n, i) => [n, shares[i]!, e.items.filter((l) => l.category === n).reduce((s, l) => s + l.qty, 0)] as [string, number, number]),
+      names.map((n, i) => [n, shares[i]!, e.items.filter((l) => l.category === n).reduce((s, l) => s + l.qty, 0)] as [string, bigint, number]),
     );
   }
   return {
@@ -138,21 +139,21 @@ class Guarded {
   constructor(private readonly maxNamed: number) {}
 
   /** One order's [value, revenue, items] entries, values admitted in the given order. */
-  addOrder(entries: [string, number, number][]): void {
-    const perKey = new Map<string, { revenue: number; items: number }>();
+  addOrder(entries: [string, bigint, number][]): void {
+    const perKey = new Map<string, { revenue: bigint; items: number }>();
     for (const [value, revenue, items] of entries) {
       let key = "other";
       if (value !== "other" && (this.named.has(value) || this.named.size < this.maxNamed)) {
         this.named.add(value);
         key = value;
       }
-      const k = perKey.get(key) ?? { revenue: 0, items: 0 };
+      const k = perKey.get(key) ?? { revenue: 0n, items: 0 };
       k.revenue += revenue;
       k.items += items;
       perKey.set(key, k);
     }
     for (const [key, add] of perKey) {
-      const t = this.sums.get(key) ?? { orders: 0, revenueUsdCents: 0, items: 0 };
+      const t = this.sums.get(key) ?? { orders: 0, revenueUsdCents: 0n, items: 0 };
       t.orders += 1;
       t.revenueUsdCents += add.revenue;
       t.items += add.items;
@@ -168,10 +169,10 @@ class Guarded {
 }
 
 /** Largest remainder in bigint: floors, then +1 to the largest remainders, ties to the earlier (smaller) name. */
-function hamilton(total: number, weights: number[]): number[] {
+function hamilton(total: number, weights: number[]): bigint[] {
   const w = weights.map((x) => BigInt(Math.max(0, x)));
   const sum = w.reduce((a, b) => a + b, 0n);
-  if (sum === 0n) return weights.map((_, i) => (i === 0 ? total : 0));
+  if (sum === 0n) return weights.map((_, i) => (i === 0 ? BigInt(total) : 0n));
   const negative = total < 0;
   const t = BigInt(Math.abs(total));
   const floors = w.map((x) => (t * x) / sum);
@@ -182,5 +183,5 @@ function hamilton(total: number, weights: number[]): number[] {
     floors[i]! += 1n;
     left -= 1n;
   }
-  return floors.map((x) => (negative ? -Number(x) || 0 : Number(x)));
+  return floors.map((x) => (negative ? -x : x));
 }

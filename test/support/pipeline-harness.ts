@@ -8,6 +8,7 @@ import { createConsumer, createProducer, type KafkaConnection, MessagesStreamMod
 import { Simulator, type SimulatorOptions } from "../../lib/event/simulator.ts";
 import { validateOrder } from "../../lib/event/validate-order.ts";
 import { parseWindowLines } from "../../lib/hot/jsonl-sink.ts";
+import { stringifyWithBigInts } from "../../lib/window/json-integers.ts";
 import type { AggregatorSettings } from "../../lib/window/partition-aggregator.ts";
 import type { WindowResult } from "../../lib/window/window-aggregate.ts";
 import { type OraclePartition, type OracleRecord, type OracleWindow, runOracle } from "./oracle.ts";
@@ -237,10 +238,11 @@ function diff(got: OracleWindow, want: OracleWindow): string {
   const fields = Object.keys(want) as (keyof OracleWindow)[];
   return fields
     .filter((f) => !Bun.deepEquals(got[f], want[f]))
-    .map((f) => `${f}: got ${JSON.stringify(got[f])}, want ${JSON.stringify(want[f])}`)
+    .map((f) => `${f}: got ${stringifyWithBigInts(got[f])}, want ${stringifyWithBigInts(want[f])}`)
     .join("; ");
 }
 
+/** Every window line of a JSON-lines results file, in order; revenues exact (bigint) at any size. */
 export function readResults(path: string): Promise<WindowResult[]> {
   return Bun.file(path).text().then(parseWindowLines);
 }

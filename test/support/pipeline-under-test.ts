@@ -14,6 +14,8 @@ import { join } from "node:path";
 import { FileLakeStore } from "../../lib/lake/file-store.ts";
 import { createAdmin, createConsumer, ensureTopics, type KafkaConnection } from "../../lib/kafka/client.ts";
 import { readLake } from "../../lib/lake/reader.ts";
+import { queryInfluxql } from "../../lib/hot/influxql-client.ts";
+import { stringifyWithBigInts } from "../../lib/window/json-integers.ts";
 import type { AggregatorSettings } from "../../lib/window/partition-aggregator.ts";
 import { Prng } from "../../lib/event/prng.ts";
 import { REJECT_REASONS, validateOrder } from "../../lib/event/validate-order.ts";
@@ -307,10 +309,17 @@ export class PipelineUnderTest {
     // 2. topic → time series: the final windows in InfluxDB equal the oracle's.
     const oracle = oracleForTopic(records, RELIABILITY_SETTINGS);
     const want = new Map<string, OracleWindow>(oracle.flatMap((p) => p.windows.map((w) => [`${w.partition}/${w.windowStartMs}`, w] as const)));
-    const rows = await this.#o.influx.query('SELECT "orders", "revenue_cents", "items", "customers", "final" FROM "order_window" GROUP BY "partition"', this.db);
-    const stored = new Map<string, { orders: number; revenue: number; items: number; customers: number; final: boolean }>();
+    // Read through lib/hot/influxql-client.ts, which keeps an integer past 2^53 exact (a bigint).
+    const rows = await queryInfluxql(
+      { api: "v1", url: this.#o.influx.url, db: this.db },
+      'SELECT "orders", "revenue_cents", "items", "customers", "final" FROM "order_window" GROUP BY "partition"',
+    );
+    const exact = (x: unknown) => (typeof x === "bigint" ? x : Number.isSafeInteger(x) ? BigInt(x as number) : null);
+    const stored = new Map<string, { orders: number; revenue: bigint | null; items: number; customers: number; final: boolean }>();
     for (const s of rows) {
-      for (const v of s.values) stored.set(`${s.tags!.partition}/${v[0]}`, { orders: v[1] as number, revenue: v[2] as number, items: v[3] as number, customers: v[4] as number, final: v[5] as boolean });
+      for (const v of s.values) {
+        stored.set(`${s.tags.partition}/${v[0]}`, { orders: v[1] as number, revenue: exact(v[2]), items: v[3] as number, customers: v[4] as number, final: v[5] as boolean });
+      }
     }
     for (const [k, w] of want) {
       const got = stored.get(k);
@@ -319,7 +328,7 @@ export class PipelineUnderTest {
       doubled += Math.max(0, orders - w.orders);
       if (!got) problems.push(`window ${k} (${w.orders} orders) is not in InfluxDB`);
       else if (got.revenue !== w.revenueUsdCents || got.items !== w.items || got.customers !== w.customers || !got.final) {
-        problems.push(`window ${k} in InfluxDB differs from the oracle: ${JSON.stringify(got)} vs orders ${w.orders}, revenue ${w.revenueUsdCents}, items ${w.items}, customers ${w.customers}, final`);
+        problems.push(`window ${k} in InfluxDB differs from the oracle: ${stringifyWithBigInts(got)} vs orders ${w.orders}, revenue ${w.revenueUsdCents}, items ${w.items}, customers ${w.customers}, final`);
       }
     }
     for (const [k, got] of stored) {
