@@ -9,7 +9,7 @@
  */
 import { rename, writeFile } from "node:fs/promises";
 import { type FlagSpec, parseCommand } from "../lib/runtime/cli.ts";
-import { ConfigError, kafkaSettings, parseDurationMs, topicSettings } from "../lib/runtime/config.ts";
+import { ConfigError, kafkaSettings, topicSettings } from "../lib/runtime/config.ts";
 import { connectionFromConfig, describeConnection, ensureTopics, waitForBroker } from "../lib/kafka/client.ts";
 import { BatchProducer } from "../lib/kafka/batch-producer.ts";
 import { COMPRESSION_CODES, type Compression } from "../lib/kafka/record-batch.ts";
@@ -21,6 +21,7 @@ import { ChunkSender } from "../lib/produce/send-chunks.ts";
 import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/event/simulator.ts";
 import { describeError } from "../lib/runtime/worker-runtime.ts";
 import { RecordFeed } from "../lib/produce/record-feed.ts";
+import { duration, fraction, UsageError, wholeNumber } from "../lib/produce/flag-values.ts";
 
 /** How far ahead of the clock a paced stream without --start begins: covers connecting and warm-up. */
 const START_LEAD_MS = 2_000;
@@ -63,30 +64,6 @@ const SUMMARY = `Simulates a shop's order events (catalog, customers, daily traf
 publishes them to Kafka, key = user_id, with optional late, out-of-order, duplicate and malformed
 events, each counted in the final summary. Progress and the summary go to stderr; --summary-json
 writes the summary's counts for machines. SIGINT/SIGTERM: stop, flush what is in flight, summarise, exit 0.`;
-
-class UsageError extends RangeError {}
-
-function fraction(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (raw.trim() === "" || !(value >= 0 && value <= 1)) throw new UsageError(`--${name} must be a number from 0 to 1: got ${JSON.stringify(raw)}`);
-  return value;
-}
-
-function wholeNumber(name: string, raw: string | undefined, fallback: number | undefined, min = 1): number | undefined {
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}: got ${JSON.stringify(raw)}`);
-  return Number(raw);
-}
-
-function duration(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  try {
-    return parseDurationMs(raw);
-  } catch (error) {
-    throw new UsageError(`--${name}: ${(error as Error).message}`);
-  }
-}
 
 async function main(): Promise<number> {
   const parsed = parseCommand({ usage: "bun run workers/produce.ts [options]", summary: SUMMARY, flags, settings }, process.argv.slice(2), process.env);
