@@ -13,7 +13,7 @@ import { ConfigError, kafkaSettings, topicSettings } from "../lib/runtime/config
 import { connectionFromConfig, describeConnection, ensureTopics, waitForBroker } from "../lib/kafka/client.ts";
 import { BatchProducer } from "../lib/kafka/batch-producer.ts";
 import { COMPRESSION_CODES, type Compression } from "../lib/kafka/record-batch.ts";
-import { formatBar, formatProgress, formatSummary, ProduceTally, summaryJson } from "../lib/produce/tally.ts";
+import { formatBar, formatNotAcknowledged, formatProgress, formatSummary, ProduceTally, summaryJson } from "../lib/produce/tally.ts";
 import { seedFrom } from "../lib/event/prng.ts";
 import { type ChunkSink, KafkaSink, StdoutSink } from "../lib/produce/chunk-sink.ts";
 import type { ChunkMode } from "../lib/produce/record-chunk.ts";
@@ -51,7 +51,7 @@ const flags = {
   batch: { type: "string", value: "N", describe: "most records per produce request. Default 8192" },
   "progress-every": { type: "string", value: "DUR", describe: "progress line on stderr this often. Default 5s" },
   "summary-json": { type: "string", value: "PATH", describe: "also write the summary as JSON to PATH (atomically)" },
-  "flush-timeout": { type: "string", value: "DUR", describe: "on stop, how long to keep retrying unsent batches. Default 60s" },
+  "shutdown-timeout": { type: "string", value: "DUR", describe: "on stop, how long to wait for the broker to acknowledge what is in flight; then exit 1 saying how many events were not. Default 30s" },
 } satisfies Record<string, FlagSpec>;
 
 const settings = {
@@ -63,7 +63,8 @@ const settings = {
 const SUMMARY = `Simulates a shop's order events (catalog, customers, daily traffic, flash sales) from a seed and
 publishes them to Kafka, key = user_id, with optional late, out-of-order, duplicate and malformed
 events, each counted in the final summary. Progress and the summary go to stderr; --summary-json
-writes the summary's counts for machines. SIGINT/SIGTERM: stop, flush what is in flight, summarise, exit 0.`;
+writes the summary's counts for machines. SIGINT/SIGTERM: stop, wait up to --shutdown-timeout for
+what is in flight, summarise; exit 0, or 1 with a line saying how many events were not acknowledged.`;
 
 async function main(): Promise<number> {
   const parsed = parseCommand({ usage: "bun run workers/produce.ts [options]", summary: SUMMARY, flags, settings }, process.argv.slice(2), process.env);
@@ -90,7 +91,7 @@ async function main(): Promise<number> {
   const durationMs = f.duration === undefined ? undefined : duration("duration", f.duration, 0);
   const batchSize = wholeNumber("batch", f.batch, 8192)!;
   const progressEveryMs = duration("progress-every", f["progress-every"], 5_000);
-  const flushTimeoutMs = duration("flush-timeout", f["flush-timeout"], 60_000);
+  const shutdownTimeoutMs = duration("shutdown-timeout", f["shutdown-timeout"], 30_000);
   // lz4: as fast to send as zstd here, and the aggregator reads it faster (lib/kafka/lz4-frame.ts).
   const compression = f.compression ?? "lz4";
   if (!Object.hasOwn(COMPRESSION_CODES, compression)) {
@@ -114,9 +115,11 @@ async function main(): Promise<number> {
   };
 
   const tally = new ProduceTally();
-  let stopping = false;
+  const stop = new AbortController();
   let stoppedBy = "count";
-  let flushDeadline = Infinity;
+  // Set when the stop begins (a signal, or the end of the run): sends are retried until then, and
+  // no later, whatever the broker does.
+  let stopDeadline = Infinity;
   const log = (line: string) => process.stderr.write(`[produce] ${line}\n`);
 
   let sink: ChunkSink;
@@ -138,7 +141,7 @@ async function main(): Promise<number> {
         tally.errors++;
         log(`send failed (attempt ${attempt}), retrying: ${describeError(error)}`);
       },
-      giveUp: () => stopping && performance.now() > flushDeadline,
+      giveUp: () => performance.now() > stopDeadline,
     });
     destination = `topic ${topic} (${partitions} partitions, ${compression}) at ${describeConnection(conn)}`;
     mode = { kind: "kafka", partitions };
@@ -148,14 +151,14 @@ async function main(): Promise<number> {
   const feed = new RecordFeed({ options: simOptions, mode, chunkRecords: batchSize, chunkSpanMs: f.max ? Infinity : CHUNK_SPAN_MS, count });
 
   const onSignal = (signal: string) => {
-    if (stopping) {
+    if (stop.signal.aborted) {
       log(`${signal} again: exiting without flushing`);
       process.exit(130);
     }
-    stopping = true;
     stoppedBy = signal;
-    flushDeadline = performance.now() + flushTimeoutMs;
-    log(`${signal}: stopping, flushing what is in flight`);
+    stopDeadline = performance.now() + shutdownTimeoutMs;
+    log(`${signal}: stopping; waiting up to ${shutdownTimeoutMs} ms (--shutdown-timeout) for what is in flight`);
+    stop.abort();
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
@@ -172,7 +175,7 @@ async function main(): Promise<number> {
     streamStartMs: Math.floor(startMs),
     t0,
     durationMs,
-    stopping: () => stopping,
+    signal: stop.signal,
     log,
   });
   let lastProgress = { atMs: 0, sent: 0 };
@@ -188,15 +191,19 @@ async function main(): Promise<number> {
 
   const end = await sender.run();
   if (end === "duration") stoppedBy = "duration";
-  if (!stopping || flushDeadline === Infinity) flushDeadline = performance.now() + flushTimeoutMs;
-  stopping = true;
-  await sender.settled();
+  if (!stop.signal.aborted) {
+    stopDeadline = performance.now() + shutdownTimeoutMs;
+    stop.abort();
+  }
+  const unacknowledged = await sender.settle(stopDeadline);
   const elapsedMs = performance.now() - t0;
   const cpu1 = { thread: process.threadCpuUsage(cpu0.thread), process: process.cpuUsage(cpu0.process) };
   clearInterval(progress);
   if (tty) process.stderr.write("\n");
   feed.close();
-  await sink.close().catch((error) => log(`closing the producer failed: ${String(error)}`));
+  // Closing waits for the broker too: only for what is left of the deadline.
+  const closing = sink.close().catch((error) => log(`closing the producer failed: ${String(error)}`));
+  await Promise.race([closing, Bun.sleep(Math.max(0, stopDeadline - performance.now()))]);
 
   const summary = tally.summary(elapsedMs);
   process.stderr.write(`${formatSummary(summary, { destination, seed: seedText, stoppedBy })}\n`);
@@ -212,6 +219,7 @@ async function main(): Promise<number> {
     await writeFile(`${path}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
     await rename(`${path}.tmp`, path);
   }
+  if (summary.failed > 0) log(formatNotAcknowledged(summary.failed, { destination, timedOut: unacknowledged > 0, shutdownTimeoutMs }));
   return summary.failed > 0 ? 1 : 0;
 }
 

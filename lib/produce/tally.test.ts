@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { formatBar, formatProgress, formatSummary, ProduceTally } from "./tally.ts";
+import { formatBar, formatNotAcknowledged, formatProgress, formatSummary, ProduceTally } from "./tally.ts";
 
 test("ProduceTally counts each record once, by kind and by fault", () => {
   const tally = new ProduceTally();
@@ -36,4 +36,11 @@ test("formatProgress() and formatSummary() name the figures a person looks for",
   const text = formatSummary(new ProduceTally().summary(1), { destination: "topic orders", seed: "1", stoppedBy: "count" });
   expect(text).toContain("late, beyond watermark");
   expect(text).toContain("  not_utf8");
+});
+
+test("formatNotAcknowledged() says how many, why, and what to do", () => {
+  expect(formatNotAcknowledged(1_234, { destination: "topic orders", timedOut: true, shutdownTimeoutMs: 3_000 })).toBe(
+    '1,234 events were not acknowledged (no answer within the 3000 ms shutdown timeout): they may or may not be in topic orders, ' +
+      'and the summary\'s "sent" counts none of them. Check that the broker is reachable, or give the stop more time with --shutdown-timeout.',
+  );
 });

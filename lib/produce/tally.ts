@@ -208,3 +208,13 @@ export function summaryJson(
     },
   };
 }
+
+/**
+ * The line a run that leaves events not acknowledged ends with: how many, why, what that means
+ * for the destination, and what to do. `timedOut`: the stop's deadline passed with them in flight.
+ */
+export function formatNotAcknowledged(failed: number, context: { destination: string; timedOut: boolean; shutdownTimeoutMs: number }): string {
+  const why = context.timedOut ? `no answer within the ${context.shutdownTimeoutMs} ms shutdown timeout` : "the send was given up on";
+  return `${n(failed)} events were not acknowledged (${why}): they may or may not be in ${context.destination}, and the summary's "sent" counts none of them. ` +
+    (context.timedOut ? "Check that the broker is reachable, or give the stop more time with --shutdown-timeout." : "See the error above.");
+}
