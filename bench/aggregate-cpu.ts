@@ -109,7 +109,7 @@ for (let round = 0; responses.some((chunks) => round < chunks.length); round++) 
     const chunk = responses[p]![round];
     if (!chunk) continue;
     const from = Number(engine.nextOffset(p));
-    readRecordBatches(chunk, from, (offset, data, vs, ve, ks, ke) => onRecord(p, offset, data, vs, ve, ks, ke), options);
+    readRecordBatches(chunk, from, (offset, data, vs, ve, ks, ke, ts, hs, he) => onRecord(p, offset, data, vs, ve, ks, ke, ts, hs, he), options);
   }
   const now = performance.now();
   if (now - lastTick >= 200) {

@@ -24,7 +24,7 @@ afterAll(async () => {
 
 /** A final window result of `orders` orders of 250 cents from the US. */
 function result(partition: number, windowStartMs: number, orders: number): WindowResult {
-  const cents = (n: number) => n as WindowResult["revenueUsdCents"];
+  const cents = (n: number) => BigInt(n);
   return {
     partition,
     windowStartMs,

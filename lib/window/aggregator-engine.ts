@@ -18,9 +18,11 @@
  *
  * Verdicts depend only on the log, so the same log always gives the same results, DLQ and late
  * topic: an event's time bounds (`maxFutureMs`, `maxPastMs`) are judged against its record's
- * Kafka timestamp (CreateTime, or the broker's LogAppendTime), never this worker's clock; a
- * record without a timestamp (-1) has no time bounds. The one exception is the idle rule (see
- * partition-aggregator.ts), which lets a quiet partition's watermark follow the clock.
+ * Kafka timestamp (CreateTime, or the broker's LogAppendTime), never this worker's clock, and
+ * that timestamp caps how far the event moves the watermark (partition-aggregator.ts). Two
+ * exceptions: a record without a timestamp (-1, which no current client writes) is judged
+ * against the clock instead — without any reference, one event days ahead would carry the
+ * watermark with it; and the idle rule lets a quiet partition's watermark follow the clock.
  */
 import { CheckpointError } from "./checkpoint.ts";
 import { type StateStore, type StateStoreContext, StateFencedError } from "./state-store.ts";
@@ -136,8 +138,6 @@ export class AggregatorEngine {
   #idleTimeoutMs: number;
   #maxFutureMs: number;
   #validateOptions: { nowMs: number; maxFutureMs: number; maxPastMs?: number };
-  /** For a record without a timestamp: no time bounds. */
-  #unboundedOptions: { nowMs: number; maxFutureMs: number; maxPastMs?: number } = { nowMs: 0, maxFutureMs: Infinity, maxPastMs: Infinity };
   #latencyEvery: number;
   #latencyCount = 0;
   /** "partition/windowStartMs" → created_at of the sampled events not yet emitted. */
@@ -307,11 +307,10 @@ export class AggregatorEngine {
     const now = this.#options.clock.now();
     owned.lastRecordAtMs = now;
     this.totals.records += 1;
-    let options = this.#unboundedOptions;
-    if (timestampMs >= 0) {
-      options = this.#validateOptions;
-      options.nowMs = timestampMs;
-    }
+    // The record's timestamp; the clock only for a record without one (see the module comment).
+    const referenceMs = timestampMs >= 0 ? timestampMs : now;
+    const options = this.#validateOptions;
+    options.nowMs = referenceMs;
     const result = valueStart < 0 ? validateForCounting(EMPTY, 0, 0, options) : validateForCounting(data, valueStart, valueEnd, options);
     if (!result.ok) {
       state.skip(offset);
@@ -324,7 +323,7 @@ export class AggregatorEngine {
       return;
     }
     const watermarkBefore = state.watermarkMs;
-    const outcome = state.add(offset, result.event, result.eventTimeMs, timestampMs);
+    const outcome = state.add(offset, result.event, result.eventTimeMs, referenceMs);
     switch (outcome) {
       case "counted":
         this.totals.counted += 1;

@@ -14,9 +14,10 @@
  *   An event's watermark time is its event time, but at most its record's Kafka timestamp plus
  *   maxAheadMs: min(t, recordTimestampMs + maxAheadMs). One event from a client whose clock runs
  *   minutes ahead is counted in its (future) window, but cannot carry the watermark past the
- *   minutes the rest of the traffic is still in and turn on-time events late. A record without a
- *   timestamp (-1, a producer that set none) uses its event time. The record timestamp is part of
- *   the log (CreateTime from the producer, or LogAppendTime from the broker), so replays agree.
+ *   minutes the rest of the traffic is still in and turn on-time events late. The record timestamp
+ *   is part of the log (CreateTime from the producer, or LogAppendTime from the broker), so
+ *   replays agree. (The engine passes its clock for a record without a timestamp; -1 here means
+ *   no cap, for callers that have no timestamps at all.)
  * - Each valid event is judged BEFORE its own time advances the watermark, in this order:
  *   1. duplicate — its event_id is in the partition's dedup state: dropped, counted in `duplicates`;
  *   2. late — its window's end <= watermark (that window has closed): not counted, counted in

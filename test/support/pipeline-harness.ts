@@ -130,9 +130,9 @@ export function oracleForTopic(records: Map<number, TopicRecord[]>, settings: Ag
   return runOracle(input, settings);
 }
 
-/** The validator's verdict on a record as the aggregator judges it: time bounds from the record's timestamp, none without one. */
+/** The validator's verdict on a record as the aggregator judges it: time bounds from the record's timestamp (the clock without one). */
 export function validateAsLogged(r: { value: Uint8Array; timestampMs: number }): ReturnType<typeof validateOrder> {
-  return r.timestampMs < 0 ? validateOrder(r.value, { nowMs: 0, maxFutureMs: Infinity, maxPastMs: Infinity }) : validateOrder(r.value, { nowMs: r.timestampMs });
+  return validateOrder(r.value, { nowMs: r.timestampMs < 0 ? Date.now() : r.timestampMs });
 }
 
 export interface WorkerProcess {
