@@ -36,7 +36,7 @@ async function buildLake(root: string): Promise<{ store: FileLakeStore; rows: La
   for (let i = 0; i < 5_000; i++) {
     const record = sim.next();
     const partition = i % 2;
-    writer.add(partition, offsets[partition]!++, record.value);
+    writer.add(partition, offsets[partition]!++, record.value, record.emittedAtMs);
     if (i % 500 === 499) await writer.flush();
   }
   await writer.flush();
@@ -54,6 +54,7 @@ function plainRow(r: LakeRow): Record<string, unknown> {
   return {
     ...r,
     created_at: r.created_at.getTime(),
+    kafka_timestamp: r.kafka_timestamp?.getTime() ?? null,
     total_minor: String(r.total_minor),
     discount_minor: String(r.discount_minor),
     total_usd_cents: String(r.total_usd_cents),
@@ -83,8 +84,8 @@ describe("lake files in other engines", () => {
     const { rows } = await built;
     expect(rows.length).toBeGreaterThan(4_800);
     const r = rows[0]!;
-    expect([typeof r.event_id, r.created_at instanceof Date, typeof r.total_minor, typeof r.item_count, typeof r.items[0]!.unit_price_minor, typeof r.kafka_offset])
-      .toEqual(["string", true, "bigint", "number", "bigint", "bigint"]);
+    expect([typeof r.event_id, r.created_at instanceof Date, typeof r.total_minor, typeof r.item_count, typeof r.items[0]!.unit_price_minor, typeof r.kafka_offset, r.kafka_timestamp instanceof Date])
+      .toEqual(["string", true, "bigint", "number", "bigint", "bigint", true]);
   });
 
   test("DuckDB reads the same rows, as TIMESTAMPTZ, BIGINT, VARCHAR and a list of structs, with Hive columns", async () => {
@@ -99,14 +100,15 @@ describe("lake files in other engines", () => {
       total_minor: "BIGINT", discount_minor: "BIGINT", total_usd_cents: "BIGINT", country: "VARCHAR", payment_method: "VARCHAR",
       channel: "VARCHAR", status: "VARCHAR", item_count: "INTEGER",
       items: 'STRUCT("sku" VARCHAR, "category" VARCHAR, "qty" INTEGER, "unit_price_minor" BIGINT)[]',
-      schema_version: "INTEGER", kafka_partition: "INTEGER", kafka_offset: "BIGINT", dt: "DATE", hour: "VARCHAR",
+      schema_version: "INTEGER", kafka_partition: "INTEGER", kafka_offset: "BIGINT", kafka_timestamp: "TIMESTAMP WITH TIME ZONE", dt: "DATE", hour: "VARCHAR",
     });
     const result = await c.runAndReadAll(
-      `SELECT * EXCLUDE (created_at, dt, hour), epoch_ms(created_at) AS created_at FROM read_parquet(${list}, ${HIVE})`,
+      `SELECT * EXCLUDE (created_at, kafka_timestamp, dt, hour), epoch_ms(created_at) AS created_at, epoch_ms(kafka_timestamp) AS kafka_timestamp FROM read_parquet(${list}, ${HIVE})`,
     );
     const duck: Record<string, unknown>[] = (result.getRowObjectsJson() as Record<string, unknown>[]).map((r) => ({
       ...r,
       created_at: Number(r.created_at),
+      kafka_timestamp: Number(r.kafka_timestamp),
       items: (r.items as Record<string, unknown>[]).map((i) => ({ ...i, qty: String(i.qty) })),
       item_count: String(r.item_count),
       schema_version: String(r.schema_version),
@@ -153,7 +155,7 @@ describe("lake files in other engines", () => {
       total_minor: "int64", discount_minor: "int64", total_usd_cents: "int64", country: "string", payment_method: "string",
       channel: "string", status: "string", item_count: "int32",
       items: "list<element: struct<sku: string not null, category: string not null, qty: int32 not null, unit_price_minor: int64 not null> not null>",
-      schema_version: "int32", kafka_partition: "int32", kafka_offset: "int64", dt: "string", hour: "int32",
+      schema_version: "int32", kafka_partition: "int32", kafka_offset: "int64", kafka_timestamp: "timestamp[ms, tz=UTC]", dt: "string", hour: "int32",
     });
     expect(got.footers.every((f) => f.codecs.length === 1 && f.codecs[0] === "SNAPPY" && f.createdAtStats)).toBe(true);
     const arrow = got.rows.map(({ dt: _dt, hour: _hour, ...r }) => r);

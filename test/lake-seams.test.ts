@@ -105,13 +105,17 @@ describe("the lake at its seams", () => {
       LAKE_GROUP: "lake-age",
     });
     expect(await writer.exited).toBe(0);
-    const expected = lakeRecords(await readTopic(conn, topic));
+    const records = await readTopic(conn, topic);
+    const expected = lakeRecords(records);
     const { rows } = await readLake(new FileLakeStore(lakeDir));
     expect(checkLakeRows(rows, expected)).toEqual([]);
     expect(rows.length).toBe(expected.length);
     const now = Date.now();
     expect(rows.filter((r) => r.created_at.getTime() < now - 2 * DAY).length).toBeGreaterThan(1_400);
     expect(rows.some((r) => r.created_at.getTime() > now + DAY)).toBe(true);
+    // Each row keeps its record's Kafka timestamp, which the hot path judges time against.
+    const stamps = new Map([...records.values()].flat().map((r) => [`${r.partition}@${r.offset}`, r.timestampMs]));
+    expect(rows.filter((r) => r.kafka_timestamp?.getTime() !== stamps.get(`${r.kafka_partition}@${r.kafka_offset}`)).length).toBe(0);
   }, 60_000);
 
   test("17.5 a stale owner's flush is refused on a real disk when the new owner claims before its files, between its files and its commit, or commits first", async () => {

@@ -10,7 +10,7 @@
  * deletes nothing, unless `skipLostRecords` lets it skip, in the lake's record, what Kafka deleted.
  */
 import type { OrderConsumer } from "../kafka/client.ts";
-import { GroupFetcher, OffsetOutOfRangeError } from "../kafka/group-fetcher.ts";
+import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler } from "../kafka/group-fetcher.ts";
 import type { LakeStore } from "../lake/store.ts";
 import { listDataFiles } from "../lake/reader.ts";
 import { LakeFlushError, type LakeWriter } from "../lake/writer.ts";
@@ -209,8 +209,9 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   let fatal: unknown;
   try {
     await fetcher.join({ sessionTimeoutMs: group.sessionTimeoutMs, heartbeatIntervalMs: group.heartbeatIntervalMs });
-    const onRecord = (partition: number, offset: bigint, _key: Buffer | null, value: Buffer | null) => {
-      writer.add(partition, offset, value ?? EMPTY);
+    // Byte ranges, not Buffers: the writer reads each value during the call, with its Kafka timestamp.
+    const onRecord: RecordRangeHandler = (partition, offset, data, valueStart, valueEnd, _keyStart, _keyEnd, timestampMs) => {
+      writer.add(partition, BigInt(offset), valueStart < 0 ? EMPTY : data.subarray(valueStart, valueEnd), timestampMs);
     };
     while (!stopped) {
       if (reassignNeeded) {
@@ -229,7 +230,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       }
       let fetched;
       try {
-        fetched = await fetcher.fetchOnce(positions, onRecord);
+        fetched = await fetcher.fetchRanges(positions, onRecord);
       } catch (error) {
         if (error instanceof OffsetOutOfRangeError) {
           await outOfRange(error);
@@ -289,6 +290,6 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
+const EMPTY = new Uint8Array(0);
 /** How often a flush is retried while the lake's disk is full. */
 const DISK_FULL_RETRY_MS = 1_000;

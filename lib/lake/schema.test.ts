@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { parquetMetadata } from "hyparquet";
 import type { OrderEvent } from "../event/order-event.ts";
-import { decodeLakeFile, encodeLakeFile, toLakeRow } from "./schema.ts";
+import { decodeLakeFile, encodeLakeFile, LAKE_COLUMNS, LAKE_SCHEMA, toLakeRow } from "./schema.ts";
 
 const event: OrderEvent = {
   schema_version: 1,
@@ -25,17 +25,30 @@ const eventTimeMs = Date.UTC(2026, 10, 28, 10, 15, 0, 123);
 
 describe("lake schema", () => {
   test("toLakeRow() keeps money as exact integers with its currency and adds the lineage", () => {
-    expect(toLakeRow(event, eventTimeMs, 4, 123_456_789_012n)).toEqual({
+    expect(toLakeRow(event, eventTimeMs, 4, 123_456_789_012n, eventTimeMs + 5)).toEqual({
       event_id: event.event_id, order_id: "o-1", user_id: "u-7", created_at: new Date(eventTimeMs), currency: "JPY",
       total_minor: 9_009_599n, discount_minor: 100n, total_usd_cents: 6_100_000n, country: "JP", payment_method: "card",
       channel: "ios", status: "paid", item_count: 2,
       items: [{ sku: "SKU-1", category: "books", qty: 2, unit_price_minor: 1_250n }, { sku: "SKU-2", category: "games", qty: 1, unit_price_minor: 9_007_199n }],
-      schema_version: 1, kafka_partition: 4, kafka_offset: 123_456_789_012n,
+      schema_version: 1, kafka_partition: 4, kafka_offset: 123_456_789_012n, kafka_timestamp: new Date(eventTimeMs + 5),
     });
   });
   test("encodeLakeFile() round-trips rows through Parquet unchanged", async () => {
-    const rows = [toLakeRow(event, eventTimeMs, 0, 0n), toLakeRow({ ...event, event_id: "e-2", items: [event.items[0]!] }, eventTimeMs + 1, 0, 1n)];
+    const rows = [toLakeRow(event, eventTimeMs, 0, 0n, eventTimeMs + 9), toLakeRow({ ...event, event_id: "e-2", items: [event.items[0]!] }, eventTimeMs + 1, 0, 1n, null)];
     expect(await decodeLakeFile(encodeLakeFile(rows))).toEqual(rows);
+  });
+  test("decodeLakeFile() reads a file written before kafka_timestamp with the column null", async () => {
+    // Such a file: the schema without its last column.
+    const { parquetWrite, ByteWriter } = await import("hyparquet-writer");
+    const row = toLakeRow(event, eventTimeMs, 0, 0n);
+    const columns = LAKE_COLUMNS.filter((c) => c !== "kafka_timestamp");
+    const writer = new ByteWriter();
+    parquetWrite({
+      writer,
+      schema: [{ name: "schema", num_children: columns.length }, ...LAKE_SCHEMA.slice(1, -1)],
+      columnData: columns.map((name) => ({ name, data: [row[name]] })) as never,
+    });
+    expect(await decodeLakeFile(writer.getBytes())).toEqual([{ ...row, kafka_timestamp: null }]);
   });
   test("encodeLakeFile() writes SNAPPY pages, UTC millisecond timestamps and min/max statistics", () => {
     const meta = parquetMetadata(encodeLakeFile([toLakeRow(event, eventTimeMs, 0, 7n)]).slice().buffer as ArrayBuffer);

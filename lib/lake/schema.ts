@@ -1,9 +1,14 @@
 /**
  * The lake's table, `orders`: one row per valid Kafka record of the orders topic, the order's
  * items nested in a LIST of STRUCT column, and the record's lineage (`kafka_partition`,
- * `kafka_offset`). docs/lake.md explains each choice; in short:
+ * `kafka_offset`, `kafka_timestamp`). docs/lake.md explains each choice; in short:
  *
- * - every column REQUIRED (the validator guarantees each field);
+ * - every column REQUIRED (the validator guarantees each field) but `kafka_timestamp`, which rows
+ *   written before the lake recorded it lack (null);
+ * - `kafka_timestamp` is the record's timestamp in Kafka (its CreateTime, or the broker's
+ *   LogAppendTime), the time the aggregator judges an event's age against: with it a replay of
+ *   the lake can apply the aggregator's time bounds exactly (the lake itself keeps every valid
+ *   event, whatever its time);
  * - `created_at` is a Parquet TIMESTAMP(MILLIS, isAdjustedToUTC = true): an instant, read as
  *   TIMESTAMP WITH TIME ZONE by DuckDB and timestamp[ms, tz=UTC] by Arrow;
  * - money as INT64 minor units next to its currency (exact, and JPY has no cents, so a DECIMAL
@@ -37,6 +42,8 @@ export interface LakeRow {
   schema_version: number;
   kafka_partition: number;
   kafka_offset: bigint;
+  /** The record's Kafka timestamp; null (or absent) in rows written before the lake recorded it. */
+  kafka_timestamp?: Date | null;
 }
 
 export interface LakeItem {
@@ -71,6 +78,7 @@ export const LAKE_COLUMNS = [
   "schema_version",
   "kafka_partition",
   "kafka_offset",
+  "kafka_timestamp",
 ] as const satisfies readonly (keyof LakeRow)[];
 
 /** The Parquet schema (flattened, depth-first, as the format stores it). */
@@ -106,10 +114,17 @@ export const LAKE_SCHEMA: SchemaElement[] = [
   int32("schema_version"),
   int32("kafka_partition"),
   int64("kafka_offset"),
+  {
+    name: "kafka_timestamp",
+    type: "INT64",
+    repetition_type: "OPTIONAL",
+    converted_type: "TIMESTAMP_MILLIS",
+    logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MILLIS" },
+  },
 ];
 
-/** The row of one valid event read from `partition` at `offset`. */
-export function toLakeRow(event: OrderEvent, eventTimeMs: number, partition: number, offset: bigint): LakeRow {
+/** The row of one valid event read from `partition` at `offset`, whose Kafka timestamp was `timestampMs` (null: unknown). */
+export function toLakeRow(event: OrderEvent, eventTimeMs: number, partition: number, offset: bigint, timestampMs: number | null = null): LakeRow {
   return {
     event_id: event.event_id,
     order_id: event.order_id,
@@ -128,6 +143,7 @@ export function toLakeRow(event: OrderEvent, eventTimeMs: number, partition: num
     schema_version: event.schema_version,
     kafka_partition: partition,
     kafka_offset: offset,
+    kafka_timestamp: timestampMs === null ? null : new Date(timestampMs),
   };
 }
 
@@ -149,7 +165,7 @@ export function encodeLakeFile(rows: readonly LakeRow[], options: EncodeOptions 
   if (rows.length === 0) throw new RangeError("a lake file needs at least one row: got 0");
   const columnData = LAKE_COLUMNS.map((name) => ({
     name,
-    data: rows.map((r) => r[name]) as unknown[],
+    data: rows.map((r) => r[name] ?? null) as unknown[],
     columnIndex: PAGE_INDEXED.has(name),
   }));
   const writer = new ByteWriter();
@@ -166,8 +182,10 @@ export function encodeLakeFile(rows: readonly LakeRow[], options: EncodeOptions 
   return writer.getBytes();
 }
 
-/** Every row of a lake file, in file order. */
+/** Every row of a lake file, in file order (`kafka_timestamp` null where the file has none). */
 export async function decodeLakeFile(bytes: Uint8Array): Promise<LakeRow[]> {
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  return (await parquetReadObjects({ file })) as LakeRow[];
+  const rows = (await parquetReadObjects({ file })) as LakeRow[];
+  for (const row of rows) row.kafka_timestamp ??= null;
+  return rows;
 }

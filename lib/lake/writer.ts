@@ -174,13 +174,17 @@ export class LakeWriter {
     if (s.position === undefined) s.position = offset;
   }
 
-  /** One record of `partition` at `offset`, in offset order. */
-  add(partition: number, offset: bigint, value: Uint8Array): void {
+  /**
+   * One record of `partition` at `offset`, in offset order, with its Kafka timestamp when known
+   * (kept as the row's `kafka_timestamp`; it does not decide whether the lake keeps the event).
+   * `value` is read during the call only.
+   */
+  add(partition: number, offset: bigint, value: Uint8Array, timestampMs: number | null = null): void {
     const s = this.#state(partition);
     this.totals.records += 1;
     const result = validateLakeEvent(value);
     if (result.ok) {
-      s.rows.push(toLakeRow(result.event, result.eventTimeMs, partition, offset));
+      s.rows.push(toLakeRow(result.event, result.eventTimeMs, partition, offset, timestampMs));
       this.totals.valid += 1;
     } else {
       this.totals.invalid += 1;
