@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { replayChangelog } from "../lib/window/changelog.ts";
 import { decodeCheckpoint } from "../lib/window/checkpoint.ts";
 import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
-import { decodeOffsets } from "../lib/lake/offsets.ts";
+import { FileLakeStore } from "../lib/lake/file-store.ts";
+import { readNextOffsets } from "../lib/lake/reader.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { produceSimulated, readTopic, startWorker } from "./support/pipeline-harness.ts";
 
@@ -95,9 +96,6 @@ test("the lake writer stops on SIGTERM within 15 s, having committed files for e
   // Its progress line (every 5 s) reports the records read; 3,000 means the whole topic.
   const { code, stopMs } = await stop(worker, /records 3000:/);
   expect({ code, withinBound: stopMs < STOP_WITHIN_MS }).toEqual({ code: 0, withinBound: true });
-  for (const [partition, end] of ends) {
-    const path = join(lake, "_offsets", `partition-${partition}.json`);
-    const committed = decodeOffsets(new Uint8Array(readFileSync(path)), path);
-    expect({ partition, nextOffset: committed.nextOffset }).toEqual({ partition, nextOffset: end });
-  }
+  const committed = await readNextOffsets(new FileLakeStore(lake));
+  for (const [partition, end] of ends) expect({ partition, nextOffset: committed.get(partition) }).toEqual({ partition, nextOffset: end });
 }, 90_000);

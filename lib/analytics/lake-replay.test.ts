@@ -6,10 +6,16 @@ import { DEFAULT_AGGREGATOR_SETTINGS } from "../window/partition-aggregator.ts";
 import { partitionForKey } from "../kafka/partitioner.ts";
 import { Simulator } from "../event/simulator.ts";
 import { validateOrder } from "../event/validate-order.ts";
+import { validateLakeEvent } from "../lake/writer.ts";
 
 const START_MS = Date.UTC(2026, 10, 28, 9, 58);
 
-/** Simulator records as the lake writer stores them: valid events only, partitioned by key, offsets per partition. */
+/**
+ * Simulator records as the lake writer stores them — every event valid by the lake's rules (any
+ * age), partitioned by key, offsets per partition, with its Kafka timestamp (the stream time it
+ * went out at, as workers/produce.ts stamps it) — and as the aggregator judges them: time bounds
+ * against that timestamp.
+ */
 function simulatedLake(count: number, partitions = 3) {
   const sim = new Simulator({ seed: 7, startMs: START_MS, ratePerS: 50, lateFraction: 0.05, outOfOrderFraction: 0.2, duplicateFraction: 0.03, malformedFraction: 0.02 });
   const nextOffset = new Array<bigint>(partitions).fill(0n);
@@ -20,15 +26,16 @@ function simulatedLake(count: number, partitions = 3) {
     const partition = partitionForKey(record.key, partitions);
     const offset = nextOffset[partition]!;
     nextOffset[partition] = offset + 1n;
-    const v = validateOrder(Buffer.from(record.value), { nowMs: START_MS + 3_600_000 });
+    const v = validateOrder(Buffer.from(record.value), { nowMs: record.emittedAtMs });
     const list = records.get(partition) ?? [];
     records.set(partition, list);
+    const kept = validateLakeEvent(Buffer.from(record.value));
+    if (kept.ok) rows.push(toLakeRow(kept.event, kept.eventTimeMs, partition, offset, record.emittedAtMs));
     if (!v.ok) {
       list.push({ kind: "invalid", offset });
       continue;
     }
-    list.push({ kind: "event", offset, event: v.event, eventTimeMs: v.eventTimeMs });
-    rows.push(toLakeRow(v.event, v.eventTimeMs, partition, offset));
+    list.push({ kind: "event", offset, event: v.event, eventTimeMs: v.eventTimeMs, timestampMs: record.emittedAtMs });
   }
   for (const list of records.values()) list.push({ kind: "idle", nowMs: START_MS + 365 * 86_400_000 });
   return { rows, records };
@@ -68,6 +75,21 @@ test("replayLake() judges duplicates and late events as the aggregator does", ()
   });
   expect(count("duplicate")).toBeGreaterThan(0);
   expect(count("late")).toBeGreaterThan(0);
+});
+
+test("17.4 replayLake() judges a row's age against its kafka_timestamp: the lake's past- and future-dated rows count nowhere, as in the aggregator", () => {
+  const { rows, records } = simulatedLake(3_000);
+  const oracleInvalid = [...records.values()].flat().filter((r) => r.kind === "invalid").length;
+  const { judged, windows } = replayLake(rows);
+  const aged = judged.filter((j) => j.outcome === "invalid");
+  // The lake kept them (valid but for their age), and the replay gives them the aggregator's verdict.
+  expect(aged.length).toBeGreaterThan(5);
+  expect(aged.length).toBeLessThan(oracleInvalid);
+  const expected = runOracle(records, DEFAULT_AGGREGATOR_SETTINGS).flatMap((p) => p.windows);
+  expect(windows.length).toEqual(expected.length);
+  // Without the timestamps (a lake written before it kept them) those rows would be counted.
+  const blind = replayLake(rows.map((r) => ({ ...r, kafka_timestamp: null })));
+  expect(blind.judged.filter((j) => j.outcome === "invalid").length).toBe(0);
 });
 
 test("replayLake() refuses a lake holding one offset twice", () => {

@@ -5,12 +5,20 @@
  * holds every valid event, duplicates and late ones included, so the state machine drops and
  * judges them itself; at the end an idle advance far past the last event closes every window.
  *
+ * The lake keeps events of any age; the aggregator does not. A row is judged as the aggregator
+ * judged its record: `created_at` more than `maxFutureMs` after the row's `kafka_timestamp`, or
+ * more than `maxPastMs` before it, makes it invalid (the aggregator sent it to the DLQ, so it is
+ * `"invalid"` here and counts nowhere), and the timestamp caps how far the event moves the
+ * watermark. A row without `kafka_timestamp` (written before the lake kept it; such lakes held
+ * only events within the bounds) is judged by its event time alone.
+ *
  * Equal to the live results when the live aggregator's watermarks were moved by events only:
  * an idle advance in the middle of a partition's stream (no records for --idle-timeout of wall
  * time, then more) depends on wall-clock time, which the lake does not record (see
  * lib/window/partition-aggregator.ts).
  */
 import type { OrderEvent } from "../event/order-event.ts";
+import { DEFAULT_MAX_FUTURE_MS, DEFAULT_MAX_PAST_MS } from "../event/validate-order.ts";
 import { type AddOutcome, type AggregatorOptions, PartitionAggregator } from "../window/partition-aggregator.ts";
 import type { LakeRow } from "../lake/schema.ts";
 import type { WindowResult } from "../window/window-aggregate.ts";
@@ -49,7 +57,12 @@ const COLLECT_EVERY_ROWS = 10_000;
  * reader guarantees) under the aggregator's settings. Throws a RangeError on a repeated
  * (partition, offset): that would be a broken lake, and counting it would hide the break.
  */
-export function replayLake(rows: readonly LakeRow[], options: AggregatorOptions & { topic?: string } = {}): LakeReplay {
+export function replayLake(
+  rows: readonly LakeRow[],
+  options: AggregatorOptions & { topic?: string; maxFutureMs?: number; maxPastMs?: number } = {},
+): LakeReplay {
+  const maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+  const maxPastMs = options.maxPastMs ?? DEFAULT_MAX_PAST_MS;
   const sorted = [...rows].sort((a, b) =>
     a.kafka_partition - b.kafka_partition || (a.kafka_offset < b.kafka_offset ? -1 : a.kafka_offset > b.kafka_offset ? 1 : 0),
   );
@@ -70,7 +83,16 @@ export function replayLake(rows: readonly LakeRow[], options: AggregatorOptions 
       finish();
       state = new PartitionAggregator(options.topic ?? "orders", row.kafka_partition, options);
     }
-    judged.push({ row, outcome: state.add(row.kafka_offset, lakeRowToEvent(row), row.created_at.getTime()) });
+    const eventTimeMs = row.created_at.getTime();
+    const timestampMs = row.kafka_timestamp ? row.kafka_timestamp.getTime() : -1;
+    let outcome: AddOutcome;
+    if (timestampMs >= 0 && (eventTimeMs > timestampMs + maxFutureMs || eventTimeMs < timestampMs - maxPastMs)) {
+      state.skip(row.kafka_offset);
+      outcome = "invalid";
+    } else {
+      outcome = state.add(row.kafka_offset, lakeRowToEvent(row), eventTimeMs, timestampMs);
+    }
+    judged.push({ row, outcome });
     if (judged.length % COLLECT_EVERY_ROWS === 0) for (const r of state.collect(0)) if (r.final) windows.push(r);
     previous = row;
   }

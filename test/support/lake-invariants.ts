@@ -5,7 +5,7 @@
  * below the snapshot's committed offsets. Returns the problems (empty when all hold).
  */
 import type { LakeRow } from "../../lib/lake/schema.ts";
-import { validateOrder } from "../../lib/event/validate-order.ts";
+import { validateLakeEvent } from "../../lib/lake/writer.ts";
 
 export interface ExpectedRecord {
   partition: number;
@@ -13,12 +13,12 @@ export interface ExpectedRecord {
   eventId: string;
 }
 
-/** The valid records of a topic (as readTopic returns them), judged by the validator at `nowMs`. */
-export function validRecords(records: Map<number, { offset: bigint; value: Uint8Array }[]>, nowMs: number): ExpectedRecord[] {
+/** The records of a topic (as readTopic returns them) the lake keeps: valid by the event's own rules, whatever their age. */
+export function validRecords(records: Map<number, { offset: bigint; value: Uint8Array }[]>): ExpectedRecord[] {
   const out: ExpectedRecord[] = [];
   for (const [partition, list] of records) {
     for (const r of list) {
-      const v = validateOrder(r.value, { nowMs });
+      const v = validateLakeEvent(r.value);
       if (v.ok) out.push({ partition, offset: r.offset, eventId: v.event.event_id });
     }
   }
