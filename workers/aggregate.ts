@@ -118,7 +118,9 @@ runMain(async (signal) => {
     log: (line) => log(WORKER, line),
   });
 
-  await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) });
+  if (!(await waitForBroker(conn, { signal, onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) }))) {
+    return log(WORKER, "stopped before Kafka answered");
+  }
   await ensureTopics(conn, [
     { name: config.DLQ_TOPIC, partitions: 1, configs: FORWARD_TOPIC_CONFIG, replicas: -1 },
     { name: config.LATE_TOPIC, partitions: 1, configs: FORWARD_TOPIC_CONFIG, replicas: -1 },

@@ -49,6 +49,7 @@ const command = {
       describe: "when Kafka deleted records (retention) before the lake read them, record the gap in the lake's offsets and go on from the log's start instead of stopping",
     },
     "exit-when-idle": { type: "string", value: "DURATION", describe: "flush and stop by itself after no records arrived for this long (tests, batch runs)" },
+    "shutdown-timeout": { type: "string", value: "DURATION", describe: "on stop, how long the final flush, commit and leaving the group may take (default 30s)" },
   },
   settings,
 } as const;
@@ -57,7 +58,7 @@ runMain(async (signal) => {
   const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
   if (parsed.kind !== "run") return parsed;
   const { config, flags } = parsed;
-  const duration = (flag: "flush-interval" | "exit-when-idle", fallbackMs: number) => {
+  const duration = (flag: "flush-interval" | "exit-when-idle" | "shutdown-timeout", fallbackMs: number) => {
     const raw = flags[flag];
     if (typeof raw !== "string") return fallbackMs;
     try {
@@ -87,7 +88,9 @@ runMain(async (signal) => {
     rowGroupRows: count("row-group-rows", 131_072),
   });
 
-  await waitForBroker(conn, { onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) });
+  if (!(await waitForBroker(conn, { signal, onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) }))) {
+    return log(WORKER, "stopped before Kafka answered");
+  }
   log(WORKER, `topic ${topic}, group ${config.LAKE_GROUP}, lake ${config.LAKE_DIR}, flush every ${flushIntervalMs} ms or ${flushRows} events`);
 
   const heartbeatIntervalMs = Math.max(100, Math.floor(config.KAFKA_SESSION_TIMEOUT / 5));
@@ -109,6 +112,7 @@ runMain(async (signal) => {
     flushRows,
     exitWhenIdleMs,
     skipLostRecords: flags["skip-lost-records"] === true,
+    shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
     signal,
     log: (line) => log(WORKER, line),
   });

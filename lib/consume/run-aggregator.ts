@@ -118,7 +118,12 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abandoned = true;
-      reject(new Error(`the sinks did not take the last results within ${shutdownTimeoutMs} ms; the checkpoint stays at the previous one, so a restart emits them again`));
+      reject(
+        new Error(
+          `the last checkpoint did not finish within ${shutdownTimeoutMs} ms (the sinks did not take the last results, or the state store did not take the state); ` +
+            "the checkpoint stays at the previous one, so a restart emits them again",
+        ),
+      );
     }, shutdownTimeoutMs);
   });
   timedOut.catch(() => {});

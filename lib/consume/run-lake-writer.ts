@@ -8,6 +8,10 @@
  * say) is dropped with one line: the lake refused this writer's commit, and the new owner reads
  * the dropped rows again. A lake offset outside the partition's log stops it with advice that
  * deletes nothing, unless `skipLostRecords` lets it skip, in the lake's record, what Kafka deleted.
+ * A stop is bounded: from the stop request, `shutdownTimeoutMs` covers the final flush, the group
+ * commit and closing the consumer, whatever the broker and the disk do; a final flush that does
+ * not finish in time leaves its events in Kafka (the lake's offsets do not move) and the worker
+ * exits non-zero saying so.
  */
 import type { OrderConsumer } from "../kafka/client.ts";
 import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler } from "../kafka/group-fetcher.ts";
@@ -15,6 +19,8 @@ import type { LakeStore } from "../lake/store.ts";
 import { listDataFiles } from "../lake/reader.ts";
 import { LakeFlushError, type LakeWriter } from "../lake/writer.ts";
 import { describeError, peakRssBytes } from "../runtime/worker-runtime.ts";
+
+const TIMED_OUT = Symbol("timed out");
 
 export interface LakeWriterRun {
   consumer: OrderConsumer;
@@ -37,6 +43,8 @@ export interface LakeWriterRun {
   exitWhenIdleMs: number | undefined;
   /** Aborted on SIGINT/SIGTERM: stop fetching, final flush. */
   signal: AbortSignal;
+  /** How long a stop may take, from the request to the exit (final flush, commit, close). Default 30 s. */
+  shutdownTimeoutMs?: number;
   log: (line: string) => void;
 }
 
@@ -48,9 +56,19 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   let stopped = false;
   let reassignNeeded = true;
   let wake: (() => void) | undefined;
+  const shutdownTimeoutMs = run.shutdownTimeoutMs ?? 30_000;
+  let stopDeadline: number | undefined;
   const stop = () => {
     stopped = true;
+    stopDeadline ??= performance.now() + shutdownTimeoutMs;
     wake?.();
+  };
+  /** `promise`, or TIMED_OUT once the stop's deadline passes (no bound before a stop). */
+  const bounded = <T>(promise: Promise<T>): Promise<T | typeof TIMED_OUT> => {
+    if (stopDeadline === undefined) return promise;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, stopDeadline! - performance.now()))));
+    return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
   };
   signal.addEventListener("abort", stop, { once: true });
   consumer.on("consumer:group:join", () => {
@@ -75,16 +93,21 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     }
   };
 
-  const flush = async () => {
+  /** Writes and commits in the lake what is buffered; returns the offsets committed. */
+  const flushLake = async () => {
     const committed = await flushUntilWritten();
     reportFenced();
     lastFlushAt = performance.now();
-    if (committed.size === 0) return;
-    lastCommitAt = lastFlushAt;
-    const offsets = [...committed].map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: -1 }));
-    // Informational (lag tools); the lake's _offsets files are what the writer resumes from.
-    await consumer.commit({ offsets }).catch(() => {});
+    if (committed.size > 0) lastCommitAt = lastFlushAt;
+    return committed;
   };
+  /** Informational (lag tools); the lake's offsets log is what the writer resumes from. */
+  const commitToGroup = async (committed: ReadonlyMap<number, bigint>) => {
+    if (committed.size === 0) return;
+    const offsets = [...committed].map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: -1 }));
+    await bounded(consumer.commit({ offsets }).catch(() => {}));
+  };
+  const flush = async () => commitToGroup(await flushLake());
 
   /**
    * writer.flush(), retried while the lake's disk is full: fetching waits meanwhile (this runs
@@ -259,12 +282,22 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       await new Promise((resolve) => setImmediate(resolve));
     }
     log("stopping: final flush");
-    await flush();
+    const buffered = writer.bufferedRows;
+    const committed = await bounded(flushLake());
+    if (committed !== TIMED_OUT) await commitToGroup(committed);
+    else {
+      fatal = new Error(
+        `the final flush did not finish within the ${shutdownTimeoutMs} ms shutdown timeout; its ${buffered} events are not in the lake and stay in Kafka ` +
+          "(the lake's offsets did not move), so the next run writes them. Check the lake's disk, or give the stop more time with --shutdown-timeout",
+      );
+    }
   } catch (error) {
     fatal = error;
   }
   clearInterval(progressTimer);
-  await consumer.close(true).catch(() => {});
+  if ((await bounded(consumer.close(true).catch(() => {}))) === TIMED_OUT) {
+    log(`the consumer did not leave its group within the shutdown timeout (is the broker away?); the group notices after its session timeout`);
+  }
   const t = writer.totals;
   const seconds = (performance.now() - started) / 1000;
   log(

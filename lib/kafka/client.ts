@@ -297,12 +297,6 @@ export async function topicMaxMessageBytes(conn: KafkaConnection, topic: string)
   }
 }
 
-/**
- * Resolves once a broker answers a metadata request; rejects after `timeoutMs` with the last
- * error as `cause`. `onWait` is called once per failed attempt (for one log line per wait).
- * A refused login rejects at once with a {@link KafkaAuthenticationError}, a refused broker
- * certificate with a {@link KafkaTlsError}: a broker that is up and says no will not change its mind.
- */
 /** How many partitions `topic` has, from the cluster's metadata; throws when it does not exist. */
 export async function partitionCount(client: OrderConsumer | OrderProducer, topic: string): Promise<number> {
   const metadata = await client.metadata({ topics: [topic] });
@@ -311,13 +305,24 @@ export async function partitionCount(client: OrderConsumer | OrderProducer, topi
   return count;
 }
 
+/**
+ * Resolves true once a broker answers a metadata request; rejects after `timeoutMs` with the
+ * last error as `cause`. `onWait` is called once per failed attempt (for one log line per wait).
+ * A refused login rejects at once with a {@link KafkaAuthenticationError}, a refused broker
+ * certificate with a {@link KafkaTlsError}: a broker that is up and says no will not change its
+ * mind. Resolves false as soon as `signal` is aborted (the worker is stopping): a stop never
+ * waits for a broker that does not answer.
+ */
 export async function waitForBroker(
   conn: KafkaConnection,
-  options: { timeoutMs?: number; intervalMs?: number; onWait?: (attempt: number, error: unknown) => void } = {},
-): Promise<void> {
+  options: { timeoutMs?: number; intervalMs?: number; onWait?: (attempt: number, error: unknown) => void; signal?: AbortSignal } = {},
+): Promise<boolean> {
   const deadline = performance.now() + (options.timeoutMs ?? 60_000);
+  const signal = options.signal;
+  const aborted = signal ? new Promise<false>((resolve) => (signal.aborted ? resolve(false) : signal.addEventListener("abort", () => resolve(false), { once: true }))) : undefined;
   let attempt = 0;
   for (;;) {
+    if (signal?.aborted) return false;
     attempt += 1;
     const admin = new Admin({
       clientId: `${conn.clientId}-probe`,
@@ -327,8 +332,10 @@ export async function waitForBroker(
       timeout: 2_000,
     });
     try {
-      await admin.listTopics();
-      return;
+      const answered = admin.listTopics().then(() => true);
+      if (aborted) answered.catch(() => {});
+      if (!(await (aborted ? Promise.race([answered, aborted]) : answered))) return false;
+      return true;
     } catch (error) {
       if (isAuthenticationError(error)) throw new KafkaAuthenticationError(conn, { cause: error });
       const refusal = certificateRefusal(error);
@@ -341,7 +348,8 @@ export async function waitForBroker(
         );
       }
       options.onWait?.(attempt, error);
-      await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
+      const pause = new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
+      await (aborted ? Promise.race([pause, aborted]) : pause);
     } finally {
       await admin.close().catch(() => {});
     }

@@ -29,8 +29,8 @@ import { readdirSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import type { CheckpointStore } from "./checkpoint-store.ts";
-import { isErrorCode, syncDirectory } from "../runtime/durable-fs.ts";
-import { StateFencedError } from "./state-store.ts";
+import { isDiskFullError, isErrorCode, syncDirectory } from "../runtime/durable-fs.ts";
+import { StateFencedError, StateWriteError } from "./state-store.ts";
 
 interface Found {
   /** Epochs with a claim file. */
@@ -116,6 +116,13 @@ export class FileCheckpointStore implements CheckpointStore {
     } catch (error) {
       await unlink(temp).catch(() => {});
       await this.#checkFence(epoch);
+      if (isDiskFullError(error)) {
+        // Retried at the next checkpoint (a StateWriteError): the previous checkpoint stays.
+        throw new StateWriteError(
+          `no space left for the checkpoint ${target}: free space on that disk (CHECKPOINT_DIR); the previous checkpoint stays, so a restart resumes from it`,
+          { cause: error },
+        );
+      }
       throw error;
     }
     await this.#syncDirectory(this.#dir);
