@@ -8,7 +8,18 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32cOf, decompress } from "./group-fetcher.ts";
-import { BATCH_HEADER_BYTES, type AbortedTransaction, NO_TIMESTAMP, nextOffsetAfter, readRecordBatches, readRecordHeaders, type ReadBatchesOptions } from "./read-record-batches.ts";
+import {
+  BATCH_HEADER_BYTES,
+  type AbortedTransaction,
+  type CorruptBatch,
+  CorruptBatchError,
+  NO_TIMESTAMP,
+  nextOffsetAfter,
+  readRecordBatches,
+  readRecordHeaders,
+  type ReadBatchesOptions,
+  UnreadableBatchError,
+} from "./read-record-batches.ts";
 import { encodeHeaders, encodeRecordBatch, RecordSet } from "./record-batch.ts";
 
 const dir = join(import.meta.dirname, "testdata", "record-batches");
@@ -237,5 +248,204 @@ describe("readRecordBatches() hands over each record's timestamp and headers", (
     const bytes = new Uint8Array([2, 2, 0x6b, 1]); // one header: key "k" (length 1), value null (-1)
     expect(readRecordHeaders(bytes, 0, bytes.length)).toEqual([[new Uint8Array([0x6b]), null]]);
     expect(() => readRecordHeaders(new Uint8Array([2, 20]), 0, 2)).toThrow(RangeError);
+  });
+});
+
+describe("17.11 a bad batch is skipped and reported, or refused in one error when nothing after it can be framed", () => {
+  /** A copy of a fixture, damaged by `at`; with `fixCrc` the batch's CRC-32C is recomputed, so only the damage itself is wrong. */
+  function damaged(name: string, at: (bytes: Uint8Array, view: DataView, starts: number[]) => void, fixCrc?: number) {
+    const bytes = new Uint8Array(fixture(name).bytes);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const starts = batchStarts(bytes);
+    at(bytes, view, starts);
+    if (fixCrc !== undefined) {
+      const start = batchStarts(bytes)[fixCrc]!;
+      view.setUint32(start + 17, crc32cOf(bytes.subarray(start + 21, start + 12 + view.getInt32(start + 8))));
+    }
+    return bytes;
+  }
+  type Seen = Omit<CorruptBatch, "bytes"> & { bytes: number[] };
+  /** Reads with onCorruptBatch: the records' offsets, the batches reported (bytes copied) and where the read ends. */
+  function readSkipping(bytes: Uint8Array, fromOffset: number, options: Partial<ReadBatchesOptions> = {}) {
+    const offsets: number[] = [];
+    const corrupt: Seen[] = [];
+    const result = readRecordBatches(bytes, fromOffset, (offset) => void offsets.push(offset), {
+      decompress,
+      crc32c: crc32cOf,
+      onCorruptBatch: (batch) => corrupt.push({ ...batch, bytes: [...batch.bytes] }),
+      ...options,
+    });
+    expect(nextOffsetAfter(bytes, fromOffset)).toBe(result.nextOffset);
+    return { offsets, corrupt, nextOffset: result.nextOffset };
+  }
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  /** The bytes of batch `i` of `bytes`, as a reported batch carries them. */
+  const batchBytes = (bytes: Uint8Array, i: number) => {
+    const starts = batchStarts(bytes);
+    return [...bytes.subarray(starts[i]!, starts[i + 1] ?? bytes.length)];
+  };
+
+  test("17.11 CRC mismatch: the batch is reported with its offsets, reason and bytes, and the batches after it are read", () => {
+    const bytes = damaged("three-batches", (b, _v, starts) => (b[starts[1]! + 100]! ^= 0x01));
+    const read = readSkipping(bytes, 0);
+    expect(read.offsets).toEqual([...range(0, 4), ...range(10, 14)]);
+    expect(read.corrupt).toEqual([
+      { firstOffset: 5, lastOffset: 9, problem: "crc_mismatch", detail: expect.stringMatching(/^record batch at offset 5 is corrupt: CRC-32C [0-9a-f]+ does not match/), bytes: batchBytes(bytes, 1) },
+    ]);
+    expect(read.nextOffset).toBe(15);
+  });
+
+  test("17.11 CRC mismatch in the last batch of a response: the position moves past it", () => {
+    const bytes = damaged("three-batches", (b, _v, starts) => (b[starts[2]! + 100]! ^= 0x01));
+    const read = readSkipping(bytes, 0);
+    expect({ offsets: read.offsets, corrupt: read.corrupt.map((c) => [c.firstOffset, c.lastOffset, c.problem]), nextOffset: read.nextOffset }).toEqual({
+      offsets: range(0, 9),
+      corrupt: [[10, 14, "crc_mismatch"]],
+      nextOffset: 15,
+    });
+  });
+
+  test("17.11 CRC mismatch in a header that lies about its last offset: no record after it is skipped", () => {
+    // The damage is the lastOffsetDelta itself (CRC-covered): 1,000 instead of 4. The next batch's base offset bounds it.
+    const bytes = damaged("three-batches", (_b, v, starts) => v.setInt32(starts[1]! + 23, 1_000));
+    const read = readSkipping(bytes, 0);
+    expect(read.corrupt.map((c) => [c.firstOffset, c.lastOffset, c.problem])).toEqual([[5, 9, "crc_mismatch"]]);
+    expect(read.offsets).toEqual([...range(0, 4), ...range(10, 14)]);
+  });
+
+  for (const magic of [0, 1]) {
+    test(`17.11 message format v${magic}: the entry is reported and skipped (it names only its own offset)`, () => {
+      const bytes = damaged("three-batches", (b, _v, starts) => (b[starts[1]! + 16] = magic));
+      const read = readSkipping(bytes, 0);
+      expect(read.offsets).toEqual([...range(0, 4), ...range(10, 14)]);
+      expect(read.corrupt).toEqual([
+        { firstOffset: 5, lastOffset: 5, problem: "unsupported_format", detail: `record batch at offset 5 is corrupt: message format v${magic}; only v2 (Kafka 0.11 and later) is read`, bytes: batchBytes(bytes, 1) },
+      ]);
+    });
+  }
+
+  for (const codec of [5, 6, 7]) {
+    test(`17.11 codec ${codec}: the batch is reported as an unknown codec and skipped`, () => {
+      const bytes = damaged("three-batches", (b, _v, starts) => (b[starts[1]! + 22] = (b[starts[1]! + 22]! & ~0b111) | codec), 1);
+      const read = readSkipping(bytes, 0);
+      expect(read.offsets).toEqual([...range(0, 4), ...range(10, 14)]);
+      expect(read.corrupt.map((c) => [c.firstOffset, c.lastOffset, c.problem, c.detail])).toEqual([[5, 9, "unknown_codec", `record batch at offset 5 is corrupt: unknown compression codec ${codec}`]]);
+    });
+  }
+
+  // The compressed block cut short (gzip, snappy, lz4) or scrambled (zstd, which decodes a cut block as far as it goes); CRC recomputed.
+  const undecompressable: Record<string, (b: Uint8Array, v: DataView) => Uint8Array> = {
+    gzip: cutShort,
+    snappy: cutShort,
+    lz4: cutShort,
+    zstd: (b) => {
+      for (let i = 80; i < 90; i++) b[i]! ^= 0x5a;
+      return b;
+    },
+  };
+  function cutShort(b: Uint8Array, v: DataView): Uint8Array {
+    v.setInt32(8, v.getInt32(8) - 16);
+    return b.subarray(0, b.length - 16);
+  }
+  for (const [codec, damage] of Object.entries(undecompressable)) {
+    test(`17.11 failed decompression (${codec}): the batch is reported and skipped, and the same reader goes on with the next batch`, () => {
+      const good = fixture(`codec-${codec}`).bytes;
+      const base = new Uint8Array(good);
+      const bad = damage(base, new DataView(base.buffer));
+      new DataView(bad.buffer, bad.byteOffset).setUint32(17, crc32cOf(bad.subarray(21)));
+      // The damaged batch, then the intact one renumbered to follow it.
+      const next = new Uint8Array(good);
+      new DataView(next.buffer).setBigInt64(0, 25n);
+      const bytes = new Uint8Array([...bad, ...next]);
+      const read = readSkipping(bytes, 0);
+      expect(read.corrupt.map((c) => [c.firstOffset, c.lastOffset, c.problem])).toEqual([[0, 24, "decompression_failed"]]);
+      expect(read.corrupt[0]!.detail).toStartWith(`record batch at offset 0 is corrupt: its ${codec} records do not decompress: `);
+      expect(read.offsets).toEqual(range(25, 49));
+      expect(read.nextOffset).toBe(50);
+    });
+  }
+
+  test("17.11 records that do not fit their batch (the CRC intact): reported as malformed and skipped", () => {
+    const bytes = damaged(
+      "three-batches",
+      (b, _v, starts) => {
+        b[starts[1]! + BATCH_HEADER_BYTES] = 0xfe;
+        b[starts[1]! + BATCH_HEADER_BYTES + 1] = 0x7f;
+      },
+      1,
+    );
+    const read = readSkipping(bytes, 0);
+    expect(read.corrupt.map((c) => [c.firstOffset, c.lastOffset, c.problem, c.detail])).toEqual([[5, 9, "malformed_records", "record batch at offset 5 is corrupt: record 0 of 5 does not fit its batch"]]);
+    expect(read.offsets).toEqual([...range(0, 4), ...range(10, 14)]);
+  });
+
+  test("17.11 a corrupt batch behind fromOffset was dealt with already: it is not reported again", () => {
+    const bytes = damaged("three-batches", (b, _v, starts) => (b[starts[0]! + 100]! ^= 0x01));
+    expect(readSkipping(bytes, 5)).toEqual({ offsets: range(5, 14), corrupt: [], nextOffset: 15 });
+  });
+
+  test("17.11 without onCorruptBatch a corrupt batch throws a CorruptBatchError with its offsets and code", () => {
+    const bytes = damaged("three-batches", (b, _v, starts) => (b[starts[1]! + 100]! ^= 0x01));
+    const error = (() => {
+      try {
+        readRecordBatches(bytes, 0, () => {}, { decompress, crc32c: crc32cOf });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(CorruptBatchError);
+    const e = error as CorruptBatchError;
+    expect({ code: e.code, firstOffset: e.firstOffset, lastOffset: e.lastOffset, problem: e.problem }).toEqual({ code: "CORRUPT_BATCH", firstOffset: 5, lastOffset: 9, problem: "crc_mismatch" });
+  });
+
+  test("17.11 offset at or beyond 2^53: an UnreadableBatchError naming the exact offset; nextOffsetAfter() stops before it", () => {
+    const bytes = damaged("three-batches", (_b, v, starts) => v.setBigInt64(starts[1]!, 2n ** 53n + 5n));
+    const offsets: number[] = [];
+    const error = (() => {
+      try {
+        readRecordBatches(bytes, 0, (offset) => void offsets.push(offset), { decompress, crc32c: crc32cOf, onCorruptBatch: () => {} });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(UnreadableBatchError);
+    const e = error as UnreadableBatchError;
+    expect({ code: e.code, offset: e.offset, message: e.message }).toEqual({
+      code: "UNREADABLE_BATCH",
+      offset: 2n ** 53n + 5n,
+      message: "record batch at offset 9007199254740997 is unreadable: offsets at or beyond 2^53 cannot be represented here",
+    });
+    expect(offsets).toEqual(range(0, 4));
+    expect(nextOffsetAfter(bytes, 0)).toBe(5);
+  });
+
+  test("17.11 a batch length too short to frame anything: an UnreadableBatchError, never a guess at where the next batch starts", () => {
+    const bytes = damaged("three-batches", (_b, v, starts) => v.setInt32(starts[1]! + 8, 10));
+    expect(() => readRecordBatches(bytes, 0, () => {}, { decompress, crc32c: crc32cOf, onCorruptBatch: () => {} })).toThrow(
+      new UnreadableBatchError(5n, "its length 10 is shorter than any batch; nothing after it can be framed"),
+    );
+    expect(nextOffsetAfter(bytes, 0)).toBe(5);
+  });
+
+  test("17.11 a batch that claims an offset behind the batch before it (broken framing): an UnreadableBatchError", () => {
+    const bytes = damaged("three-batches", (_b, v, starts) => v.setBigInt64(starts[2]!, 3n));
+    expect(() => readRecordBatches(bytes, 0, () => {}, { decompress, crc32c: crc32cOf, onCorruptBatch: () => {} })).toThrow(UnreadableBatchError);
+  });
+
+  test("an error thrown by the record handler passes through, never taken for a corrupt batch", () => {
+    const bytes = fixture("three-batches").bytes;
+    const thrown = new RangeError("the handler's own");
+    const reported: CorruptBatch[] = [];
+    expect(() =>
+      readRecordBatches(
+        bytes,
+        0,
+        () => {
+          throw thrown;
+        },
+        { decompress, crc32c: crc32cOf, onCorruptBatch: (b) => void reported.push(b) },
+      ),
+    ).toThrow(thrown);
+    expect(reported).toEqual([]);
   });
 });

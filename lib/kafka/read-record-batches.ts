@@ -24,9 +24,19 @@
  * and, given the broker's list of aborted transactions (read_committed), the records of aborted
  * transactions. A last batch cut off by the response's size limit is left for the next fetch.
  *
- * Corrupt input — a structure that does not fit its batch, a magic other than 2, an unknown
- * codec, a CRC mismatch when `crc32c` is given — throws an Error naming the batch's offset; it is
- * never read past nor silently skipped.
+ * Corrupt input never stalls a reader nor vanishes. Two kinds:
+ * - A corrupt batch — a CRC mismatch when `crc32c` is given, a message format other than v2
+ *   (v0/v1 entries, or an unknown magic), a codec other than 0-4, records that fail to
+ *   decompress or do not fit their batch — still has a length that frames it. With
+ *   `onCorruptBatch` it is reported (its offsets, what is wrong, its bytes) and skipped: reading
+ *   goes on with the next batch and `nextOffset` moves past it. Without, it throws a
+ *   {@link CorruptBatchError}. Records of the batch handed over before the fault was found stay
+ *   handed over (a real broker validates records on append, so in practice the fault is found
+ *   before the first). A batch entirely before `fromOffset` was dealt with already: skipped silently.
+ * - An unreadable log — an offset at or beyond 2^53 (not representable here), a length too short
+ *   to frame a batch, or a batch behind the one before it (the framing is broken) — throws an
+ *   {@link UnreadableBatchError} naming the offset: nothing after it can be found, so nothing can
+ *   be skipped.
  */
 
 /** Bits 0-2 of a batch's attributes: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd. */
@@ -43,6 +53,8 @@ export const NO_TIMESTAMP = -1;
 export const BATCH_HEADER_BYTES = 61;
 /** Bytes of baseOffset and batchLength, which batchLength does not count. */
 const LOG_OVERHEAD = 12;
+/** The smallest length of a v0 message (crc, magic, attributes, key and value lengths): below it nothing is framed. */
+const MIN_ENTRY_LENGTH = 14;
 const CONTROL_TYPE_ABORT = 0;
 
 /**
@@ -72,25 +84,78 @@ export interface AbortedTransaction {
   firstOffset: number;
 }
 
+/** What is wrong with a corrupt batch. */
+export const CORRUPT_BATCH_PROBLEMS = ["crc_mismatch", "unsupported_format", "unknown_codec", "decompression_failed", "malformed_records"] as const;
+export type CorruptBatchProblem = (typeof CORRUPT_BATCH_PROBLEMS)[number];
+
+/** A batch that cannot be read but can be skipped (see the module comment). */
+export interface CorruptBatch {
+  /** The batch's base offset; a v0/v1 entry names only its last offset, which is given here too. */
+  firstOffset: number;
+  /** Its last offset: reading resumes after it (bounded by the next batch's base offset when the header is not to be trusted). */
+  lastOffset: number;
+  problem: CorruptBatchProblem;
+  /** What is wrong, naming the batch's offset (a {@link CorruptBatchError}'s message). */
+  detail: string;
+  /** The batch as served, from its base offset to its end: a view, valid only during the call. */
+  bytes: Uint8Array;
+}
+
+/** A corrupt batch, when the reader was given no `onCorruptBatch` to report it to. */
+export class CorruptBatchError extends Error {
+  override name = "CorruptBatchError";
+  readonly code = "CORRUPT_BATCH";
+  constructor(
+    readonly firstOffset: number,
+    readonly lastOffset: number,
+    readonly problem: CorruptBatchProblem,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * The bytes stop making sense at `offset`: nothing after it can be framed, so it cannot be
+ * skipped. A RangeError: the data is outside what this reader can represent or frame.
+ */
+export class UnreadableBatchError extends RangeError {
+  override name = "UnreadableBatchError";
+  readonly code = "UNREADABLE_BATCH";
+  constructor(
+    /** The offset the unreadable batch claims (as read, also beyond 2^53). */
+    readonly offset: bigint,
+    why: string,
+  ) {
+    super(`record batch at offset ${offset} is unreadable: ${why}`);
+  }
+}
+
 export interface ReadBatchesOptions {
-  /** The records block of a compressed batch, decompressed. Only called for codecs 1-4. */
+  /** The records block of a compressed batch, decompressed. Only called for codecs 1-4; what it throws makes the batch corrupt. */
   decompress(codec: Exclude<CompressionCodec, "none">, compressed: Uint8Array): Uint8Array;
   /** When given, each batch's CRC-32C is checked before anything in it is read. Default: not checked. */
   crc32c?: (bytes: Uint8Array) => number;
   /** The broker's aborted transactions for this partition and fetch (read_committed); their records are skipped. */
   abortedTransactions?: readonly AbortedTransaction[] | null;
+  /**
+   * A corrupt batch at or after `fromOffset`: reported here and skipped (see the module
+   * comment). Default: none, and a corrupt batch throws a {@link CorruptBatchError}.
+   */
+  onCorruptBatch?: (batch: CorruptBatch) => void;
 }
 
 export interface ReadBatchesResult {
   /** Records handed to the callback. */
   records: number;
   /**
-   * The offset after the last complete batch (control and skipped batches included), or
+   * The offset after the last complete batch (control, skipped and corrupt batches included), or
    * `fromOffset` if that is later; when `stopped`, the offset after the record the handler
    * stopped at.
    */
   nextOffset: number;
-  /** Complete batches read. */
+  /** Complete batches read (corrupt ones included). */
   batches: number;
   /** The handler returned false: the read ended early, at `nextOffset`. */
   stopped: boolean;
@@ -98,10 +163,14 @@ export interface ReadBatchesResult {
 
 // Read position, module-level so the hot loop allocates nothing; single-threaded, never across an await.
 let p = 0;
+/** True while the record handler runs: what it throws is its own, never a corrupt batch. */
+let delivering = false;
 
 /**
  * Reads the record batches in `bytes` (a partition's `records` field of a fetch response) and
- * calls `onRecord` for every data record at or after `fromOffset`, in offset order.
+ * calls `onRecord` for every data record at or after `fromOffset`, in offset order. Throws an
+ * {@link UnreadableBatchError}, or a {@link CorruptBatchError} without `onCorruptBatch`; what
+ * `onRecord` throws passes through.
  */
 export function readRecordBatches(bytes: Uint8Array, fromOffset: number, onRecord: BatchRecordHandler, options: ReadBatchesOptions): ReadBatchesResult {
   const end = bytes.length;
@@ -111,91 +180,105 @@ export function readRecordBatches(bytes: Uint8Array, fromOffset: number, onRecor
   const aborted = options.abortedTransactions?.length ? [...options.abortedTransactions].sort((a, b) => a.firstOffset - b.firstOffset) : undefined;
   let abortedIndex = 0;
   let abortedProducers: Set<number> | undefined;
+  delivering = false;
 
   let batchStart = 0;
+  /** The offset after the previous batch of this response: a batch below it means broken framing. */
+  let previousEnd = -1;
   while (batchStart + LOG_OVERHEAD <= end) {
-    const baseOffset = int64(bytes, batchStart);
-    const batchLength = int32(bytes, batchStart + 8);
-    const batchEnd = batchStart + LOG_OVERHEAD + batchLength;
-    if (batchEnd > end) break; // cut off by the size limit: fetched whole next time
-    if (batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD) throw corrupt(baseOffset, `batch length ${batchLength} is shorter than a batch header`);
-    const magic = bytes[batchStart + 16]!;
-    if (magic !== 2) throw corrupt(baseOffset, `message format v${magic}; only v2 (Kafka 0.11 and later) is read`);
-    if (options.crc32c) {
-      const expected = (int32(bytes, batchStart + 17) >>> 0);
-      const actual = options.crc32c(bytes.subarray(batchStart + 21, batchEnd)) >>> 0;
-      if (actual !== expected) throw corrupt(baseOffset, `CRC-32C ${actual.toString(16)} does not match the batch's ${expected.toString(16)}`);
-    }
-    const attributes = (bytes[batchStart + 21]! << 8) | bytes[batchStart + 22]!;
-    const lastOffset = baseOffset + int32(bytes, batchStart + 23);
-    const producerId = int64(bytes, batchStart + 43);
-    const recordCount = int32(bytes, batchStart + 57);
-    const baseTimestamp = int64(bytes, batchStart + 27);
-    const logAppendTime = (attributes & IS_LOG_APPEND_TIME) !== 0 ? int64(bytes, batchStart + 35) : NO_TIMESTAMP;
+    const batchEnd = frameBatch(bytes, batchStart, previousEnd);
+    if (batchEnd < 0) break; // cut off by the size limit: fetched whole next time
+    const baseOffset = frameBase;
+    const lastOffset = frameLast;
     batches += 1;
+    previousEnd = lastOffset + 1;
     if (lastOffset + 1 > nextOffset) nextOffset = lastOffset + 1;
     const current = batchStart;
     batchStart = batchEnd;
 
-    // Transaction bookkeeping also for batches before fromOffset: an abort marker there still ends its transaction.
-    const transactional = (attributes & IS_TRANSACTIONAL) !== 0;
-    if (transactional && aborted) {
-      while (abortedIndex < aborted.length && aborted[abortedIndex]!.firstOffset <= lastOffset) {
-        (abortedProducers ??= new Set()).add(aborted[abortedIndex]!.producerId);
-        abortedIndex += 1;
+    try {
+      if (frameMagic !== 2) throw corrupt("unsupported_format", baseOffset, `message format v${frameMagic}; only v2 (Kafka 0.11 and later) is read`);
+      if (options.crc32c) {
+        const expected = int32(bytes, current + 17) >>> 0;
+        const actual = options.crc32c(bytes.subarray(current + 21, batchEnd)) >>> 0;
+        if (actual !== expected) throw corrupt("crc_mismatch", baseOffset, `CRC-32C ${actual.toString(16)} does not match the batch's ${expected.toString(16)}`);
       }
-    }
-    if ((attributes & IS_CONTROL) !== 0) {
-      // The marker ends its producer's transaction: that producer's later batches are a new one.
-      if (abortedProducers?.has(producerId) && controlType(bytes, current + BATCH_HEADER_BYTES, batchEnd, baseOffset) === CONTROL_TYPE_ABORT) {
-        abortedProducers.delete(producerId);
-      }
-      continue;
-    }
-    if (transactional && abortedProducers?.has(producerId)) continue;
-    if (lastOffset < fromOffset) continue; // read already: no need to decompress it
+      const attributes = (bytes[current + 21]! << 8) | bytes[current + 22]!;
+      const producerId = looseInt64(bytes, current + 43);
+      const recordCount = int32(bytes, current + 57);
+      const baseTimestamp = looseInt64(bytes, current + 27);
+      const logAppendTime = (attributes & IS_LOG_APPEND_TIME) !== 0 ? looseInt64(bytes, current + 35) : NO_TIMESTAMP;
 
-    let data = bytes;
-    let recordsStart = current + BATCH_HEADER_BYTES;
-    let recordsEnd = batchEnd;
-    const codec = attributes & CODEC_MASK;
-    if (codec !== 0) {
-      const name = COMPRESSION_CODECS[codec];
-      if (name === undefined || name === "none") throw corrupt(baseOffset, `unknown compression codec ${codec}`);
-      data = options.decompress(name, bytes.subarray(recordsStart, recordsEnd));
-      recordsStart = 0;
-      recordsEnd = data.length;
-    }
-
-    p = recordsStart;
-    for (let i = 0; i < recordCount; i++) {
-      const keyLength = readRecordHead(data);
-      const end = recordEnd;
-      if (end < 0 || end > recordsEnd) throw corrupt(baseOffset, `record ${i} of ${recordCount} does not fit its batch`);
-      const offset = baseOffset + offsetDelta;
-      let keyStart = -1;
-      let keyEnd = -1;
-      if (keyLength >= 0) {
-        keyStart = p;
-        keyEnd = p += keyLength;
-      }
-      const valueLength = varint(data);
-      let valueStart = -1;
-      let valueEnd = -1;
-      if (valueLength >= 0) {
-        valueStart = p;
-        valueEnd = p += valueLength;
-      }
-      if (p > end || keyLength < -1 || valueLength < -1) throw corrupt(baseOffset, `record ${i} of ${recordCount} does not fit its length`);
-      const headersStart = p;
-      p = end; // headers: read only when a record is forwarded (readRecordHeaders)
-      if (offset >= fromOffset) {
-        records += 1;
-        const timestampMs = logAppendTime !== NO_TIMESTAMP ? logAppendTime : baseTimestamp < 0 ? NO_TIMESTAMP : baseTimestamp + timestampDelta;
-        if (onRecord(offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, end) === false) {
-          return { records, nextOffset: offset + 1, batches, stopped: true };
+      // Transaction bookkeeping also for batches before fromOffset: an abort marker there still ends its transaction.
+      const transactional = (attributes & IS_TRANSACTIONAL) !== 0;
+      if (transactional && aborted) {
+        while (abortedIndex < aborted.length && aborted[abortedIndex]!.firstOffset <= lastOffset) {
+          (abortedProducers ??= new Set()).add(aborted[abortedIndex]!.producerId);
+          abortedIndex += 1;
         }
       }
+      if ((attributes & IS_CONTROL) !== 0) {
+        // The marker ends its producer's transaction: that producer's later batches are a new one.
+        if (abortedProducers?.has(producerId) && controlType(bytes, current + BATCH_HEADER_BYTES, batchEnd, baseOffset) === CONTROL_TYPE_ABORT) {
+          abortedProducers.delete(producerId);
+        }
+        continue;
+      }
+      if (transactional && abortedProducers?.has(producerId)) continue;
+      if (lastOffset < fromOffset) continue; // read already: no need to decompress it
+
+      let data = bytes;
+      let recordsStart = current + BATCH_HEADER_BYTES;
+      let recordsEnd = batchEnd;
+      const codec = attributes & CODEC_MASK;
+      if (codec !== 0) {
+        const name = COMPRESSION_CODECS[codec];
+        if (name === undefined || name === "none") throw corrupt("unknown_codec", baseOffset, `unknown compression codec ${codec}`);
+        try {
+          data = options.decompress(name, bytes.subarray(recordsStart, recordsEnd));
+        } catch (error) {
+          throw corrupt("decompression_failed", baseOffset, `its ${name} records do not decompress: ${(error as Error)?.message ?? error}`);
+        }
+        recordsStart = 0;
+        recordsEnd = data.length;
+      }
+
+      p = recordsStart;
+      for (let i = 0; i < recordCount; i++) {
+        const keyLength = readRecordHead(data);
+        const end = recordEnd;
+        if (end < 0 || end > recordsEnd) throw corrupt("malformed_records", baseOffset, `record ${i} of ${recordCount} does not fit its batch`);
+        const offset = baseOffset + offsetDelta;
+        let keyStart = -1;
+        let keyEnd = -1;
+        if (keyLength >= 0) {
+          keyStart = p;
+          keyEnd = p += keyLength;
+        }
+        const valueLength = varint(data);
+        let valueStart = -1;
+        let valueEnd = -1;
+        if (valueLength >= 0) {
+          valueStart = p;
+          valueEnd = p += valueLength;
+        }
+        if (p > end || keyLength < -1 || valueLength < -1) throw corrupt("malformed_records", baseOffset, `record ${i} of ${recordCount} does not fit its length`);
+        const headersStart = p;
+        p = end; // headers: read only when a record is forwarded (readRecordHeaders)
+        if (offset >= fromOffset) {
+          records += 1;
+          const timestampMs = logAppendTime !== NO_TIMESTAMP ? logAppendTime : baseTimestamp < 0 ? NO_TIMESTAMP : baseTimestamp + timestampDelta;
+          delivering = true;
+          const more = onRecord(offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, end);
+          delivering = false;
+          if (more === false) return { records, nextOffset: offset + 1, batches, stopped: true };
+        }
+      }
+    } catch (error) {
+      if (delivering || !(error instanceof BatchFault)) throw error;
+      if (lastOffset < fromOffset) continue; // behind the position: dealt with when it was read
+      if (!options.onCorruptBatch) throw new CorruptBatchError(baseOffset, lastOffset, error.problem, error.message);
+      options.onCorruptBatch({ firstOffset: baseOffset, lastOffset, problem: error.problem, detail: error.message, bytes: bytes.subarray(current, batchEnd) });
     }
   }
   return { records, nextOffset, batches, stopped: false };
@@ -203,26 +286,79 @@ export function readRecordBatches(bytes: Uint8Array, fromOffset: number, onRecor
 
 /**
  * The `nextOffset` that `readRecordBatches(bytes, fromOffset, ...)` reports, from the batch
- * headers alone (nothing decompressed or checked): for sending the next fetch before this one's
- * records are read.
+ * headers alone (nothing decompressed or checked; corrupt batches count as skipped): for sending
+ * the next fetch before this one's records are read. Never throws: at an unreadable batch it
+ * returns the offset before it (the read itself will throw there).
  */
 export function nextOffsetAfter(bytes: Uint8Array, fromOffset: number): number {
   let nextOffset = fromOffset;
-  for (let at = 0; at + BATCH_HEADER_BYTES <= bytes.length; ) {
-    const batchEnd = at + LOG_OVERHEAD + int32(bytes, at + 8);
-    if (batchEnd > bytes.length || batchEnd < at + BATCH_HEADER_BYTES) break;
-    const after = int64(bytes, at) + int32(bytes, at + 23) + 1;
-    if (after > nextOffset) nextOffset = after;
+  let previousEnd = -1;
+  for (let at = 0; at + LOG_OVERHEAD <= bytes.length; ) {
+    let batchEnd;
+    try {
+      batchEnd = frameBatch(bytes, at, previousEnd);
+    } catch {
+      break;
+    }
+    if (batchEnd < 0) break;
+    previousEnd = frameLast + 1;
+    if (previousEnd > nextOffset) nextOffset = previousEnd;
     at = batchEnd;
   }
   return nextOffset;
+}
+
+// Set by frameBatch for the batch it framed.
+let frameBase = 0;
+let frameLast = 0;
+let frameMagic = 0;
+
+/**
+ * Frames the batch at `start`: returns where it ends, or -1 when it is cut off by the end of
+ * `bytes`; sets `frameBase`, `frameLast` (its last offset) and `frameMagic`. Its last offset is
+ * the header's (a v0/v1 entry's only offset), but never at or past the next complete batch's base
+ * offset: a corrupt header is not trusted to skip records that follow it. Throws an
+ * {@link UnreadableBatchError} when the bytes cannot be framed (see the module comment);
+ * `previousEnd` is the offset after the batch before it, -1 for none.
+ */
+function frameBatch(bytes: Uint8Array, start: number, previousEnd: number): number {
+  const end = bytes.length;
+  const batchLength = int32(bytes, start + 8);
+  const batchEnd = start + LOG_OVERHEAD + batchLength;
+  const base = offsetAt(bytes, start);
+  if (batchLength < MIN_ENTRY_LENGTH) throw new UnreadableBatchError(BigInt(base), `its length ${batchLength} is shorter than any batch; nothing after it can be framed`);
+  if (batchEnd > end) return -1;
+  const magic = bytes[start + 16]!;
+  if (magic === 2 && batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD) {
+    throw new UnreadableBatchError(BigInt(base), `batch length ${batchLength} is shorter than a batch header; nothing after it can be framed`);
+  }
+  if (base < previousEnd) {
+    throw new UnreadableBatchError(BigInt(base), `it claims an offset below ${previousEnd}, where the batch before it ended; the log's framing is broken`);
+  }
+  let last = base;
+  if (magic === 2) {
+    const delta = int32(bytes, start + 23);
+    if (delta > 0) last = base + delta;
+  }
+  // The next complete batch's base offset bounds this one's last offset.
+  if (batchEnd + LOG_OVERHEAD <= end) {
+    const followingEnd = batchEnd + LOG_OVERHEAD + int32(bytes, batchEnd + 8);
+    if (followingEnd <= end && followingEnd > batchEnd + LOG_OVERHEAD) {
+      const following = looseInt64(bytes, batchEnd);
+      if (following > base && last >= following) last = following - 1;
+    }
+  }
+  frameBase = base;
+  frameLast = last;
+  frameMagic = magic;
+  return batchEnd;
 }
 
 /** The type of a control batch's first record (its key: version int16, type int16). */
 function controlType(data: Uint8Array, start: number, end: number, baseOffset: number): number {
   p = start;
   const keyLength = readRecordHead(data);
-  if (keyLength < 4 || recordEnd < 0 || p + keyLength > recordEnd || recordEnd > end) throw corrupt(baseOffset, "control record without a 4-byte key");
+  if (keyLength < 4 || recordEnd < 0 || p + keyLength > recordEnd || recordEnd > end) throw corrupt("malformed_records", baseOffset, "control record without a 4-byte key");
   return (data[p + 2]! << 8) | data[p + 3]!;
 }
 
@@ -282,7 +418,7 @@ function varlong(data: Uint8Array): number {
   let value = byte & 0x7f;
   let scale = 128;
   for (let n = 1; byte & 0x80; n++) {
-    if (n >= 10) throw new RangeError(`varlong at byte ${p} is longer than 10 bytes`);
+    if (n >= 10) throw new BatchFault("malformed_records", `varlong at byte ${p} is longer than 10 bytes`);
     byte = data[p++]!;
     value += (byte & 0x7f) * scale;
     scale *= 128;
@@ -296,7 +432,7 @@ function varint(data: Uint8Array): number {
   let value = byte & 0x7f;
   let shift = 7;
   while (byte & 0x80) {
-    if (shift > 28) throw new RangeError(`varint at byte ${p} is longer than 5 bytes`);
+    if (shift > 28) throw new BatchFault("malformed_records", `varint at byte ${p} is longer than 5 bytes`);
     byte = data[p++]!;
     value |= (byte & 0x7f) << shift;
     shift += 7;
@@ -308,14 +444,31 @@ function int32(data: Uint8Array, at: number): number {
   return (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!;
 }
 
-/** A signed int64 as a number; throws when it is not exact (beyond ±2^53). */
-function int64(data: Uint8Array, at: number): number {
+/** A batch's base offset as a number; an {@link UnreadableBatchError} when it is not exact (2^53 and beyond) or negative. */
+function offsetAt(data: Uint8Array, at: number): number {
   const high = int32(data, at);
-  const low = int32(data, at + 4) >>> 0;
-  if (high >= 0x200000 || high < -0x200000) throw new RangeError(`int64 at byte ${at} is beyond 2^53`);
-  return high * 0x1_0000_0000 + low;
+  if (high >= 0x200000 || high < 0) {
+    const offset = (BigInt(high) << 32n) | BigInt(int32(data, at + 4) >>> 0);
+    throw new UnreadableBatchError(offset, high < 0 ? "a negative offset" : "offsets at or beyond 2^53 cannot be represented here");
+  }
+  return high * 0x1_0000_0000 + (int32(data, at + 4) >>> 0);
 }
 
-function corrupt(baseOffset: number, why: string): Error {
-  return new Error(`record batch at offset ${baseOffset} is corrupt: ${why}`);
+/** A signed int64 as a number, rounded beyond ±2^53 (producer ids and timestamps never get there; a corrupt one is caught by the CRC). */
+function looseInt64(data: Uint8Array, at: number): number {
+  return int32(data, at) * 0x1_0000_0000 + (int32(data, at + 4) >>> 0);
+}
+
+/** Something wrong inside one batch; a RangeError also for readRecordHeaders' callers, whose varints throw it. */
+class BatchFault extends RangeError {
+  constructor(
+    readonly problem: CorruptBatchProblem,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function corrupt(problem: CorruptBatchProblem, baseOffset: number, why: string): BatchFault {
+  return new BatchFault(problem, `record batch at offset ${baseOffset} is corrupt: ${why}`);
 }
