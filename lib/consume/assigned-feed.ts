@@ -3,9 +3,22 @@
  * worker, fed to the engine (lib/window/aggregator-engine.ts) from exactly the engine's next
  * offsets. The group only decides who owns which partition; positions come from the checkpoints.
  * Fetching pauses, rather than drops anything, while a sink or the DLQ/late forwarder is full.
+ *
+ * What the engine is told about each partition after a fetch round decides idleness (a quiet
+ * partition's watermark follows the clock only when it is read to its end): a partition the
+ * broker served gets its lag, counted from the fetch position (past transaction markers and
+ * aborted records); one it did not serve — no leader, an error code for the partition, or not
+ * reached this round — is unread, and its quiet time starts again.
+ *
+ * Bad bytes never stall the feed: a corrupt batch (CRC mismatch, message format v0/v1, codec
+ * 5-7, records that do not decompress or fit) is skipped to the DLQ with reason `corrupt_batch`
+ * and its offsets (the engine's skipCorruptBatch), and the partition goes on after it. A log
+ * that cannot be framed past some offset (an offset at or beyond 2^53, a batch length that
+ * frames nothing) cannot be skipped: the worker stops with one line naming topic, partition and
+ * offset.
  */
 import type { OrderConsumer } from "../kafka/client.ts";
-import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler } from "../kafka/group-fetcher.ts";
+import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler, UnreadablePartitionError } from "../kafka/group-fetcher.ts";
 import { describeError } from "../runtime/worker-runtime.ts";
 import type { AggregatorEngine } from "../window/aggregator-engine.ts";
 import type { ResultSink } from "../window/result-sink.ts";
@@ -40,6 +53,11 @@ export class AssignedFeed {
   }
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** Partitions the broker did not serve in the latest round, and why (logged when it changes). */
+  #unserved = new Map<number, string>();
+  /** The group commit in flight, and the newest offsets handed in meanwhile (see `commit()`). */
+  #committing: Promise<void> | undefined;
+  #nextCommit: Map<number, bigint> | undefined;
   /** performance.now() of the latest moment the feed could not read (fetch failed, or paused). */
   lastUnreadAtMs: number | undefined;
   /** Some partition started past offset 0 (from a checkpoint, or --reset latest): not a first run. */
@@ -75,7 +93,16 @@ export class AssignedFeed {
     // millisecond of CPU whatever it carries, which at 20,000 events/s was a third of the CPU per
     // event (bench/results/aggregate-live.md); the latency it adds (p99 1.36 s at 20,000 events/s
     // and a 1 s emit interval) stays under 1.5 s. A backlog fills a request at once either way.
-    this.#fetcher = new GroupFetcher(consumer, this.topic, { maxBytes: 16 * 1024 * 1024, partitionMaxBytes: 2 * 1024 * 1024, minBytes: 2 * 1024 * 1024, maxWaitMs: 400 });
+    this.#fetcher = new GroupFetcher(consumer, this.topic, {
+      maxBytes: 16 * 1024 * 1024,
+      partitionMaxBytes: 2 * 1024 * 1024,
+      minBytes: 2 * 1024 * 1024,
+      maxWaitMs: 400,
+      onCorruptBatch: (partition, batch) => {
+        engine.skipCorruptBatch(partition, batch);
+        this.log(`${this.topic}/${partition}: skipped a corrupt record batch, offsets ${batch.firstOffset}-${batch.lastOffset}, to the DLQ (reason corrupt_batch): ${batch.detail}`);
+      },
+    });
   }
 
   owns(partition: number): boolean {
@@ -146,6 +173,13 @@ export class AssignedFeed {
               "(topic recreated?). Results would silently skip data; restart with --reset earliest|latest after moving the checkpoint away.",
           );
         }
+        if (error instanceof UnreadablePartitionError) {
+          // The same bytes come back on every fetch, and nothing after them can be framed: stop.
+          throw new Error(
+            `${error.message}. Nothing after offset ${error.offset} of this partition can be read or skipped; ` +
+              `inspect its log segment (kafka-dump-log.sh --deep-iteration) and repair or rebuild the partition, then restart.`,
+          );
+        }
         if (this.#stopped) break;
         this.#unread();
         this.log(`fetch failed, retrying: ${describeError(error)}`);
@@ -163,24 +197,54 @@ export class AssignedFeed {
         this.drainCpu.records += fetched.records;
       }
       for (const [partition, next] of fetched.nextPositions) if (this.#positions.has(partition)) this.#positions.set(partition, next);
-      for (const partition of this.#positions.keys()) {
+      const unread: number[] = [];
+      for (const [partition, position] of this.#positions) {
         const end = fetched.highWatermarks.get(partition);
-        if (end !== undefined) engine.setEndOffset(partition, end);
-        else engine.noteFetched(partition);
+        if (end !== undefined) engine.setEndOffset(partition, end, position);
+        else unread.push(partition);
+      }
+      this.#noteUnserved(fetched.unread);
+      if (unread.length > 0) {
+        // Not read this round (no leader, an error for the partition, or not reached): not idle.
+        this.lastUnreadAtMs = performance.now();
+        engine.noteUnread(unread);
+      }
+      if (fetched.highWatermarks.size === 0) {
+        // The broker served none of them (every leader gone): ask again shortly, not in a tight loop.
+        await Bun.sleep(500);
+        continue;
       }
       // Let the timers (emissions, checkpoints, heartbeats) run between fetches.
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
-  async commit(offsets: Map<number, bigint>): Promise<void> {
-    const list = [...offsets].filter(([p]) => this.owns(p)).map(([partition, offset]) => ({ topic: this.topic, partition, offset, leaderEpoch: -1 }));
-    if (list.length === 0) return;
-    // Informational only (lag tools); a commit refused mid-rebalance is retried at the next checkpoint.
-    await this.consumer.commit({ offsets: list }).catch(() => {});
+  /**
+   * Commits checkpointed offsets to the group: informational only (lag tools), so it never holds
+   * up the checkpoint that calls it. A commit can take many seconds — the client retries its
+   * metadata, which fails as a whole while one partition has no leader — and checkpoints (and the
+   * sinks' flushes they carry) must not wait for it: offsets handed in meanwhile are committed
+   * after it, only the newest. A commit refused mid-rebalance is retried at the next checkpoint.
+   * `close()` waits for what is in flight.
+   */
+  commit(offsets: Map<number, bigint>): Promise<void> {
+    this.#nextCommit = offsets;
+    this.#committing ??= this.#commitInTurn();
+    return Promise.resolve();
+  }
+
+  async #commitInTurn(): Promise<void> {
+    for (let offsets = this.#nextCommit; offsets; offsets = this.#nextCommit) {
+      this.#nextCommit = undefined;
+      const list = [...offsets].filter(([p]) => this.owns(p)).map(([partition, offset]) => ({ topic: this.topic, partition, offset, leaderEpoch: -1 }));
+      if (list.length > 0) await this.consumer.commit({ offsets: list }).catch(() => {});
+    }
+    this.#committing = undefined;
   }
 
   async close(): Promise<void> {
+    // The last checkpoint's commit, for lag tools; not for longer than a stop should take.
+    if (this.#committing) await Promise.race([this.#committing, Bun.sleep(COMMIT_ON_CLOSE_MS)]);
     // Closing leaves the group, so the partitions move to the other workers at once.
     await this.consumer.close(true).catch(() => {});
   }
@@ -188,6 +252,20 @@ export class AssignedFeed {
   #unread(): void {
     this.lastUnreadAtMs = performance.now();
     this.engine.noteUnread();
+  }
+
+  /** Logs a partition the broker stops serving (and why, once), and when it serves it again. */
+  #noteUnserved(unserved: ReadonlyMap<number, string>): void {
+    for (const [partition, why] of unserved) {
+      if (!this.#positions.has(partition) || this.#unserved.has(partition)) continue;
+      this.#unserved.set(partition, why);
+      this.log(`${this.topic}/${partition} not served: ${why}; fetching it again, its windows wait (not idle) until it is read`);
+    }
+    for (const partition of [...this.#unserved.keys()]) {
+      if (unserved.has(partition)) continue;
+      this.#unserved.delete(partition);
+      if (this.#positions.has(partition)) this.log(`${this.topic}/${partition} is served again`);
+    }
   }
 
   async #reassign(): Promise<void> {
@@ -221,3 +299,5 @@ export class AssignedFeed {
   }
 }
 
+/** How long `close()` waits for a group commit still in flight. */
+const COMMIT_ON_CLOSE_MS = 5_000;

@@ -15,10 +15,21 @@
  * every record into objects and Buffers, a third of the aggregator's time. Here a partition's
  * records stay one byte range, read by lib/kafka/read-record-batches.ts (`fetchRanges()`);
  * `fetchOnce()` builds Buffers on top for callers that want them.
+ *
+ * What a round reports per partition: its high watermark and next position when the broker
+ * served it; otherwise why not (`unread`: no leader known, or the broker's error code), so a
+ * caller can tell "read to the end, nothing new" from "not read". Positions move past control
+ * batches and aborted transactions' records (the next offset is not the last record's plus one).
+ *
+ * Bad bytes (see lib/kafka/read-record-batches.ts): a corrupt batch goes to `onCorruptBatch` and
+ * is skipped, so it never stalls the partition nor the others; without that option it fails the
+ * round with a CorruptBatchError. A log that cannot be framed on from some offset throws an
+ * {@link UnreadablePartitionError} naming topic, partition and offset: no retry can pass it.
  */
 import {
   type Connection,
   compressionsAlgorithmsByBitmask,
+  protocolErrorsCodesById,
   crc32c,
   createAPI,
   fetchV17,
@@ -29,7 +40,16 @@ import {
 import { createRequire } from "node:module";
 import { clientConnection, type OrderConsumer } from "./client.ts";
 import { decompressLz4Frame, type Lz4Output } from "./lz4-frame.ts";
-import { type AbortedTransaction, type BatchRecordHandler, COMPRESSION_CODECS, nextOffsetAfter, readRecordBatches } from "./read-record-batches.ts";
+import {
+  type AbortedTransaction,
+  type BatchRecordHandler,
+  COMPRESSION_CODECS,
+  type CorruptBatch,
+  CorruptBatchError,
+  nextOffsetAfter,
+  readRecordBatches,
+  UnreadableBatchError,
+} from "./read-record-batches.ts";
 
 /** Kafka error code OFFSET_OUT_OF_RANGE. */
 const OFFSET_OUT_OF_RANGE = 1;
@@ -61,10 +81,19 @@ export interface FetchOptions {
   prefetch?: boolean;
   /**
    * Check every record batch's CRC-32C (native, @node-rs/crc32 through the client). Default
-   * true: it costs about 1 % of the aggregator's CPU, and a corrupt batch then fails the fetch
-   * (retried) instead of feeding bad bytes on. The client's own decoding never checked it.
+   * true: it costs about 1 % of the aggregator's CPU, and a corrupt batch is then found (see
+   * `onCorruptBatch`) instead of feeding bad bytes on. The client's own decoding never checked it.
    */
   verifyCrc?: boolean;
+  /**
+   * A corrupt batch (CRC mismatch, message format v0/v1, codec 5-7, records that do not
+   * decompress or do not fit; lib/kafka/read-record-batches.ts) of `partition`: reported here,
+   * synchronously during delivery, and skipped — the partition's next position is past it, and
+   * the round goes on. The batch's bytes are valid only during the call. Default: none, and a
+   * corrupt batch fails the round with an Error (its cause a CorruptBatchError) naming topic,
+   * partition and offset, every time it is fetched again.
+   */
+  onCorruptBatch?: (partition: number, batch: CorruptBatch) => void;
 }
 
 /** Returning `false` stops the fetch's delivery after this record (see `fetchOnce`). */
@@ -83,6 +112,14 @@ export interface FetchResult {
   nextPositions: Map<number, bigint>;
   /** Per partition: the log end (high watermark) the broker reported. */
   highWatermarks: Map<number, bigint>;
+  /**
+   * Per partition asked for that the broker did not serve this round, and why: no leader (left
+   * out of the request), a leader that did not answer, or the error code the leader answered with
+   * for it (e.g. "NOT_LEADER_OR_FOLLOWER (6)"). Such a partition keeps its position and has no
+   * high watermark here: it was not read, which is not the same as having nothing new. (A
+   * partition not reached because the handler stopped the delivery is in none of the maps.)
+   */
+  unread: Map<number, string>;
 }
 
 /** The partition's committed position lies outside the log (retention removed it, or the topic was recreated). */
@@ -97,11 +134,30 @@ export class OffsetOutOfRangeError extends Error {
   }
 }
 
+/**
+ * A partition's log cannot be read on from `offset` (an offset at or beyond 2^53, or bytes that
+ * do not frame a batch: lib/kafka/read-record-batches.ts's UnreadableBatchError, the cause).
+ * Fetching it again returns the same bytes, so retrying cannot help.
+ */
+export class UnreadablePartitionError extends Error {
+  override name = "UnreadablePartitionError";
+  readonly code = "UNREADABLE_PARTITION";
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    /** The offset the unreadable batch claims. */
+    readonly offset: bigint,
+    cause: UnreadableBatchError,
+  ) {
+    super(`${topic}/${partition}: ${cause.message}`, { cause });
+  }
+}
+
 export class GroupFetcher {
   #rotation = 0;
   #fetchChecked: Promise<void> | undefined;
   /** The request already sent for where the last response leaves every partition; see `fetchRanges()`. */
-  #prefetched: { positions: Map<number, bigint>; responses: Promise<RawFetchPartition[][]> } | undefined;
+  #prefetched: { positions: Map<number, bigint>; responses: Promise<FetchRound> } | undefined;
 
   constructor(
     private readonly consumer: OrderConsumer,
@@ -150,79 +206,120 @@ export class GroupFetcher {
    * leader; only the response parsing is ours, so each partition's records stay one byte range.
    */
   async fetchRanges(positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): Promise<FetchResult> {
-    if (positions.size === 0) return { records: 0, nextPositions: new Map(), highWatermarks: new Map() };
+    if (positions.size === 0) return { records: 0, nextPositions: new Map(), highWatermarks: new Map(), unread: new Map() };
     const prefetched = this.#prefetched;
     this.#prefetched = undefined;
-    const responses = prefetched && samePositions(prefetched.positions, positions) ? await prefetched.responses : await this.#request(positions);
+    const round = prefetched && samePositions(prefetched.positions, positions) ? await prefetched.responses : await this.#request(positions);
     if (this.options.prefetch !== false) {
-      const next = nextPositionsOf(responses, positions);
+      const next = nextPositionsOf(round.responses, positions);
       if (next) {
         const request = this.#request(next);
         request.catch(() => {}); // a failure surfaces when (and if) the prefetch is used
         this.#prefetched = { positions: next, responses: request };
       }
     }
-    return this.#deliver(responses, positions, onRecord);
+    return this.#deliver(round, positions, onRecord);
   }
 
-  /** One round of requests, one per leader, for `positions`; partitions without a leader are left out. */
-  async #request(positions: ReadonlyMap<number, bigint>): Promise<RawFetchPartition[][]> {
+  /**
+   * One round of requests, one per leader, for `positions`. A partition without a leader is left
+   * out, and a leader that cannot be reached fails only its own partitions: both are reported in
+   * `unserved`, and the other leaders' partitions are read as usual. Throws only when no leader
+   * could be asked at all (the cluster is away), or the metadata cannot be had.
+   */
+  async #request(positions: ReadonlyMap<number, bigint>): Promise<FetchRound> {
     this.#fetchChecked ??= checkFetchVersion(this.consumer);
     await this.#fetchChecked;
-    const metadata = await this.consumer.metadata({ topics: [this.topic] });
-    const topicMetadata = metadata.topics.get(this.topic);
-    if (!topicMetadata) throw new Error(`topic ${this.topic} has no metadata; does it exist?`);
+    const metadata = await this.#leaders();
 
     const partitions = [...positions.keys()];
     const shift = this.#rotation++ % partitions.length;
     const rotated = [...partitions.slice(shift), ...partitions.slice(0, shift)];
     const byLeader = new Map<number, number[]>();
+    const unserved = new Map<number, string>();
     for (const partition of rotated) {
-      const leader = topicMetadata.partitions[partition]?.leader;
-      if (leader === undefined || leader < 0) continue; // leaderless for now: try again next round
+      const leader = metadata.leaders[partition] ?? -1;
+      if (leader < 0) {
+        // Leaderless for now (its broker down, an election under way): asked again next round.
+        unserved.set(partition, `no leader${metadata.why.has(partition) ? ` (${metadata.why.get(partition)})` : ""}`);
+        continue;
+      }
       let list = byLeader.get(leader);
       if (!list) byLeader.set(leader, (list = []));
       list.push(partition);
     }
 
     const partitionMaxBytes = this.options.partitionMaxBytes ?? 256 * 1024;
-    try {
-      return await Promise.all(
-        [...byLeader].map(async ([node, list]) => {
-          const broker = metadata.brokers.get(node);
-          if (!broker) throw new Error(`no address for broker ${node} in the metadata`);
-          const connection = await clientConnection(this.consumer, broker);
-          return rawFetch(connection, {
-            maxWaitMs: this.options.maxWaitMs ?? 500,
-            minBytes: this.options.minBytes ?? 1,
-            maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
-            topicId: topicMetadata.id,
-            partitions: list.map((partition) => ({ partition, fetchOffset: positions.get(partition)!, partitionMaxBytes })),
-          });
-        }),
-      );
-    } catch (error) {
+    const requests = [...byLeader].map(async ([node, list]) => {
+      const broker = metadata.brokers.get(node);
+      if (!broker) throw new Error(`no address for broker ${node} in the metadata`);
+      const connection = await clientConnection(this.consumer, broker);
+      return rawFetch(connection, {
+        maxWaitMs: this.options.maxWaitMs ?? 500,
+        minBytes: this.options.minBytes ?? 1,
+        maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
+        topicId: metadata.topicId,
+        partitions: list.map((partition) => ({ partition, fetchOffset: positions.get(partition)!, partitionMaxBytes })),
+      });
+    });
+    const settled = await Promise.allSettled(requests);
+    const responses: RawFetchPartition[][] = [];
+    const lists = [...byLeader.values()];
+    let failure: unknown;
+    settled.forEach((outcome, i) => {
+      if (outcome.status === "fulfilled") return void responses.push(outcome.value);
+      failure ??= outcome.reason;
+      for (const partition of lists[i]!) unserved.set(partition, `its leader did not answer: ${(outcome.reason as Error)?.message ?? outcome.reason}`);
+    });
+    if (failure !== undefined) {
       this.consumer.clearMetadata(); // a broker gone or moved: ask again next round
-      throw error;
+      if (responses.length === 0 && byLeader.size > 0) throw failure;
     }
+    return { responses, unserved };
   }
 
-  /** The records of `responses` to `onRecord`, and where each partition goes next. */
-  #deliver(responses: RawFetchPartition[][], positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): FetchResult {
-    const result: FetchResult = { records: 0, nextPositions: new Map(), highWatermarks: new Map() };
+  /**
+   * The topic's id, each partition's leader (-1 for none) and the brokers' addresses. The
+   * client's metadata call fails as a whole when one partition has no leader (its broker down):
+   * then the partial answer it carries is used, the leaderless partitions marked so, and the
+   * others are read on. Other failures (the cluster away) are retried by the client, then thrown.
+   */
+  async #leaders(): Promise<TopicLeaders> {
+    let metadata;
+    try {
+      metadata = await this.consumer.metadata({ topics: [this.topic], retries: 0 });
+    } catch (error) {
+      const partial = partialMetadata(error, this.topic);
+      if (partial) return partial;
+      metadata = await this.consumer.metadata({ topics: [this.topic] });
+    }
+    const topicMetadata = metadata.topics.get(this.topic);
+    if (!topicMetadata) throw new Error(`topic ${this.topic} has no metadata; does it exist?`);
+    return { topicId: topicMetadata.id, leaders: topicMetadata.partitions.map((p) => p?.leader ?? -1), why: new Map(), brokers: metadata.brokers };
+  }
+
+  /** The records of a round's responses to `onRecord`, and where each partition goes next. */
+  #deliver({ responses, unserved }: FetchRound, positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): FetchResult {
+    const result: FetchResult = { records: 0, nextPositions: new Map(), highWatermarks: new Map(), unread: new Map() };
+    for (const [partition, why] of unserved) if (positions.has(partition)) result.unread.set(partition, why);
+    const onCorruptBatch = this.options.onCorruptBatch;
+    let partition = -1;
     const readOptions = {
       decompress,
       ...(this.options.verifyCrc === false ? {} : { crc32c: crc32cOf }),
+      ...(onCorruptBatch ? { onCorruptBatch: (batch: CorruptBatch) => onCorruptBatch(partition, batch) } : {}),
       abortedTransactions: null as AbortedTransaction[] | null,
     };
     for (const response of responses) {
       for (const p of response) {
-        const partition = p.partition;
+        partition = p.partition;
         const from = positions.get(partition);
         if (from === undefined) continue;
         if (p.errorCode === OFFSET_OUT_OF_RANGE) throw new OffsetOutOfRangeError(partition, from);
         if (p.errorCode !== 0) {
-          // Transient (leader moving, ...): fetched again next round, from fresh metadata.
+          // Not served (leader moving, partition unknown to this broker, its log failing, ...):
+          // fetched again next round, from fresh metadata; meanwhile reported as not read.
+          result.unread.set(partition, `${protocolErrorsCodesById[p.errorCode] ?? "error"} (${p.errorCode})`);
           this.consumer.clearMetadata();
           continue;
         }
@@ -236,11 +333,13 @@ export class GroupFetcher {
               p.records,
               Number(from),
               (offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, headersEnd) =>
-                onRecord(partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, headersEnd),
+                onRecord(p.partition, offset, data, valueStart, valueEnd, keyStart, keyEnd, timestampMs, headersStart, headersEnd),
               readOptions,
             );
           } catch (error) {
-            throw new Error(`${this.topic}/${partition} from offset ${from}: ${(error as Error).message}`, { cause: error });
+            if (error instanceof UnreadableBatchError) throw new UnreadablePartitionError(this.topic, partition, error.offset, error);
+            const what = error instanceof CorruptBatchError ? `${error.message}; records at offsets ${error.firstOffset}-${error.lastOffset} are not read` : (error as Error).message;
+            throw new Error(`${this.topic}/${partition} from offset ${from}: ${what}`, { cause: error });
           }
           result.records += read.records;
           if (read.nextOffset > Number(from)) next = BigInt(read.nextOffset);
@@ -254,8 +353,61 @@ export class GroupFetcher {
         result.nextPositions.set(partition, next);
       }
     }
+    for (const partition of positions.keys()) {
+      if (!result.highWatermarks.has(partition) && !result.unread.has(partition)) result.unread.set(partition, "not in the broker's answer");
+    }
     return result;
   }
+}
+
+/** What one round of requests brought back: the leaders' answers, and the partitions no leader was asked for (and why). */
+interface FetchRound {
+  responses: RawFetchPartition[][];
+  unserved: Map<number, string>;
+}
+
+interface TopicLeaders {
+  topicId: string;
+  /** Per partition, its leader's node id; -1 for none. */
+  leaders: number[];
+  /** Why a partition has no leader, when the metadata said (an error code's name). */
+  why: Map<number, string>;
+  brokers: Map<number, { host: string; port: number }>;
+}
+
+/**
+ * The answer inside a metadata error whose only errors are some partitions' (no leader, an
+ * election under way, a replica away): the topic's id, leaders with -1 for those partitions, and
+ * the brokers. Undefined for any other error.
+ */
+function partialMetadata(error: unknown, topic: string): TopicLeaders | undefined {
+  const response = findMetadataResponse(error, 0);
+  const t = response?.topics.find((x) => x.name === topic);
+  if (!response || !t || t.errorCode !== 0) return undefined;
+  const leaders: number[] = [];
+  const why = new Map<number, string>();
+  for (const p of t.partitions) {
+    leaders[p.partitionIndex] = p.errorCode === 0 ? p.leaderId : -1;
+    if (p.errorCode !== 0) why.set(p.partitionIndex, `${protocolErrorsCodesById[p.errorCode] ?? "error"} (${p.errorCode})`);
+  }
+  return { topicId: t.topicId, leaders, why, brokers: new Map(response.brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }])) };
+}
+
+interface RawMetadataResponse {
+  brokers: { nodeId: number; host: string; port: number }[];
+  topics: { errorCode: number; name: string; topicId: string; partitions: { errorCode: number; partitionIndex: number; leaderId: number }[] }[];
+}
+
+/** The Metadata response a client error carries (a ResponseError's `response`), searched through its `errors` and causes. */
+function findMetadataResponse(error: unknown, depth: number): RawMetadataResponse | undefined {
+  if (depth > 4 || typeof error !== "object" || error === null) return undefined;
+  const response = (error as { response?: Partial<RawMetadataResponse> }).response;
+  if (response && Array.isArray(response.topics) && Array.isArray(response.brokers)) return response as RawMetadataResponse;
+  for (const inner of (error as { errors?: unknown[] }).errors ?? []) {
+    const found = findMetadataResponse(inner, depth + 1);
+    if (found) return found;
+  }
+  return findMetadataResponse((error as { cause?: unknown }).cause, depth + 1);
 }
 
 /**
@@ -263,7 +415,7 @@ export class GroupFetcher {
  * from the batch headers alone), or undefined when a partition reported an error: then the next
  * positions are not known before delivery.
  */
-function nextPositionsOf(responses: RawFetchPartition[][], positions: ReadonlyMap<number, bigint>): Map<number, bigint> | undefined {
+function nextPositionsOf(responses: readonly RawFetchPartition[][], positions: ReadonlyMap<number, bigint>): Map<number, bigint> | undefined {
   const next = new Map(positions);
   for (const response of responses) {
     for (const p of response) {
