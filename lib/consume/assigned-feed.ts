@@ -203,7 +203,7 @@ export class AssignedFeed {
         if (end !== undefined) engine.setEndOffset(partition, end, position);
         else unread.push(partition);
       }
-      this.#noteUnserved(fetched.unread);
+      this.#noteUnserved(fetched.unread, fetched.highWatermarks);
       if (unread.length > 0) {
         // Not read this round (no leader, an error for the partition, or not reached): not idle.
         this.lastUnreadAtMs = performance.now();
@@ -243,7 +243,7 @@ export class AssignedFeed {
   }
 
   async close(): Promise<void> {
-    // The last checkpoint's commit, for lag tools; not for longer than a stop should take.
+    // The last checkpoint's commit, for lag tools: a moment, not the stop's whole budget (the broker may be away).
     if (this.#committing) await Promise.race([this.#committing, Bun.sleep(COMMIT_ON_CLOSE_MS)]);
     // Closing leaves the group, so the partitions move to the other workers at once.
     await this.consumer.close(true).catch(() => {});
@@ -255,14 +255,14 @@ export class AssignedFeed {
   }
 
   /** Logs a partition the broker stops serving (and why, once), and when it serves it again. */
-  #noteUnserved(unserved: ReadonlyMap<number, string>): void {
+  #noteUnserved(unserved: ReadonlyMap<number, string>, served: ReadonlyMap<number, bigint>): void {
     for (const [partition, why] of unserved) {
       if (!this.#positions.has(partition) || this.#unserved.has(partition)) continue;
       this.#unserved.set(partition, why);
       this.log(`${this.topic}/${partition} not served: ${why}; fetching it again, its windows wait (not idle) until it is read`);
     }
     for (const partition of [...this.#unserved.keys()]) {
-      if (unserved.has(partition)) continue;
+      if (!served.has(partition)) continue;
       this.#unserved.delete(partition);
       if (this.#positions.has(partition)) this.log(`${this.topic}/${partition} is served again`);
     }
@@ -300,4 +300,4 @@ export class AssignedFeed {
 }
 
 /** How long `close()` waits for a group commit still in flight. */
-const COMMIT_ON_CLOSE_MS = 5_000;
+const COMMIT_ON_CLOSE_MS = 1_000;
