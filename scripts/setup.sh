@@ -7,6 +7,7 @@
 #   - the project's packages (bun install --frozen-lockfile; Deno comes in as a devDependency)
 #   - the Kafka broker's jars, resolved once through Maven (lib/kafka/local-broker.ts)
 #   - a Python venv in .venv with pyarrow (pinned), the lake's interop test reads Parquet with it
+#   - in the same venv, confluent-kafka (librdkafka, pinned): tests write topics with a client we did not write
 #   - in the same venv, Jupyter's Python side for the notebooks (notebooks/requirements.txt), and the Deno kernel
 set -euo pipefail
 
@@ -47,6 +48,7 @@ bun -e 'import { resolveKafkaClasspath, kafkaVersion } from "./lib/kafka/local-b
 resolveKafkaClasspath((line) => console.log(`[setup] ${line}`));
 console.log(`[setup] Kafka ${kafkaVersion()} jars ready`);'
 PYARROW_VERSION=26.0.1
+CONFLUENT_KAFKA_VERSION=2.16.1
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   step "installing Debian packages: python3 python3-venv (the lake's interop test)"
   apt-get update -q
@@ -61,6 +63,12 @@ if [ "$(.venv/bin/python -c 'import pyarrow; print(pyarrow.__version__)' 2>/dev/
   .venv/bin/pip install -q --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
 fi
 step "pyarrow $(.venv/bin/python -c 'import pyarrow; print(pyarrow.__version__)')"
+# librdkafka (confluent-kafka, with every codec and transactions bundled): the tests write topics
+# with a producer we did not write, e.g. transactional (test/support/transactional_produce.py).
+if [ "$(.venv/bin/python -c 'import confluent_kafka; print(confluent_kafka.__version__)' 2>/dev/null || true)" != "$CONFLUENT_KAFKA_VERSION" ]; then
+  step "installing confluent-kafka $CONFLUENT_KAFKA_VERSION into .venv (pip)"
+  .venv/bin/pip install -q --disable-pip-version-check "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+fi
 # Notebooks: Jupyter's Python side (pinned) in the same .venv, and the Deno kernel for people
 # (the tests' runner, notebooks/run_notebook.py, brings its own kernelspec for the pinned Deno).
 step "installing the notebooks' Jupyter packages into .venv (notebooks/requirements.txt)"
