@@ -6,6 +6,8 @@
  * damaged while the broker was stopped, served after its restart). workers/aggregate.ts runs as a
  * real process against them. Each test is named after the item it proves.
  */
+import { FileLakeStore } from "../lib/lake/file-store.ts";
+import { readLake } from "../lib/lake/reader.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -264,6 +266,30 @@ describe("on a cluster of its own (brokers taken down and logs damaged)", () => 
         );
       }
       expect(checkResultsAgainstOracle(await readResults(results), oracleForTopic(intact, DEFAULT_AGGREGATOR_SETTINGS))).toEqual([]);
+    }, 60_000);
+
+    test("17.11 the lake writer skips each corrupt batch with one line and a count, and writes every other event exactly once", async () => {
+      const lakeDir = join(scratch, "corrupt-lake");
+      const worker = startWorker("workers/lake-writer.ts", ["--flush-interval", "500ms", "--exit-when-idle", "3s"], {
+        ...node1.workerEnv(),
+        ORDERS_TOPIC: topic,
+        LAKE_DIR: lakeDir,
+        LAKE_GROUP: `${topic}-lake`,
+        KAFKA_SESSION_TIMEOUT: "6s",
+      });
+      const exit = await exitWithin(worker, 40_000);
+      expect({ exit, log: exit === 0 ? "" : worker.log().slice(-3000) }).toEqual({ exit: 0, log: "" });
+      const skipped = worker.log().split("\n").filter((line) => line.includes("skipped a corrupt record batch"));
+      expect(skipped).toHaveLength(damage.size);
+      expect(worker.log()).toContain(`${damage.size} corrupt batches skipped`);
+      const { rows } = await readLake(new FileLakeStore(lakeDir));
+      const got = rows.map((r) => `${r.kafka_partition}@${r.kafka_offset}`).sort();
+      const want = [...produced]
+        .flatMap(([partition, list]) => list.map((_, offset) => ({ partition, offset })))
+        .filter(({ partition, offset }) => !damage.has(partition) || offset < 5 || offset > 9)
+        .map(({ partition, offset }) => `${partition}@${offset}`)
+        .sort();
+      expect(got).toEqual(want);
     }, 60_000);
 
     test("17.11 an offset beyond 2^53 stops the worker with one line naming topic, partition and offset, and what to do", async () => {

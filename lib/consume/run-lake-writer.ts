@@ -14,7 +14,7 @@
  * exits non-zero saying so.
  */
 import type { OrderConsumer } from "../kafka/client.ts";
-import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler } from "../kafka/group-fetcher.ts";
+import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler, UnreadablePartitionError } from "../kafka/group-fetcher.ts";
 import type { LakeStore } from "../lake/store.ts";
 import { listDataFiles } from "../lake/reader.ts";
 import { LakeFlushError, type LakeWriter } from "../lake/writer.ts";
@@ -52,7 +52,15 @@ export interface LakeWriterRun {
 export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const { consumer, writer, store, topic, lakeDir, group, flushIntervalMs, flushRows, exitWhenIdleMs, signal, log } = run;
   const skipLostRecords = run.skipLostRecords ?? false;
-  const fetcher = new GroupFetcher(consumer, topic);
+  // A corrupt batch is skipped, not retried forever: the aggregator forwards its bytes to the DLQ
+  // with a reason; here it is named in the log and counted.
+  let corruptBatches = 0;
+  const fetcher = new GroupFetcher(consumer, topic, {
+    onCorruptBatch: (partition, batch) => {
+      corruptBatches += 1;
+      log(`${topic}/${partition}: skipped a corrupt record batch, offsets ${batch.firstOffset}-${batch.lastOffset} (${batch.problem}): ${batch.detail}; the aggregator's DLQ holds its bytes`);
+    },
+  });
   let stopped = false;
   let reassignNeeded = true;
   let wake: (() => void) | undefined;
@@ -259,6 +267,9 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
           await outOfRange(error);
           continue;
         }
+        if (error instanceof UnreadablePartitionError) {
+          throw new Error(`${error.message}; fetching it again returns the same bytes: repair or rebuild the partition, then restart`, { cause: error });
+        }
         if (stopped) break;
         // Time without an answer from the broker is not idleness (--exit-when-idle).
         lastRecordAt = performance.now();
@@ -268,7 +279,10 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       }
       for (const [partition, next] of fetched.nextPositions) writer.advance(partition, next);
       for (const [partition, end] of fetched.highWatermarks) highWatermarks.set(partition, end);
+      // A partition the broker did not serve this round (no leader, an error) is not caught up, and not idle.
+      for (const partition of fetched.unread.keys()) highWatermarks.delete(partition);
       const now = performance.now();
+      if (fetched.unread.size > 0) lastRecordAt = now;
       if (fetched.records > 0) {
         lastRecordAt = now;
         firstRecordAt ??= now;
@@ -301,7 +315,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const t = writer.totals;
   const seconds = (performance.now() - started) / 1000;
   log(
-    `stopped; read ${t.records} records: valid ${t.valid}, invalid ${t.invalid}; wrote ${t.files} files, ${(t.bytes / 1e6).toFixed(2)} MB ` +
+    `stopped; read ${t.records} records: valid ${t.valid}, invalid ${t.invalid}${corruptBatches > 0 ? `, ${corruptBatches} corrupt batches skipped` : ""}; wrote ${t.files} files, ${(t.bytes / 1e6).toFixed(2)} MB ` +
       `in ${seconds.toFixed(1)} s; lake now has ${(await listDataFiles(store).catch(() => [])).length} data files`,
   );
   if (firstRecordAt !== undefined && lastCommitAt !== undefined && lastCommitAt > firstRecordAt) {
