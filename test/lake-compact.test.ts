@@ -11,11 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { hourStartMs } from "../lib/lake/layout.ts";
-import { validateLakeEvent } from "../lib/lake/writer.ts";
 import { listDataFiles, readJournal, readLake } from "../lib/lake/reader.ts";
 import type { SimulatorOptions } from "../lib/event/simulator.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
-import { checkLakeRows, type ExpectedRecord } from "./support/lake-invariants.ts";
+import { checkLakeRows, validRecords } from "./support/lake-invariants.ts";
 import { produceSimulated, readTopic, startWorker } from "./support/pipeline-harness.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-lake-compact-test-"));
@@ -52,7 +51,7 @@ describe("workers/compact.ts", () => {
 
     // 2. More events for the same hours, waiting in Kafka: they land after the first merges.
     await produceSimulated(conn, topic, 4_000, stream(32));
-    const expected = lakeRecords(await readTopic(conn, topic));
+    const expected = validRecords(await readTopic(conn, topic));
 
     const compactor = startWorker(
       "workers/compact.ts",
@@ -106,15 +105,3 @@ describe("workers/compact.ts", () => {
     console.log(`[lake-compact] ${smallFiles} small files → ${snapshot.files.length}; ${journal.length} merges; ${reads} reads, ${retries} retries`);
   }, 120_000);
 });
-
-/** The records the lake keeps: every valid one, whatever its created_at (lib/lake/writer.ts, validateLakeEvent). */
-function lakeRecords(records: Map<number, { offset: bigint; value: Uint8Array }[]>): ExpectedRecord[] {
-  const out: ExpectedRecord[] = [];
-  for (const [partition, list] of records) {
-    for (const r of list) {
-      const v = validateLakeEvent(r.value);
-      if (v.ok) out.push({ partition, offset: r.offset, eventId: v.event.event_id });
-    }
-  }
-  return out;
-}

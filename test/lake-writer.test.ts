@@ -9,12 +9,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
-import { validateLakeEvent } from "../lib/lake/writer.ts";
 import { listDataFiles, readLake } from "../lib/lake/reader.ts";
 import { Prng } from "../lib/event/prng.ts";
 import type { SimulatorOptions } from "../lib/event/simulator.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
-import { checkLakeRows, type ExpectedRecord } from "./support/lake-invariants.ts";
+import { checkLakeRows, validRecords } from "./support/lake-invariants.ts";
 import { produceSimulated, readTopic, startWorker } from "./support/pipeline-harness.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-lake-writer-test-"));
@@ -75,7 +74,7 @@ describe("workers/lake-writer.ts", () => {
     expect(last.log()).toMatch(/starting at 0@[1-9]/); // it resumed from the lake's offsets, not from the start
 
     const records = await readTopic(conn, topic);
-    const expected = lakeRecords(records);
+    const expected = validRecords(records);
     const totalRecords = [...records.values()].reduce((n, l) => n + l.length, 0);
     expect(expected.length).toBeLessThan(totalRecords); // some invalid records were skipped
     const { snapshot, rows } = await readLake(store);
@@ -91,15 +90,3 @@ describe("workers/lake-writer.ts", () => {
     console.log(`[lake-crash] ${kills} kills, ${runsThatRemovedOrphans} restarts found an interrupted flush; ${snapshot.files.length} files, ${rows.length} rows`);
   }, 180_000);
 });
-
-/** The records the lake keeps: every valid one, whatever its created_at (lib/lake/writer.ts, validateLakeEvent). */
-function lakeRecords(records: Map<number, { offset: bigint; value: Uint8Array }[]>): ExpectedRecord[] {
-  const out: ExpectedRecord[] = [];
-  for (const [partition, list] of records) {
-    for (const r of list) {
-      const v = validateLakeEvent(r.value);
-      if (v.ok) out.push({ partition, offset: r.offset, eventId: v.event.event_id });
-    }
-  }
-  return out;
-}

@@ -191,19 +191,7 @@ export class InfluxSink implements ResultSink {
     // The batch in flight is the head of the queue: it stays as it is being sent; if that send
     // fails, the retry leaves these partitions' lines out (#sendAll).
     for (const p of gone) this.#revokedInFlight.add(p);
-    const head = this.#sending ? Math.min(this.#inFlight, this.#pending.length) : 0;
-    const keptLines = this.#pending.slice(0, head);
-    const keptPartitions = this.#pendingPartitions.slice(0, head);
-    for (let i = head; i < this.#pending.length; i++) {
-      if (gone.has(this.#pendingPartitions[i]!)) {
-        this.revokedLines += 1;
-        continue;
-      }
-      keptLines.push(this.#pending[i]!);
-      keptPartitions.push(this.#pendingPartitions[i]!);
-    }
-    this.#pending = keptLines;
-    this.#pendingPartitions = keptPartitions;
+    this.#dropPending(gone, this.#sending ? Math.min(this.#inFlight, this.#pending.length) : 0);
     await this.#inFlightDone;
   }
 
@@ -253,18 +241,23 @@ export class InfluxSink implements ResultSink {
   #dropRevoked(): void {
     const gone = this.#revokedInFlight;
     this.#revokedInFlight = new Set();
-    const lines: string[] = [];
-    const partitions: number[] = [];
-    for (let i = 0; i < this.#pending.length; i++) {
-      if (gone.has(this.#pendingPartitions[i]!)) {
+    this.#dropPending(gone, 0);
+  }
+
+  /** Drops the pending lines of `partitions`, from `from` on (the lines before it are being sent). */
+  #dropPending(partitions: ReadonlySet<number>, from: number): void {
+    const lines = this.#pending.slice(0, from);
+    const owners = this.#pendingPartitions.slice(0, from);
+    for (let i = from; i < this.#pending.length; i++) {
+      if (partitions.has(this.#pendingPartitions[i]!)) {
         this.revokedLines += 1;
         continue;
       }
       lines.push(this.#pending[i]!);
-      partitions.push(this.#pendingPartitions[i]!);
+      owners.push(this.#pendingPartitions[i]!);
     }
     this.#pending = lines;
-    this.#pendingPartitions = partitions;
+    this.#pendingPartitions = owners;
   }
 
   /** Answers every waiting flush(): written, failed for good, or closed with lines left. */
