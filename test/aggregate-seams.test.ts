@@ -12,7 +12,7 @@ import { Simulator } from "../lib/event/simulator.ts";
 import type { OrderEvent } from "../lib/event/order-event.ts";
 import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
-import { checkResultsAgainstOracle, oracleForTopic, oracleTotal, readResults, readTopic, startWorker } from "./support/pipeline-harness.ts";
+import { checkResultsAgainstOracle, oracleForTopic, oracleTotal, readResults, readTopic, repoRoot, startWorker } from "./support/pipeline-harness.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-aggregate-seams-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -68,6 +68,18 @@ async function setup(name: string, timed: Timed[]) {
   return { topic, dlq, late, conn, env, args, results };
 }
 
+/** Runs test/support/headers_roundtrip.py (librdkafka) with `args`, `input` on its stdin; resolves to its stdout. */
+async function python(args: string[], input = ""): Promise<string> {
+  const child = Bun.spawn([join(repoRoot, ".venv", "bin", "python"), join(repoRoot, "test", "support", "headers_roundtrip.py"), ...args], {
+    stdin: new TextEncoder().encode(input),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  if (code !== 0) throw new Error(`headers_roundtrip.py ${args[0]} failed (exit ${code}); run \`bash scripts/setup.sh\` if confluent-kafka is missing:\n${err}`);
+  return out;
+}
+
 /** The worker's closing totals line. */
 function totals(log: string) {
   const m = /stopped; read (\d+) records: counted (\d+), late (\d+), duplicates (\d+), invalid (\d+)/.exec(log);
@@ -94,6 +106,33 @@ describe("the aggregator at the seams", () => {
     expect(oracleTotal(oracle, "late")).toBe(0);
     expect(checkResultsAgainstOracle(await readResults(run.results), oracle)).toEqual([]);
     expect((await readTopic(run.conn, run.late)).get(0)).toEqual([]);
+  }, 60_000);
+
+  test("17.s3 a DLQ copy keeps the source record's headers (repeated keys, null values) and a tombstone stays a tombstone", async () => {
+    const topic = await uniqueTopic("seams-dlq-headers", 1);
+    const dlq = await uniqueTopic("seams-dlq-headers-dlq", 1);
+    const conn = await testConnection("seams-dlq-headers");
+    // Written by librdkafka, as a producer we did not write would.
+    const records = [
+      { key: "u-1", value: "{not json", headers: [["trace", "a"], ["trace", "b"], ["empty", null]] },
+      { key: "u-2", value: null, headers: [["why", "delete"]] },
+    ];
+    await python(["produce", conn.brokers[0]!, topic], JSON.stringify(records));
+    const worker = startWorker("workers/aggregate.ts", ["--sink", `jsonl:${join(scratch, "dlq-headers.jsonl")}`, "--idle-timeout", "2s", "--exit-when-idle", "3s"], {
+      KAFKA_BROKERS: conn.brokers.join(","),
+      ORDERS_TOPIC: topic,
+      DLQ_TOPIC: dlq,
+      LATE_TOPIC: `${topic}.late`,
+      AGGREGATE_GROUP: "seams-dlq-headers",
+      KAFKA_SESSION_TIMEOUT: "6s",
+    });
+    expect(await worker.exited).toBe(0);
+    const dead = (await python(["read", conn.brokers[0]!, dlq, "2"])).trim().split("\n").map((line) => JSON.parse(line));
+    const own = (headers: [string, string | null][]) => headers.filter(([name]) => !["reason", "detail", "source-topic", "source-partition", "source-offset"].includes(name));
+    expect(dead.map((r) => ({ key: r.key, value: r.value, headers: own(r.headers), reason: r.headers.find(([n]: [string]) => n === "reason")?.[1] }))).toEqual([
+      { key: "u-1", value: "{not json", headers: [["trace", "a"], ["trace", "b"], ["empty", null]], reason: "not_json" },
+      { key: "u-2", value: null, headers: [["why", "delete"]], reason: "not_json" },
+    ]);
   }, 60_000);
 
   test("17.3 time bounds are judged against each record's Kafka timestamp, not the worker's clock", async () => {
