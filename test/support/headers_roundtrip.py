@@ -7,8 +7,9 @@ JavaScript client folds into a map.
     .venv/bin/python test/support/headers_roundtrip.py read BOOTSTRAP TOPIC COUNT
 
 records.json: [{"key": "u-1" | null, "value": "text" | null, "headers": [["name", "value" | null], ...]}]
-`read` prints one JSON line per record: {"offset", "key", "value", "headers": [[name, value | null], ...]}
-(keys and values as UTF-8 text, null when absent).
+`read` prints one JSON line per record: {"partition", "offset", "timestamp", "key", "value",
+"headers": [[name, value | null], ...]} (keys and values as UTF-8 text, null when absent). It reads
+committed records only (librdkafka's default isolation), COUNT of them over every partition.
 """
 import json
 import sys
@@ -43,7 +44,7 @@ def main() -> int:
         if message.error():
             raise RuntimeError(str(message.error()))
         headers = [[name, text(value)] for name, value in (message.headers() or [])]
-        print(json.dumps({"offset": message.offset(), "key": text(message.key()), "value": text(message.value()), "headers": headers}), flush=True)
+        print(json.dumps({"partition": message.partition(), "offset": message.offset(), "timestamp": message.timestamp()[1], "key": text(message.key()), "value": text(message.value()), "headers": headers}), flush=True)
         seen += 1
     consumer.close()
     return 0
