@@ -61,7 +61,9 @@ const command = {
     "Aggregates order events into event-time tumbling windows per Kafka partition: orders, revenue\n" +
     "(USD cents, exact), items, distinct customers, by category and by country. Emits open windows\n" +
     "as they change (update mode) and once more, final, when the watermark closes them.\n" +
-    "Invalid events go to DLQ_TOPIC and late ones to LATE_TOPIC, each with the reason.",
+    "Invalid events go to DLQ_TOPIC and late ones to LATE_TOPIC, each with the reason. Creates those\n" +
+    "two and the state's CHANGELOG_TOPIC when missing, with the broker's replication factor and the\n" +
+    "settings the README lists (Topics orderpulse creates); existing topics are used as they are.",
   flags: {
     window: { type: "string", value: "DURATION", describe: "window size (default 1m)" },
     watermark: { type: "string", value: "DURATION", describe: "watermark delay behind the largest event time (default 2m)" },

@@ -21,7 +21,8 @@ const command = {
   summary:
     "Runs orderpulse locally: a Kafka broker (started here unless KAFKA_BROKERS is set), the order\n" +
     "producer, and the windowed aggregator printing its live table, each worker in its own process.\n" +
-    "Ctrl-C stops everything cleanly.",
+    "Ctrl-C stops everything cleanly. Creates ORDERS_TOPIC, DLQ_TOPIC and LATE_TOPIC when missing\n" +
+    "(README: Topics orderpulse creates).",
   flags: {
     rate: { type: "string", value: "N", describe: "orders per second the producer sends (default 20)" },
     duration: { type: "string", value: "SECONDS", describe: "stop by itself after this many seconds (default: run until Ctrl-C)" },
@@ -75,7 +76,7 @@ runMain(async (signal) => {
   log("pipeline", `Kafka at ${describeConnection(conn)}`);
 
   const created = await ensureTopics(conn, [
-    { name: config.ORDERS_TOPIC, partitions: config.ORDERS_PARTITIONS },
+    { name: config.ORDERS_TOPIC, partitions: config.ORDERS_PARTITIONS, replicas: -1 },
     { name: config.DLQ_TOPIC, partitions: 1, configs: FORWARD_TOPIC_CONFIG, replicas: -1 },
     { name: config.LATE_TOPIC, partitions: 1, configs: FORWARD_TOPIC_CONFIG, replicas: -1 },
   ]);

@@ -64,7 +64,9 @@ const SUMMARY = `Simulates a shop's order events (catalog, customers, daily traf
 publishes them to Kafka, key = user_id, with optional late, out-of-order, duplicate and malformed
 events, each counted in the final summary. Progress and the summary go to stderr; --summary-json
 writes the summary's counts for machines. SIGINT/SIGTERM: stop, wait up to --shutdown-timeout for
-what is in flight, summarise; exit 0, or 1 with a line saying how many events were not acknowledged.`;
+what is in flight, summarise; exit 0, or 1 with a line saying how many events were not acknowledged.
+Creates ORDERS_TOPIC when missing: ORDERS_PARTITIONS partitions, the broker's replication factor
+and defaults (README: Topics orderpulse creates; pre-create it to choose otherwise).`;
 
 async function main(): Promise<number> {
   const parsed = parseCommand({ usage: "bun run workers/produce.ts [options]", summary: SUMMARY, flags, settings }, process.argv.slice(2), process.env);
@@ -133,7 +135,7 @@ async function main(): Promise<number> {
     const topic = f.topic ?? config.ORDERS_TOPIC;
     const conn = connectionFromConfig(config);
     await waitForBroker(conn, { onWait: (attempt) => attempt === 1 && log(`waiting for a broker at ${describeConnection(conn)}`) });
-    await ensureTopics(conn, [{ name: topic, partitions: config.ORDERS_PARTITIONS }]);
+    await ensureTopics(conn, [{ name: topic, partitions: config.ORDERS_PARTITIONS, replicas: -1 }]);
     const producer = new BatchProducer(conn, { topic, compression: compression as Compression, role: "produce" });
     const partitions = await producer.partitions();
     sink = new KafkaSink(producer, {
