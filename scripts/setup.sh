@@ -73,6 +73,10 @@ fi
 # (the tests' runner, notebooks/run_notebook.py, brings its own kernelspec for the pinned Deno).
 step "installing the notebooks' Jupyter packages into .venv (notebooks/requirements.txt)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r notebooks/requirements.txt
+# Bun does not run the deno package's postinstall (untrusted), so its binary is linked into
+# node_modules/deno on the first run of its launcher: run it once here, whatever the kernelspec says
+# (a kernelspec left from an earlier checkout at the same path would otherwise skip that first run).
+[ -x node_modules/deno/deno ] || ./node_modules/.bin/deno --version >/dev/null
 deno_bin=$(readlink -f node_modules/deno/deno 2>/dev/null || true)
 kernel_json="${XDG_DATA_HOME:-$HOME/.local/share}/jupyter/kernels/deno/kernel.json"
 if [ -n "$deno_bin" ] && ! grep -qF "\"$deno_bin\"" "$kernel_json" 2>/dev/null; then
