@@ -11,10 +11,10 @@
  * did not. A crash leaves at most a stray temporary file, which no reader looks at (its name
  * starts with `.` and does not end in `.parquet`); `removeTemps` clears them.
  */
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import type { LakeStore } from "./store.ts";
-import { isErrorCode, syncDirectory } from "../runtime/durable-fs.ts";
+import { isErrorCode, makeDirectoryDurable, syncDirectory } from "../runtime/durable-fs.ts";
 
 export interface FileLakeStoreOptions {
   /** fsyncs a directory. Default: lib/runtime/durable-fs.ts's `syncDirectory`. */
@@ -105,26 +105,9 @@ export class FileLakeStore implements LakeStore {
     return { dir, target, temp: join(dir, `.${path.slice(slash + 1)}.tmp-${crypto.randomUUID()}`) };
   }
 
-  /**
-   * Creates `dir` and any missing parent, each fsynced into its own parent once created (a
-   * directory entry is durable only once its parent is fsynced). An existing directory costs one
-   * `mkdir` that fails with EEXIST.
-   */
-  async #ensureDirectory(dir: string): Promise<void> {
-    try {
-      await mkdir(dir);
-    } catch (error) {
-      if (isErrorCode(error, "EEXIST")) return;
-      if (!isErrorCode(error, "ENOENT") || dirname(dir) === dir) throw error;
-      await this.#ensureDirectory(dirname(dir));
-      try {
-        await mkdir(dir);
-      } catch (again) {
-        // Another writer created it meanwhile: fsync its parent anyway, it may not have yet.
-        if (!isErrorCode(again, "EEXIST")) throw again;
-      }
-    }
-    await this.#syncDirectory(dirname(dir));
+  /** Creates `dir` and its missing parents durably (lib/runtime/durable-fs.ts). */
+  #ensureDirectory(dir: string): Promise<void> {
+    return makeDirectoryDurable(dir, this.#syncDirectory);
   }
 
   async remove(path: string): Promise<void> {

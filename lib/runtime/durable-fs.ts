@@ -2,7 +2,8 @@
  * The file-system steps that make a write survive a crash, shared by the stores that write files
  * a restart or a reader depends on (checkpoints, the lake).
  */
-import { open } from "node:fs/promises";
+import { mkdir, open } from "node:fs/promises";
+import { dirname } from "node:path";
 
 /**
  * fsyncs a directory, so a rename into it survives a power cut. Platforms that cannot open or
@@ -19,6 +20,28 @@ export async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle?.close();
   }
+}
+
+/**
+ * Creates `dir` and any missing parent, each fsynced into its own parent once created (a
+ * directory entry is durable only once its parent is fsynced). An existing directory costs one
+ * `mkdir` that fails with EEXIST. `sync` is for tests that watch which directories are fsynced.
+ */
+export async function makeDirectoryDurable(dir: string, sync: (dir: string) => Promise<void> = syncDirectory): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (error) {
+    if (isErrorCode(error, "EEXIST")) return;
+    if (!isErrorCode(error, "ENOENT") || dirname(dir) === dir) throw error;
+    await makeDirectoryDurable(dirname(dir), sync);
+    try {
+      await mkdir(dir);
+    } catch (again) {
+      // Another writer created it meanwhile: fsync its parent anyway, it may not have yet.
+      if (!isErrorCode(again, "EEXIST")) throw again;
+    }
+  }
+  await sync(dirname(dir));
 }
 
 /** Whether `error` is a Node-style system error with this `code` (ENOENT, EISDIR, ...). */

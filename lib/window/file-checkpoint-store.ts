@@ -26,10 +26,10 @@
  * `<path>` itself (the name before epochs existed) is read as epoch 0.
  */
 import { readdirSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import type { CheckpointStore } from "./checkpoint-store.ts";
-import { isDiskFullError, isErrorCode, syncDirectory } from "../runtime/durable-fs.ts";
+import { isDiskFullError, isErrorCode, makeDirectoryDurable, syncDirectory } from "../runtime/durable-fs.ts";
 import { StateFencedError, StateWriteError } from "./state-store.ts";
 
 interface Found {
@@ -156,7 +156,7 @@ export class FileCheckpointStore implements CheckpointStore {
   }
 
   async #claimNext(): Promise<number> {
-    await this.#ensureDirectory();
+    await makeDirectoryDurable(this.#dir, this.#syncDirectory);
     for (let attempt = 0; attempt < 100; attempt++) {
       const { claims, data } = await this.#scan();
       const epoch = Math.max(0, ...claims, ...data.keys()) + 1;
@@ -212,17 +212,6 @@ export class FileCheckpointStore implements CheckpointStore {
     }
     for (const name of names) await unlink(join(this.#dir, name)).catch(() => {});
     if (names.length > 0) await this.#syncDirectory(this.#dir);
-  }
-
-  /** Creates the directory, fsyncing every parent that gained an entry so the new directory survives a power cut. */
-  async #ensureDirectory(): Promise<void> {
-    const created = await mkdir(this.#dir, { recursive: true });
-    if (created === undefined) return;
-    // `created` is the first directory made; each one up to this one is new in its parent.
-    for (let dir = this.#dir; ; dir = dirname(dir)) {
-      await this.#syncDirectory(dirname(dir));
-      if (dir === created || dirname(dir) === dir) break;
-    }
   }
 }
 
