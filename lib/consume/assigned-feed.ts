@@ -18,6 +18,7 @@
  * offset.
  */
 import type { OrderConsumer } from "../kafka/client.ts";
+import { UnsupportedBrokerError } from "../kafka/api-versions.ts";
 import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler, UnreadablePartitionError } from "../kafka/group-fetcher.ts";
 import { describeError } from "../runtime/worker-runtime.ts";
 import type { AggregatorEngine } from "../window/aggregator-engine.ts";
@@ -173,6 +174,8 @@ export class AssignedFeed {
               "(topic recreated?). Results would silently skip data; restart with --reset earliest|latest after moving the checkpoint away.",
           );
         }
+        // A broker too old for any Fetch version we speak (lib/kafka/raw-fetch.ts): its message says what is needed.
+        if (error instanceof UnsupportedBrokerError) throw error;
         if (error instanceof UnreadablePartitionError) {
           // The same bytes come back on every fetch, and nothing after them can be framed: stop.
           throw new Error(

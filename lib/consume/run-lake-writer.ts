@@ -14,6 +14,7 @@
  * exits non-zero saying so.
  */
 import type { OrderConsumer } from "../kafka/client.ts";
+import { UnsupportedBrokerError } from "../kafka/api-versions.ts";
 import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler, UnreadablePartitionError } from "../kafka/group-fetcher.ts";
 import type { LakeStore } from "../lake/store.ts";
 import { listDataFiles } from "../lake/reader.ts";
@@ -267,6 +268,8 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
           await outOfRange(error);
           continue;
         }
+        // A broker too old for any Fetch version we speak (lib/kafka/raw-fetch.ts): its message says what is needed.
+        if (error instanceof UnsupportedBrokerError) throw error;
         if (error instanceof UnreadablePartitionError) {
           throw new Error(`${error.message}; fetching it again returns the same bytes: repair or rebuild the partition, then restart`, { cause: error });
         }

@@ -5,8 +5,10 @@
  *
  * It uses @platformatic/kafka's client for everything but the records: the bootstrap and
  * metadata, the producer id (InitProducerId), the connections (with SASL and TLS) and the
- * request framing; it builds the Produce request body itself (version 9) around the finished
- * batches.
+ * request framing; it builds the Produce request body itself around the finished batches, at
+ * the newest version each leader serves from v3 (Kafka 0.11, record batch v2) to v11
+ * (lib/kafka/api-versions.ts). v9 and later are the flexible encoding; the body is otherwise
+ * the same.
  *
  * Exactly-once into the log: each partition's batches carry consecutive sequence numbers from
  * the producer id the broker gave us, and a batch that failed is resent with the same bytes, so
@@ -15,7 +17,21 @@
  * after another — `send` must not be called again before the previous one settled — so a
  * partition's sequence never has a gap in flight.
  */
-import { produceV9, protocolErrors, protocolErrorsCodesById, Writer } from "@platformatic/kafka";
+import {
+  produceV3,
+  produceV4,
+  produceV5,
+  produceV6,
+  produceV7,
+  produceV8,
+  produceV9,
+  produceV10,
+  produceV11,
+  protocolErrors,
+  protocolErrorsCodesById,
+  Writer,
+} from "@platformatic/kafka";
+import { negotiateVersion, UnsupportedBrokerError, type VersionRange } from "./api-versions.ts";
 import { clientConnection, createProducer, type KafkaConnection, type OrderProducer } from "./client.ts";
 import { type Compression, encodeRecordBatch, type RecordSetData } from "./record-batch.ts";
 
@@ -31,7 +47,13 @@ export interface PreparedSend {
 }
 
 const PRODUCE_API_KEY = 0;
-const PRODUCE_VERSION = 9;
+/** The Produce versions this producer speaks: from v3, the first with record batch v2 and idempotence. */
+export const PRODUCE_VERSIONS: VersionRange = { min: 3, max: 11 };
+const NEEDS = "Produce v3 or later (Kafka 0.11 or later, or a compatible broker with record batch v2 and idempotent producers)";
+/** The first Produce version that may carry zstd batches (KIP-110). */
+const ZSTD_FROM = 7;
+/** The first Produce version with the flexible encoding (compact strings and arrays, tagged fields). */
+const FLEXIBLE_FROM = 9;
 const DUPLICATE_SEQUENCE_NUMBER = 46;
 /** Kafka's acks=all: the write is acknowledged once every in-sync replica has it. */
 const ACKS_ALL = -1;
@@ -68,10 +90,14 @@ interface PartitionResponse {
   errorCode: number;
 }
 
-/** The client's Produce v9 response parser, keeping the response when some partitions failed. */
+const responseParsers = [produceV3, produceV4, produceV5, produceV6, produceV7, produceV8, produceV9, produceV10, produceV11].map((m) =>
+  m.parseResponse as (...args: Parameters<typeof produceV9.parseResponse>) => ReturnType<typeof produceV9.parseResponse>
+);
+
+/** The client's Produce response parser of the response's version, keeping the response when some partitions failed. */
 function parseProduceResponse(...args: Parameters<typeof produceV9.parseResponse>): { responses: { partitionResponses: PartitionResponse[] }[] } {
   try {
-    return produceV9.parseResponse(...args);
+    return responseParsers[args[2] - PRODUCE_VERSIONS.min]!(...args);
   } catch (error) {
     const response = (error as { response?: unknown }).response;
     if (response) return response as { responses: { partitionResponses: PartitionResponse[] }[] };
@@ -86,6 +112,11 @@ export interface BatchProducerOptions {
   role: string;
   /** How long the broker may take to acknowledge a request, ms. Default 30 000. */
   timeoutMs?: number;
+  /**
+   * The Produce versions to choose from (within v3-v11): each leader is sent the newest of them
+   * it serves. Default all; narrowed by tests of older versions.
+   */
+  versions?: VersionRange;
 }
 
 export class BatchProducer {
@@ -97,7 +128,11 @@ export class BatchProducer {
 
   constructor(conn: KafkaConnection, options: BatchProducerOptions) {
     this.#client = createProducer(conn, { role: options.role, compression: "none", timeoutMs: options.timeoutMs });
-    this.#options = { timeoutMs: 30_000, ...options };
+    const versions = options.versions ?? PRODUCE_VERSIONS;
+    if (versions.min < PRODUCE_VERSIONS.min || versions.max > PRODUCE_VERSIONS.max) {
+      throw new RangeError(`Produce versions v${versions.min}-v${versions.max}: this producer speaks v${PRODUCE_VERSIONS.min}-v${PRODUCE_VERSIONS.max}`);
+    }
+    this.#options = { timeoutMs: 30_000, ...options, versions };
   }
 
   /** The topic's partition count; gets this producer's id from the broker on the first call. */
@@ -156,7 +191,7 @@ export class BatchProducer {
           failure = new Error(`not written yet, will resend: ${which.join(", ")}`);
         }
       } catch (error) {
-        if (error instanceof ProduceRejectedError) throw error;
+        if (error instanceof ProduceRejectedError || error instanceof UnsupportedBrokerError) throw error;
         failure = error;
       }
       if (failure === undefined) return;
@@ -191,14 +226,22 @@ export class BatchProducer {
         return list;
       }
       const connection = await clientConnection(this.#client, broker);
+      const version = await negotiateVersion(connection, PRODUCE_API_KEY, "Produce", this.#options.versions, NEEDS);
+      if (this.#options.compression === "zstd" && version < ZSTD_FROM) {
+        // The broker would answer UNSUPPORTED_COMPRESSION_TYPE for every batch.
+        throw new UnsupportedBrokerError(
+          `the broker at ${broker.host}:${broker.port} takes Produce up to v${version}; zstd batches need v${ZSTD_FROM} (Kafka 2.1 or later): use another compression (--compression lz4)`,
+        );
+      }
+      const flexible = version >= FLEXIBLE_FROM;
       const response = await new Promise<ReturnType<typeof parseProduceResponse>>((resolve, reject) =>
         connection.send(
           PRODUCE_API_KEY,
-          PRODUCE_VERSION,
-          () => this.#request(list),
+          version,
+          () => this.#request(list, flexible),
           parseProduceResponse as never,
-          true,
-          true,
+          flexible,
+          flexible,
           (error: Error | null, r: unknown) => (error ? reject(error) : resolve(r as ReturnType<typeof parseProduceResponse>)),
         )
       );
@@ -217,17 +260,21 @@ export class BatchProducer {
     return [...retry, ...results.flat()];
   }
 
-  #request(batches: PreparedSend["batches"]): Writer {
-    return Writer.create()
-      .appendString(null) // transactional id
+  /** A Produce request body: v3-v8 with int16/int32 lengths, v9 and later compact with tagged fields. */
+  #request(batches: PreparedSend["batches"], flexible: boolean): Writer {
+    const writer = Writer.create()
+      .appendString(null, flexible) // transactional id
       .appendInt16(ACKS_ALL)
       .appendInt32(this.#options.timeoutMs)
       .appendArray([this.#options.topic], (w, topic) => {
-        w.appendString(topic).appendArray(batches, (w, batch) => {
-          w.appendInt32(batch.partition).appendUnsignedVarInt(batch.bytes.length + 1).append(batch.bytes);
-        });
-      })
-      .appendTaggedFields();
+        w.appendString(topic, flexible).appendArray(batches, (w, batch) => {
+          w.appendInt32(batch.partition);
+          if (flexible) w.appendUnsignedVarInt(batch.bytes.length + 1);
+          else w.appendInt32(batch.bytes.length);
+          w.append(batch.bytes);
+        }, flexible, flexible);
+      }, flexible, flexible);
+    return flexible ? writer.appendTaggedFields() : writer;
   }
 
   async close(): Promise<void> {

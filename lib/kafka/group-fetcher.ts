@@ -14,7 +14,9 @@
  * The Fetch requests are ours, sent on the consumer's connections: the client's own fetch turned
  * every record into objects and Buffers, a third of the aggregator's time. Here a partition's
  * records stay one byte range, read by lib/kafka/read-record-batches.ts (`fetchRanges()`);
- * `fetchOnce()` builds Buffers on top for callers that want them.
+ * `fetchOnce()` builds Buffers on top for callers that want them. Each leader is asked for the
+ * Fetch versions it serves, and spoken to in the newest we share (lib/kafka/raw-fetch.ts), so
+ * brokers from Kafka 0.11 to 4.x serve it, even mixed within one cluster during an upgrade.
  *
  * What a round reports per partition: its high watermark and next position when the broker
  * served it; otherwise why not (`unread`: no leader known, or the broker's error code), so a
@@ -26,18 +28,9 @@
  * round with a CorruptBatchError. A log that cannot be framed on from some offset throws an
  * {@link UnreadablePartitionError} naming topic, partition and offset: no retry can pass it.
  */
-import {
-  type Connection,
-  compressionsAlgorithmsByBitmask,
-  protocolErrorsCodesById,
-  crc32c,
-  createAPI,
-  fetchV17,
-  kGetApi,
-  type Reader,
-  readKnownTaggedFields,
-} from "@platformatic/kafka";
+import { compressionsAlgorithmsByBitmask, crc32c, protocolErrorsCodesById } from "@platformatic/kafka";
 import { createRequire } from "node:module";
+import { UnsupportedBrokerError, type VersionRange } from "./api-versions.ts";
 import { clientConnection, type OrderConsumer } from "./client.ts";
 import { decompressLz4Frame, type Lz4Output } from "./lz4-frame.ts";
 import {
@@ -50,11 +43,10 @@ import {
   readRecordBatches,
   UnreadableBatchError,
 } from "./read-record-batches.ts";
+import { type RawFetchPartition, rawFetch } from "./raw-fetch.ts";
 
 /** Kafka error code OFFSET_OUT_OF_RANGE. */
 const OFFSET_OUT_OF_RANGE = 1;
-/** Fetch isolation level: only committed transactions' records (the consumer's default, kept). */
-const READ_COMMITTED = 1;
 
 export interface FetchOptions {
   /** How long the broker may hold a request open while it has less than `minBytes`. Default 500 ms. */
@@ -94,6 +86,11 @@ export interface FetchOptions {
    * partition and offset, every time it is fetched again.
    */
   onCorruptBatch?: (partition: number, batch: CorruptBatch) => void;
+  /**
+   * The Fetch versions to choose from (within lib/kafka/raw-fetch.ts's v4-v17): each leader is
+   * spoken to in the newest of them it serves. Default all; narrowed by tests of older versions.
+   */
+  versions?: VersionRange;
 }
 
 /** Returning `false` stops the fetch's delivery after this record (see `fetchOnce`). */
@@ -155,7 +152,6 @@ export class UnreadablePartitionError extends Error {
 
 export class GroupFetcher {
   #rotation = 0;
-  #fetchChecked: Promise<void> | undefined;
   /** The request already sent for where the last response leaves every partition; see `fetchRanges()`. */
   #prefetched: { positions: Map<number, bigint>; responses: Promise<FetchRound> } | undefined;
 
@@ -201,9 +197,10 @@ export class GroupFetcher {
    * {@link fetchOnce} without a Buffer per record: each record is handed over as byte ranges of
    * the response (lib/kafka/read-record-batches.ts). The hot path of the aggregator.
    *
-   * The Fetch request (v17, sessionless: every request names every partition, so every answer
-   * reports every partition's high watermark) goes out on the consumer's own connection to the
-   * leader; only the response parsing is ours, so each partition's records stay one byte range.
+   * The Fetch request (lib/kafka/raw-fetch.ts: sessionless, at the newest version each leader
+   * serves, v4 to v17) goes out on the consumer's own connection to the leader; only the
+   * response parsing is ours, so each partition's records stay one byte range. A leader that
+   * serves no Fetch version from v4 on fails the round with an UnsupportedBrokerError.
    */
   async fetchRanges(positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): Promise<FetchResult> {
     if (positions.size === 0) return { records: 0, nextPositions: new Map(), highWatermarks: new Map(), unread: new Map() };
@@ -228,8 +225,6 @@ export class GroupFetcher {
    * could be asked at all (the cluster is away), or the metadata cannot be had.
    */
   async #request(positions: ReadonlyMap<number, bigint>): Promise<FetchRound> {
-    this.#fetchChecked ??= checkFetchVersion(this.consumer);
-    await this.#fetchChecked;
     const metadata = await this.#leaders();
 
     const partitions = [...positions.keys()];
@@ -258,9 +253,10 @@ export class GroupFetcher {
         maxWaitMs: this.options.maxWaitMs ?? 500,
         minBytes: this.options.minBytes ?? 1,
         maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
+        topic: this.topic,
         topicId: metadata.topicId,
         partitions: list.map((partition) => ({ partition, fetchOffset: positions.get(partition)!, partitionMaxBytes })),
-      });
+      }, this.options.versions);
     });
     const settled = await Promise.allSettled(requests);
     const responses: RawFetchPartition[][] = [];
@@ -268,6 +264,8 @@ export class GroupFetcher {
     let failure: unknown;
     settled.forEach((outcome, i) => {
       if (outcome.status === "fulfilled") return void responses.push(outcome.value);
+      // A broker too old for any Fetch version we speak stays so: no point in asking it again.
+      if (outcome.reason instanceof UnsupportedBrokerError) throw outcome.reason;
       failure ??= outcome.reason;
       for (const partition of lists[i]!) unserved.set(partition, `its leader did not answer: ${(outcome.reason as Error)?.message ?? outcome.reason}`);
     });
@@ -434,95 +432,6 @@ function samePositions(a: ReadonlyMap<number, bigint>, b: ReadonlyMap<number, bi
   if (a.size !== b.size) return false;
   for (const [partition, offset] of a) if (b.get(partition) !== offset) return false;
   return true;
-}
-
-/** One partition of a Fetch response, its records left as bytes. */
-export interface RawFetchPartition {
-  partition: number;
-  errorCode: number;
-  highWatermark: bigint;
-  abortedTransactions: AbortedTransaction[] | null;
-  /** The partition's record batches, contiguous; null when there are none. */
-  records: Uint8Array | null;
-}
-
-/** Which Fetch version this code speaks: v17 (Kafka 3.9 and later). */
-const FETCH_VERSION = 17;
-
-/**
- * Fetch v17's response (the client's fetchV17.parseResponse, field by field) with one change:
- * a partition's records stay a byte range instead of becoming objects and Buffers. Partition
- * errors are returned, not thrown, so the caller can tell OFFSET_OUT_OF_RANGE from the rest.
- */
-function parseRawFetchResponse(_correlationId: number, _apiKey: number, _apiVersion: number, reader: Reader): RawFetchPartition[] {
-  reader.readInt32(); // throttle_time_ms
-  const errorCode = reader.readInt16();
-  reader.readInt32(); // session_id
-  const partitions: RawFetchPartition[] = [];
-  reader.readArray((r) => {
-    r.readUUID(); // topic_id: one topic per request
-    r.readArray(
-      (r) => {
-        const partition = r.readInt32();
-        const partitionError = r.readInt16();
-        const highWatermark = r.readInt64();
-        r.readInt64(); // last_stable_offset
-        r.readInt64(); // log_start_offset
-        const abortedTransactions = r.readNullableArray((r) => ({ producerId: Number(r.readInt64()), firstOffset: Number(r.readInt64()) }));
-        r.readInt32(); // preferred_read_replica
-        // COMPACT_RECORDS: length + 1, 0 for null.
-        const size = r.readUnsignedVarInt() - 1;
-        let records: Uint8Array | null = null;
-        if (size > 0) {
-          records = r.buffer.slice(r.position, r.position + size);
-          r.skip(size);
-        }
-        readKnownTaggedFields(r, {});
-        partitions.push({ partition, errorCode: partitionError, highWatermark, abortedTransactions, records });
-      },
-      true,
-      false,
-    );
-  });
-  readKnownTaggedFields(reader, {});
-  if (errorCode !== 0) throw new Error(`the broker refused the fetch: error code ${errorCode}`);
-  return partitions;
-}
-
-const rawFetchApi = createAPI<unknown[], RawFetchPartition[]>(1, FETCH_VERSION, fetchV17.createRequest, parseRawFetchResponse);
-
-/**
- * One Fetch v17 request on `connection` for partitions of one topic, read_committed; the
- * partitions' records come back as bytes. (Exported for test/support/capture-record-batches.ts.)
- */
-export function rawFetch(
-  connection: Connection,
-  request: { maxWaitMs: number; minBytes?: number; maxBytes: number; topicId: string; partitions: { partition: number; fetchOffset: bigint; partitionMaxBytes: number }[] },
-): Promise<RawFetchPartition[]> {
-  const topics = [
-    {
-      topicId: request.topicId,
-      partitions: request.partitions.map((p) => ({ ...p, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
-    },
-  ];
-  return new Promise((resolve, reject) => {
-    // Session id 0 with epoch -1: a full fetch that opens no fetch session on the broker.
-    rawFetchApi(connection, request.maxWaitMs, request.minBytes ?? 1, request.maxBytes, READ_COMMITTED, 0, -1, topics, [], "", (error: Error | null, response?: RawFetchPartition[]) => {
-      if (error) reject(error);
-      else resolve(response!);
-    });
-  });
-}
-
-/** Resolves when the broker speaks Fetch v17; rejects with what to do otherwise. */
-function checkFetchVersion(consumer: OrderConsumer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    consumer[kGetApi]("Fetch", (error, api) => {
-      if (error) reject(error);
-      else if (api!.version < FETCH_VERSION) reject(new Error(`the broker's newest Fetch version is v${api!.version}; this consumer needs v${FETCH_VERSION} (Kafka 3.9 or later)`));
-      else resolve();
-    });
-  });
 }
 
 /** Where lz4 batches are decompressed, reused from batch to batch (read-record-batches' data contract allows it). */

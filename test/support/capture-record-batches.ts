@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import { Consumer, Producer } from "@platformatic/kafka";
 import { ensureTopics, type KafkaConnection } from "../../lib/kafka/client.ts";
 import { LocalBroker } from "../../lib/kafka/local-broker.ts";
-import { rawFetch } from "../../lib/kafka/group-fetcher.ts";
+import { rawFetch } from "../../lib/kafka/raw-fetch.ts";
 import { clientConnection } from "../../lib/kafka/client.ts";
 import { parseBrokers } from "../../lib/runtime/config.ts";
 
@@ -141,6 +141,7 @@ for (const c of cases) {
   const [partition] = await rawFetch(connection, {
     maxWaitMs: 100,
     maxBytes: 16 << 20,
+    topic,
     topicId: topicMetadata.id,
     partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 16 << 20 }],
   });
