@@ -1,10 +1,11 @@
 /**
- * `bun run kafka`: a single-node Apache Kafka 4.x broker (KRaft) on loopback for development.
+ * `bun run kafka`: a single-node Apache Kafka broker (KRaft; 4.1 unless KAFKA_VERSION says
+ * another release, 3.3 or later) on loopback for development.
  * Data survives restarts in `data/kafka` (or KAFKA_DATA_DIR); Ctrl-C stops it cleanly.
  */
 import { intParser } from "../lib/runtime/config.ts";
 import { parseCommand } from "../lib/runtime/cli.ts";
-import { kafkaVersion, LocalBroker, localBrokerSettings as settings } from "../lib/kafka/local-broker.ts";
+import { LocalBroker, localBrokerSettings as settings } from "../lib/kafka/local-broker.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
 
 
@@ -27,11 +28,12 @@ runMain(async (signal) => {
     dataDir: parsed.config.KAFKA_DATA_DIR,
     port,
     heap: parsed.config.KAFKA_HEAP,
+    version: parsed.config.KAFKA_VERSION,
     onProgress: (line) => log("kafka", line),
   });
   const startMs = performance.now();
   await broker.start();
-  log("kafka", `Kafka ${kafkaVersion()} ready on ${broker.bootstrap} in ${((performance.now() - startMs) / 1000).toFixed(1)} s; data in ${broker.dataDir}; Ctrl-C stops it`);
+  log("kafka", `Kafka ${broker.version} ready on ${broker.bootstrap} in ${((performance.now() - startMs) / 1000).toFixed(1)} s; data in ${broker.dataDir}; Ctrl-C stops it`);
   await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
   log("kafka", "stopping the broker");
   await broker.stop();

@@ -68,6 +68,7 @@ runMain(async (signal) => {
       dataDir: config.KAFKA_DATA_DIR,
       port: config.KAFKA_PORT,
       heap: config.KAFKA_HEAP,
+      version: config.KAFKA_VERSION,
       onProgress: (line) => log("pipeline", line),
     });
     await broker.start();

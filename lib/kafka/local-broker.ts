@@ -31,6 +31,12 @@ export const localBrokerSettings = {
     default: "data/kafka",
     parse: (raw: string) => raw,
   },
+  KAFKA_VERSION: {
+    describe: "Apache Kafka release of the local broker (README: Kafka compatibility)",
+    form: "a release number, 3.3.0 or later, such as 3.6.2",
+    default: kafkaVersion(),
+    parse: parseKafkaRelease,
+  },
   KAFKA_HEAP: {
     describe: "JVM maximum heap of the broker",
     form: "a JVM size such as 512m or 1g",
@@ -43,6 +49,11 @@ export const localBrokerSettings = {
 } satisfies SettingsSpec;
 
 export interface LocalBrokerOptions {
+  /**
+   * The Apache Kafka release to run, 3.3.0 or later (KRaft in production from 3.3): its jars come
+   * from Maven Central like the default's. Default: `kafkaVersion()`, the pom's.
+   */
+  version?: string;
   /** Where the broker keeps its log segments and metadata. Default: a new temporary directory, removed by `stop({ removeData: true })`. */
   dataDir?: string;
   /** Client port on 127.0.0.1. Default: a free port chosen at the first start. */
@@ -89,36 +100,54 @@ export interface LocalBrokerSasl {
 
 const SCRAM_TEXT = /^[A-Za-z0-9._~!@#%^*+-]+$/;
 
+/** The Apache Kafka version the local broker runs unless told otherwise: `<kafka.version>` of infra/kafka/pom.xml. */
 export function kafkaVersion(): string {
   const match = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(pomPath, "utf8"));
   if (!match?.[1]) throw new Error(`cannot read <kafka.version> from ${pomPath}`);
   return match[1];
 }
 
+/** An Apache Kafka release number such as 3.6.2: what `version` options accept. */
+const KAFKA_RELEASE = /^(\d+)\.(\d+)\.\d+$/;
+
 /**
- * The broker's Java classpath, resolved through Maven on first use and cached by the pom's hash.
- * Throws with Maven's own output when resolution fails.
+ * `raw` if it names an Apache Kafka release the local broker can run: 3.3.0 or later, the first
+ * releases with KRaft for production (older ones need ZooKeeper). Throws a RangeError otherwise.
  */
-export function resolveKafkaClasspath(onProgress: (line: string) => void = () => {}): string {
+export function parseKafkaRelease(raw: string): string {
+  const match = KAFKA_RELEASE.exec(raw);
+  if (!match) throw new RangeError(`use a release number such as 3.6.2`);
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  if (major < 3 || (major === 3 && minor < 3)) throw new RangeError(`Kafka ${raw} needs ZooKeeper; the local broker runs KRaft, from 3.3.0 on`);
+  return raw;
+}
+
+/**
+ * The Java classpath of Apache Kafka `version` (default: the pom's), resolved through Maven on
+ * first use (the pom with `-Dkafka.version`) and cached by version and the pom's hash. Throws
+ * with Maven's own output when resolution fails.
+ */
+export function resolveKafkaClasspath(onProgress: (line: string) => void = () => {}, version = kafkaVersion()): string {
+  parseKafkaRelease(version);
   const pom = readFileSync(pomPath);
   const hash = createHash("sha256").update(pom).digest("hex").slice(0, 12);
   const cacheDir = process.env.ORDERPULSE_CACHE ?? join(homedir(), ".cache", "orderpulse");
-  const cached = join(cacheDir, `kafka-${kafkaVersion()}-${hash}.classpath`);
+  const cached = join(cacheDir, `kafka-${version}-${hash}.classpath`);
   if (existsSync(cached)) {
     const classpath = readFileSync(cached, "utf8").trim();
     if (classpath.split(":").every((jar) => existsSync(jar))) return classpath;
   }
   mkdirSync(cacheDir, { recursive: true });
-  onProgress(`resolving Apache Kafka ${kafkaVersion()} jars with Maven (once; cached in ${cacheDir})`);
+  onProgress(`resolving Apache Kafka ${version} jars with Maven (once; cached in ${cacheDir})`);
   const result = spawnSync(
     "mvn",
-    ["-q", "-B", "-f", pomPath, "dependency:build-classpath", `-Dmdep.outputFile=${cached}.tmp`],
+    ["-q", "-B", "-f", pomPath, "dependency:build-classpath", `-Dkafka.version=${version}`, `-Dmdep.outputFile=${cached}.tmp`],
     { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
   if (result.error || result.status !== 0) {
     const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-20).join("\n");
     throw new Error(
-      `could not resolve the Kafka broker jars with Maven (${result.error?.message ?? `exit ${result.status}`}).\n` +
+      `could not resolve the jars of Kafka ${version} with Maven (${result.error?.message ?? `exit ${result.status}`}).\n` +
         `Is Maven installed (mvn --version) and the Maven repository reachable?\n${output}`,
     );
   }
@@ -176,6 +205,11 @@ export class LocalBroker {
     this.#ownsDataDir = options.dataDir === undefined;
     this.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "orderpulse-kafka-"));
     this.#port = options.port;
+  }
+
+  /** The Apache Kafka release this broker runs. */
+  get version(): string {
+    return this.#options.version ?? kafkaVersion();
   }
 
   get port(): number {
@@ -239,7 +273,7 @@ export class LocalBroker {
   async start(): Promise<void> {
     if (this.#process) return;
     const progress = this.#options.onProgress ?? (() => {});
-    const classpath = resolveKafkaClasspath(progress);
+    const classpath = resolveKafkaClasspath(progress, this.version);
     this.#port ??= await freePort();
     this.#controllerPort ??= await freePort();
     const logDir = join(this.dataDir, "log");
@@ -271,7 +305,7 @@ export class LocalBroker {
       }
     }
 
-    progress(`starting Kafka ${kafkaVersion()} on ${this.bootstrap}`);
+    progress(`starting Kafka ${this.version} on ${this.bootstrap}`);
     const logPath = join(this.dataDir, "broker.log");
     const logFd = openSync(logPath, "a");
     const child = spawnGuarded(

@@ -1,7 +1,9 @@
 /**
  * The Kafka broker integration suites share: `KAFKA_BROKERS` when it is set, otherwise one
  * local broker per `bun test` process, started by the first suite that asks and stopped by the
- * preload's `afterAll` (test/support/preload.ts).
+ * preload's `afterAll` (test/support/preload.ts). `ORDERPULSE_KAFKA_VERSION` picks the Apache
+ * Kafka release of that local broker (default: infra/kafka/pom.xml's; scripts/kafka-matrix.ts
+ * runs suites against each release we support).
  */
 import { randomUUID } from "node:crypto";
 import { ensureTopics, type KafkaConnection } from "../../lib/kafka/client.ts";
@@ -14,7 +16,8 @@ export function testBrokers(): Promise<string[]> {
   shared ??= (async () => {
     const given = process.env.KAFKA_BROKERS;
     if (given) return { brokers: parseBrokers(given) };
-    const local = new LocalBroker({ onProgress: (line) => console.error(`[test broker] ${line}`) });
+    const version = process.env.ORDERPULSE_KAFKA_VERSION || undefined;
+    const local = new LocalBroker({ version, onProgress: (line) => console.error(`[test broker] ${line}`) });
     await local.start();
     return { brokers: [local.bootstrap], local };
   })();
