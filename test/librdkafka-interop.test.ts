@@ -16,41 +16,14 @@ import { readLake } from "../lib/lake/reader.ts";
 import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { validRecords } from "./support/lake-invariants.ts";
-import { checkResultsAgainstOracle, oracleForTopic, oracleTotal, readResults, repoRoot, startWorker, type TopicRecord, validateAsLogged } from "./support/pipeline-harness.ts";
+import { type PlannedRecord, type PlanStep, produceWithLibrdkafka, readCommitted, valueBytes } from "./support/librdkafka.ts";
+import { checkResultsAgainstOracle, oracleForTopic, oracleTotal, readResults, startWorker, type TopicRecord, validateAsLogged } from "./support/pipeline-harness.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-librdkafka-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const PARTITIONS = 3;
 const CODECS = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
-
-interface PlannedRecord {
-  partition: number;
-  key: string | null;
-  value: string | null;
-  headers: [string, string | null][];
-}
-
-/** Runs one of the librdkafka helpers in test/support with `args` and `input` on stdin; resolves to its stdout. */
-async function python(script: string, args: string[], input = ""): Promise<string> {
-  const child = Bun.spawn([join(repoRoot, ".venv", "bin", "python"), join(repoRoot, "test", "support", script), ...args], {
-    stdin: new TextEncoder().encode(input),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
-  if (code !== 0) throw new Error(`${script} ${args[0]} failed (exit ${code}); run \`bash scripts/setup.sh\` if confluent-kafka is missing:\n${err}`);
-  return out;
-}
-
-/** Committed records as librdkafka reads them (read_committed): per partition, in offset order. */
-async function readCommitted(bootstrap: string, topic: string, count: number) {
-  const lines = (await python("headers_roundtrip.py", ["read", bootstrap, topic, String(count)])).trim().split("\n").filter(Boolean);
-  return lines.map(
-    (line) =>
-      JSON.parse(line) as { partition: number; offset: number; timestamp: number; key: string | null; value: string | null; headers: [string, string | null][] },
-  );
-}
 
 test("records written by librdkafka — every codec, headers, null keys, tombstones, a committed and an aborted transaction — give the independent computation's windows, DLQ and lake", async () => {
   const topic = await uniqueTopic("librdkafka-interop", PARTITIONS);
@@ -76,7 +49,7 @@ test("records written by librdkafka — every codec, headers, null keys, tombsto
   const records = (count: number, shape: (i: number) => Partial<PlannedRecord> = () => ({})): PlannedRecord[] =>
     Array.from({ length: count }, (_, i) => ({ partition: i % PARTITIONS, key: `u-${i % 7}`, value: order(), headers: [], ...shape(i) }));
 
-  const plan = [
+  const plan: PlanStep[] = [
     // One producer per codec: some records with headers (a repeated key and a null value among
     // them), some with null keys, and invalid ones.
     ...CODECS.map((codec) => ({
@@ -93,7 +66,7 @@ test("records written by librdkafka — every codec, headers, null keys, tombsto
     { config: { "compression.type": "lz4" }, transaction: "commit", records: records(20) },
     { config: { "compression.type": "zstd" }, transaction: "abort", records: records(20) },
   ];
-  const produced = (await python("librdkafka_produce.py", [bootstrap, topic], JSON.stringify(plan))).trim().split("\n").map((l) => JSON.parse(l));
+  const produced = await produceWithLibrdkafka(bootstrap, topic, plan);
   expect(produced).toHaveLength(CODECS.length * 40 + 3 + 20 + 20);
   const aborted = new Set(produced.filter((r) => r.step === plan.length - 1).map((r) => `${r.partition}@${r.offset}`));
 
@@ -107,7 +80,7 @@ test("records written by librdkafka — every codec, headers, null keys, tombsto
       partition: r.partition,
       offset: BigInt(r.offset),
       key: r.key ?? "",
-      value: Buffer.from(r.value ?? ""),
+      value: valueBytes(r),
       headers: new Map(),
       timestampMs: r.timestamp,
     });

@@ -8,13 +8,19 @@ JavaScript client folds into a map.
 
 records.json: [{"key": "u-1" | null, "value": "text" | null, "headers": [["name", "value" | null], ...]}]
 `read` prints one JSON line per record: {"partition", "offset", "timestamp", "key", "value",
-"headers": [[name, value | null], ...]} (keys and values as UTF-8 text, null when absent). It reads
+"value_base64", "headers": [[name, value | null], ...]} (keys and values as UTF-8 text, bytes that
+are not UTF-8 replaced; value_base64 the value's exact bytes; null when absent). It reads
 committed records only (librdkafka's default isolation), COUNT of them over every partition.
 """
+import base64
 import json
 import sys
 
 from confluent_kafka import Consumer, Producer
+
+
+def b64(data):
+    return None if data is None else base64.b64encode(data).decode("ascii")
 
 
 def text(data):
@@ -44,7 +50,7 @@ def main() -> int:
         if message.error():
             raise RuntimeError(str(message.error()))
         headers = [[name, text(value)] for name, value in (message.headers() or [])]
-        print(json.dumps({"partition": message.partition(), "offset": message.offset(), "timestamp": message.timestamp()[1], "key": text(message.key()), "value": text(message.value()), "headers": headers}), flush=True)
+        print(json.dumps({"partition": message.partition(), "offset": message.offset(), "timestamp": message.timestamp()[1], "key": text(message.key()), "value": text(message.value()), "value_base64": b64(message.value()), "headers": headers}), flush=True)
         seen += 1
     consumer.close()
     return 0
