@@ -15,8 +15,9 @@
  * every record into objects and Buffers, a third of the aggregator's time. Here a partition's
  * records stay one byte range, read by lib/kafka/read-record-batches.ts (`fetchRanges()`);
  * `fetchOnce()` builds Buffers on top for callers that want them. Each leader is asked for the
- * Fetch versions it serves, and spoken to in the newest we share (lib/kafka/raw-fetch.ts), so
- * brokers from Kafka 0.11 to 4.x serve it, even mixed within one cluster during an upgrade.
+ * Fetch versions it serves, and spoken to in the newest we share (lib/kafka/raw-fetch.ts: v4,
+ * Kafka 0.11, to v17), even when brokers of one cluster differ during an upgrade; tested against
+ * Kafka 3.3 to 4.1 (README: Kafka compatibility).
  *
  * What a round reports per partition: its high watermark and next position when the broker
  * served it; otherwise why not (`unread`: no leader known, or the broker's error code), so a
