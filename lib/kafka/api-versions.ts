@@ -47,6 +47,8 @@ const UNSUPPORTED_VERSION = 35;
 type ApiRanges = Map<number, VersionRange>;
 
 const asked = new WeakMap<Connection, Promise<ApiRanges>>();
+/** The answers already in, for a caller that must not wait a turn of the event loop for a cached one. */
+const answered = new WeakMap<Connection, ApiRanges>();
 
 /**
  * The version ranges `connection`'s broker serves, per API key, asked once per connection
@@ -58,15 +60,28 @@ export function brokerApiVersions(connection: Connection): Promise<ApiRanges> {
   if (!ranges) {
     ranges = askApiVersions(connection);
     asked.set(connection, ranges);
-    ranges.catch(() => asked.delete(connection));
+    ranges.then(
+      (known) => answered.set(connection, known),
+      () => asked.delete(connection),
+    );
   }
   return ranges;
 }
 
 /** The newest version of API `apiKey` (named `api`) in `ours` that `connection`'s broker serves too. */
 export async function negotiateVersion(connection: Connection, apiKey: number, api: string, ours: VersionRange, needs: string): Promise<number> {
-  const ranges = await brokerApiVersions(connection);
+  const ranges = answered.get(connection) ?? (await brokerApiVersions(connection));
   return newestCommonVersion(api, ours, ranges.get(apiKey), `${connection.host}:${connection.port}`, needs);
+}
+
+/**
+ * {@link negotiateVersion} without waiting when `connection`'s broker has already answered:
+ * the version then, synchronously, so a hot path adds no turn of the event loop per request;
+ * undefined when it has not been asked yet (then call negotiateVersion).
+ */
+export function negotiatedVersion(connection: Connection, apiKey: number, api: string, ours: VersionRange, needs: string): number | undefined {
+  const ranges = answered.get(connection);
+  return ranges && newestCommonVersion(api, ours, ranges.get(apiKey), `${connection.host}:${connection.port}`, needs);
 }
 
 interface ApiVersionsResponse {

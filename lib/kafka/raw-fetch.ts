@@ -31,7 +31,7 @@ import {
   type Reader,
   readKnownTaggedFields,
 } from "@platformatic/kafka";
-import { negotiateVersion, type VersionRange } from "./api-versions.ts";
+import { negotiatedVersion, negotiateVersion, type VersionRange } from "./api-versions.ts";
 import type { AbortedTransaction } from "./read-record-batches.ts";
 
 const FETCH_API_KEY = 1;
@@ -73,8 +73,20 @@ export interface RawFetchRequest {
  * lib/kafka/api-versions.ts). Rejects with an UnsupportedBrokerError for a broker below v4.
  * `versions` narrows the range (within v4-v17), e.g. to test an older version on a new broker.
  */
-export async function rawFetch(connection: Connection, request: RawFetchRequest, versions: VersionRange = FETCH_VERSIONS): Promise<RawFetchPartition[]> {
-  const version = await fetchVersion(connection, versions);
+export function rawFetch(connection: Connection, request: RawFetchRequest, versions: VersionRange = FETCH_VERSIONS): Promise<RawFetchPartition[]> {
+  let version: number | undefined;
+  try {
+    version = negotiatedVersion(connection, FETCH_API_KEY, "Fetch", checkedRange(versions), NEEDS);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  // Only the first request on a connection waits for the broker's versions; the rest are sent
+  // without waiting on a promise first.
+  if (version === undefined) return fetchVersion(connection, versions).then((v) => sendFetch(connection, request, v));
+  return sendFetch(connection, request, version);
+}
+
+function sendFetch(connection: Connection, request: RawFetchRequest, version: number): Promise<RawFetchPartition[]> {
   const topics = [
     {
       topicId: version >= 13 ? request.topicId : request.topic,
@@ -98,11 +110,15 @@ export async function rawFetch(connection: Connection, request: RawFetchRequest,
 }
 
 /** The Fetch version `rawFetch` speaks to `connection`'s broker, within `versions`. */
-export function fetchVersion(connection: Connection, versions: VersionRange = FETCH_VERSIONS): Promise<number> {
+export async function fetchVersion(connection: Connection, versions: VersionRange = FETCH_VERSIONS): Promise<number> {
+  return negotiateVersion(connection, FETCH_API_KEY, "Fetch", checkedRange(versions), NEEDS);
+}
+
+function checkedRange(versions: VersionRange): VersionRange {
   if (versions.min < FETCH_VERSIONS.min || versions.max > FETCH_VERSIONS.max) {
     throw new RangeError(`Fetch versions v${versions.min}-v${versions.max}: this code speaks v${FETCH_VERSIONS.min}-v${FETCH_VERSIONS.max}`);
   }
-  return negotiateVersion(connection, FETCH_API_KEY, "Fetch", versions, NEEDS);
+  return versions;
 }
 
 /**
