@@ -43,10 +43,12 @@ step "bun $(bun --version)"
 step "installing packages (bun install --frozen-lockfile)"
 bun install --frozen-lockfile
 
-step "resolving the Kafka broker jars (Maven, cached after the first time)"
-bun -e 'import { resolveKafkaClasspath, kafkaVersion } from "./lib/kafka/local-broker.ts";
-resolveKafkaClasspath((line) => console.log(`[setup] ${line}`));
-console.log(`[setup] Kafka ${kafkaVersion()} jars ready`);'
+step "resolving the Kafka broker jars (Maven, cached after the first time): the default release and the oldest supported, which the tests also run"
+bun -e 'import { resolveKafkaClasspath, kafkaVersion, SUPPORTED_KAFKA_RELEASES } from "./lib/kafka/local-broker.ts";
+for (const release of new Set([kafkaVersion(), SUPPORTED_KAFKA_RELEASES[0]])) {
+  resolveKafkaClasspath((line) => console.log(`[setup] ${line}`), release);
+  console.log(`[setup] Kafka ${release} jars ready`);
+}'
 PYARROW_VERSION=26.0.1
 CONFLUENT_KAFKA_VERSION=2.16.1
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

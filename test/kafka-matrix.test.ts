@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LocalBroker } from "../lib/kafka/local-broker.ts";
+import { kafkaVersion, LocalBroker, SUPPORTED_KAFKA_RELEASES } from "../lib/kafka/local-broker.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { readLake } from "../lib/lake/reader.ts";
 import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
@@ -23,7 +23,11 @@ import { validRecords } from "./support/lake-invariants.ts";
 import { checkResultsAgainstOracle, oracleForTopic, oracleTotal, readResults, repoRoot, startWorker, type TopicRecord, validateAsLogged } from "./support/pipeline-harness.ts";
 import { runProducer } from "./produce-harness.ts";
 
-const releases = (process.env.ORDERPULSE_KAFKA_MATRIX || "3.3.2,4.1.1").split(",").map((v) => v.trim()).filter(Boolean);
+const releases = (process.env.ORDERPULSE_KAFKA_MATRIX || `${SUPPORTED_KAFKA_RELEASES[0]},${SUPPORTED_KAFKA_RELEASES.at(-1)}`).split(",").map((v) => v.trim()).filter(Boolean);
+
+test("the matrix's newest release is the one the local broker runs by default", () => {
+  expect(kafkaVersion()).toBe(String(SUPPORTED_KAFKA_RELEASES.at(-1)));
+});
 
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-kafka-matrix-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -107,6 +107,12 @@ export function kafkaVersion(): string {
   return match[1];
 }
 
+/**
+ * The Apache Kafka releases orderpulse is tested against, oldest first (README: Kafka
+ * compatibility): scripts/kafka-matrix.ts runs all of them, CI the first and the last.
+ */
+export const SUPPORTED_KAFKA_RELEASES = ["3.3.2", "3.6.2", "3.9.1", "4.1.1"] as const;
+
 /** An Apache Kafka release number such as 3.6.2: what `version` options accept. */
 const KAFKA_RELEASE = /^(\d+)\.(\d+)\.\d+$/;
 
