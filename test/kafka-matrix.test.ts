@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Simulator } from "../lib/event/simulator.ts";
+import type { OrderEvent } from "../lib/event/order-event.ts";
 import { kafkaVersion, LocalBroker, SUPPORTED_KAFKA_RELEASES } from "../lib/kafka/local-broker.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { readLake } from "../lib/lake/reader.ts";
@@ -33,6 +35,15 @@ const scratch = mkdtempSync(join(tmpdir(), "orderpulse-kafka-matrix-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const PARTITIONS = 3;
+const simulator = new Simulator({ seed: 18, startMs: Date.UTC(2026, 0, 1) });
+
+/** The simulator's next valid order event (the template of the transactional records). */
+function validOrder(): OrderEvent {
+  for (;;) {
+    const r = simulator.next();
+    if (r.kind === "valid") return JSON.parse(new TextDecoder().decode(r.value)) as OrderEvent;
+  }
+}
 const EVENTS = 6_000;
 
 for (const release of releases) {
@@ -67,7 +78,7 @@ for (const release of releases) {
       const orders = Array.from({ length: 12 }, (_, i) => ({
         partition: i % PARTITIONS,
         key: `u-${i}`,
-        value: JSON.stringify({ ...JSON.parse(sampleOrder), event_id: `txn-${i}`, order_id: `o-txn-${i}` }),
+        value: JSON.stringify({ ...validOrder(), event_id: `txn-${i}`, created_at: new Date(Date.now() - 5 * 60_000).toISOString() }),
         headers: [],
       }));
       const transactions = await produceWithLibrdkafka(broker.bootstrap, topic, [
@@ -160,20 +171,3 @@ for (const release of releases) {
     }, 120_000);
   });
 }
-
-/** A valid order event (created recently, so the oracle counts it), the template of the transactional records. */
-const sampleOrder = JSON.stringify({
-  schema_version: 1,
-  event_id: "template",
-  order_id: "o-template",
-  user_id: "u-1",
-  created_at: new Date(Date.now() - 5 * 60_000).toISOString(),
-  items: [{ sku: "SKU-1", category: "books", qty: 2, unit_price_minor: 1250 }],
-  discount_minor: 0,
-  total: { amount_minor: 2500, currency: "USD" },
-  total_usd_cents: 2500,
-  country: "US",
-  payment_method: "card",
-  channel: "web",
-  status: "placed",
-});
