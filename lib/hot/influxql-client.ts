@@ -12,7 +12,7 @@
  * with all its digits, and a plain `JSON.parse` would round it to a double (`revenue_cents` of a
  * large window, or a `sum()` of it). Every other value is what `JSON.parse` gives.
  */
-import { unsafeIntegersAsBigInt } from "../window/json-integers.ts";
+import { unsafeIntegersAsBigInt } from "../runtime/json-integers.ts";
 import type { InfluxTarget } from "./influx-sink.ts";
 
 /**

@@ -3,13 +3,13 @@
  * measure, `final` and the emission time, and one line per metrics report. Lines are appended in
  * emission order, so the last line for a (partition, windowStartMs) key is its current value.
  *
- * Revenue sums (bigint) are JSON numbers with all their digits (lib/window/json-integers.ts), so a
+ * Revenue sums (bigint) are JSON numbers with all their digits (lib/runtime/json-integers.ts), so a
  * line stays plain JSON; past 2^53 only a reader that keeps big integers reads them exactly, as
  * {@link parseWindowLines} does.
  */
 import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
-import { bigintsAt, stringifyWithBigInts } from "../window/json-integers.ts";
+import { bigintsAt, stringifyWithBigInts } from "../runtime/json-integers.ts";
 import type { ResultSink, WorkerMetrics } from "../window/result-sink.ts";
 import type { WindowResult } from "../window/window-aggregate.ts";
 

@@ -13,7 +13,7 @@
  *                     window's totals and dimensions), and for each window the chunk keys that
  *                     hold its fingerprints, in order, with how many of each kind to take.
  *                     Revenue sums are JSON numbers with all their digits, read back exactly
- *                     (lib/window/json-integers.ts).
+ *                     (lib/runtime/json-integers.ts).
  *
  * A checkpoint appends the new chunks, then a meta, then tombstones for the chunks of windows that
  * are gone and for W's previous meta. Nothing is overwritten in place: a key is written once.
@@ -31,7 +31,7 @@ import { type AggregatorSettings, DEFAULT_AGGREGATOR_SETTINGS, type PartitionSna
 import type { WindowSnapshot } from "./window-aggregate.ts";
 import { type Fingerprints, fingerprintsOf } from "./fingerprint-set.ts";
 import { CheckpointError } from "./checkpoint.ts";
-import { bigintsAt, type Reviver, stringifyWithBigInts } from "./json-integers.ts";
+import { bigintsAt, type Reviver, stringifyWithBigInts } from "../runtime/json-integers.ts";
 
 /** A changelog record; a null value is a tombstone. */
 export interface ChangelogRecord {

@@ -11,7 +11,7 @@
  *   bytes 16..    payload:
  *                 - u32 (big-endian) length J of the JSON part, then J bytes of UTF-8 JSON of the
  *                   snapshot, where offsets (bigint) are decimal strings, revenue sums (bigint)
- *                   are JSON numbers with all their digits (lib/window/json-integers.ts: read
+ *                   are JSON numbers with all their digits (lib/runtime/json-integers.ts: read
  *                   from the literal's text, so exact beyond 2^53), a watermark, max event
  *                   time or last-emitted time of -Infinity is null, and each window's customers
  *                   and event ids are their counts; padded with spaces to a multiple of 4 bytes;
@@ -29,7 +29,7 @@
  * snapshot's bigint and -Infinity values meet the serialized form.
  */
 import { crc32 } from "./crc32.ts";
-import { bigintsAt, stringifyWithBigInts } from "./json-integers.ts";
+import { bigintsAt, stringifyWithBigInts } from "../runtime/json-integers.ts";
 import { FINGERPRINT, type Fingerprints, fingerprintOf, fingerprintsOf } from "./fingerprint-set.ts";
 import { type AggregatorSettings, DEFAULT_AGGREGATOR_SETTINGS, type PartitionCounters, type PartitionSnapshot } from "./partition-aggregator.ts";
 import type { DimensionTotals, WindowSnapshot } from "./window-aggregate.ts";

@@ -8,7 +8,7 @@ import { createConsumer, createProducer, type KafkaConnection, MessagesStreamMod
 import { Simulator, type SimulatorOptions } from "../../lib/event/simulator.ts";
 import { validateOrder } from "../../lib/event/validate-order.ts";
 import { parseWindowLines } from "../../lib/hot/jsonl-sink.ts";
-import { stringifyWithBigInts } from "../../lib/window/json-integers.ts";
+import { stringifyWithBigInts } from "../../lib/runtime/json-integers.ts";
 import type { AggregatorSettings } from "../../lib/window/partition-aggregator.ts";
 import type { WindowResult } from "../../lib/window/window-aggregate.ts";
 import { type OraclePartition, type OracleRecord, type OracleWindow, runOracle } from "./oracle.ts";

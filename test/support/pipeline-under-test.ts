@@ -15,7 +15,7 @@ import { FileLakeStore } from "../../lib/lake/file-store.ts";
 import { createAdmin, createConsumer, ensureTopics, type KafkaConnection } from "../../lib/kafka/client.ts";
 import { readLake } from "../../lib/lake/reader.ts";
 import { queryInfluxql } from "../../lib/hot/influxql-client.ts";
-import { stringifyWithBigInts } from "../../lib/window/json-integers.ts";
+import { stringifyWithBigInts } from "../../lib/runtime/json-integers.ts";
 import type { AggregatorSettings } from "../../lib/window/partition-aggregator.ts";
 import { Prng } from "../../lib/event/prng.ts";
 import { REJECT_REASONS } from "../../lib/event/validate-order.ts";
