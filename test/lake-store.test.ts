@@ -5,25 +5,18 @@
  * one everything else rests on: of many writers racing a conditional write of one path, exactly
  * one wins, and the object holds its bytes.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { S3LakeStore } from "../lib/lake/s3-store.ts";
 import type { LakeStore } from "../lib/lake/store.ts";
-import { S3Server, S3_TEST_CREDENTIALS } from "./support/s3-server.ts";
+import { S3_TEST_CREDENTIALS, s3ServerForSuite } from "./support/s3-server.ts";
 
-const s3 = new S3Server();
+const s3 = s3ServerForSuite("lake");
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-lake-store-"));
-beforeAll(async () => {
-  await s3.start();
-  await s3.createBucket("lake");
-}, 60_000);
-afterAll(async () => {
-  await s3[Symbol.asyncDispose]();
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

@@ -5,6 +5,7 @@
  * Python tools, and it honours `If-None-Match: *` on PUT (412 for an existing key), which the
  * lake's commits rely on (S3LakeStore.checkConditionalWrites() proves it at every start).
  */
+import { afterAll, beforeAll } from "bun:test";
 import { join } from "node:path";
 import { S3LakeStore } from "../../lib/lake/s3-store.ts";
 import { LocalServer } from "./local-server.ts";
@@ -39,4 +40,15 @@ export class S3Server extends LocalServer {
   store(bucket: string, prefix: string): S3LakeStore {
     return new S3LakeStore({ bucket, prefix, endpoint: this.url, ...S3_TEST_CREDENTIALS });
   }
+}
+
+/** An S3 server started before the calling suite's tests, with `bucket` created, and stopped after them. */
+export function s3ServerForSuite(bucket: string): S3Server {
+  const server = new S3Server();
+  beforeAll(async () => {
+    await server.start();
+    await server.createBucket(bucket);
+  }, 60_000);
+  afterAll(() => server[Symbol.asyncDispose]());
+  return server;
 }
