@@ -3,16 +3,19 @@
  * not write: delta-rs (the deltalake package, .venv), on the local file system and on a real S3
  * server (moto). A table is built through lib/ alone — created, two appends of real lake files
  * with a txn per Kafka partition, then a compaction that removes two files and adds their merge
- * with dataChange false — and delta-rs must see every row exactly once at each version, the
- * schema and partition columns we declared, and the txn versions we committed. Our own replay of
- * the log must agree with it.
+ * with dataChange false, then a checkpoint, one more append, and the commits before the
+ * checkpoint deleted — and delta-rs must see every row exactly once at each version (the last one
+ * rebuilt from our checkpoint file), the schema and partition columns we declared, and the txn
+ * versions we committed. Our own replay of the log must agree with it.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Simulator } from "../lib/event/simulator.ts";
-import { commit, type DeltaAction, loadSnapshot } from "../lib/lake/delta-log.ts";
+import { writeCheckpoint } from "../lib/lake/delta-checkpoint.ts";
+import { commit, commitPath, type DeltaAction } from "../lib/lake/delta-log.ts";
+import { loadSnapshot } from "../lib/lake/delta-snapshot.ts";
 import { addFileAction, createTableActions } from "../lib/lake/delta-table.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { hourPartition } from "../lib/lake/layout.ts";
@@ -158,6 +161,23 @@ for (const [where, open] of places) {
       expect(ours.files.size).toBe(atV3.files);
       expect(ours.transactions).toEqual(new Map(apps.map((app, p) => [app, BigInt(rows[p]!.length - 1)])));
       expect([...ours.tombstones.keys()].sort()).toEqual([...firstHourFiles!].sort());
+
+      // A checkpoint at version 3, one more append, and the commits before the checkpoint gone:
+      // delta-rs must rebuild the table from our checkpoint file.
+      expect(await writeCheckpoint(store, ours)).toMatchObject({ version: 3, numOfAddFiles: atV3.files });
+      const extra = simulatedRows().map((list, p) => list.slice(0, 5).map((r) => ({ ...r, kafka_offset: BigInt(rows[p]!.length) + r.kafka_offset })));
+      const v4: DeltaAction[] = [];
+      for (let p = 0; p < PARTITIONS; p++) {
+        v4.push(...(await writeFiles(store, `p${p}-v4`, extra[p]!)));
+        v4.push({ txn: { appId: appId(p), version: extra[p]!.at(-1)!.kafka_offset } });
+      }
+      expect(await commit(store, 4, v4)).toBe(true);
+      for (let v = 0; v <= 3; v++) await store.remove(commitPath(v));
+      const atV4 = await readWithDeltaRs(uri, "latest", apps);
+      expect(atV4.version).toBe(4);
+      expect(atV4.rows.map((r) => r.slice(0, 3).join("@")).sort()).toEqual([...all, ...extra.flat()].map((r) => rowKey(r).join("@")).sort());
+      expect(atV4.txn).toEqual(Object.fromEntries(apps.map((app, p) => [app, rows[p]!.length + 4])));
+      expect((await loadSnapshot(store)).files.size).toBe(atV4.files);
     }, 120_000);
   });
 }

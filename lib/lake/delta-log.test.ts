@@ -8,10 +8,9 @@ import {
   type DeltaAction,
   emptySnapshot,
   encodeCommit,
-  listCommitVersions,
-  loadSnapshot,
   parseCommitName,
 } from "./delta-log.ts";
+import { listLog, loadSnapshot } from "./delta-snapshot.ts";
 import { MemoryLakeStore } from "./store.ts";
 
 const add = (path: string, dataChange = true): AddAction => ({ path, partitionValues: { dt: "2026-12-02", hour: "3" }, size: 100, modificationTime: 1, dataChange });
@@ -64,10 +63,10 @@ describe("the Delta log", () => {
     expect(await commit(store, 0, [protocol, { add: add("a") }])).toBe(true);
     expect(await commit(store, 0, [{ add: add("other") }])).toBe(false);
     expect(await commit(store, 1, [{ add: add("b") }])).toBe(true);
-    expect(await listCommitVersions(store)).toEqual([0, 1]);
+    expect((await listLog(store)).commits).toEqual([0, 1]);
     expect([...(await loadSnapshot(store)).files.keys()]).toEqual(["a", "b"]);
     expect([...(await loadSnapshot(store, 0)).files.keys()]).toEqual(["a"]);
-    await expect(loadSnapshot(store, 5)).rejects.toThrow("the table has no version 5; its log holds versions 0 to 1");
+    await expect(loadSnapshot(store, 5)).rejects.toThrow("the table has no version 5; its newest is 1");
     expect((await loadSnapshot(new MemoryLakeStore())).version).toBe(-1);
   });
 

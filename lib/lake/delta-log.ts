@@ -13,7 +13,8 @@
  * inputs, `dataChange: false`), `txn` (per Kafka partition, the last committed offset: Delta's
  * idempotent-append mechanism) and `commitInfo`.
  *
- * Pure but for `commit()` and `readCommit()`: the replay is a function of the actions.
+ * Pure but for `commit()` and `readCommit()`: the replay is a function of the actions. Loading a
+ * snapshot from storage, from the newest checkpoint on, is lib/lake/delta-snapshot.ts.
  */
 import { bigintsAt, stringifyWithBigInts } from "../runtime/json-integers.ts";
 import type { LakeStore } from "./store.ts";
@@ -174,33 +175,4 @@ export function applyCommit(snapshot: DeltaSnapshot, version: number, actions: r
     } else if ("txn" in action) next.transactions.set(action.txn.appId, action.txn.version);
   }
   return next;
-}
-
-/** The commit versions in the log, ascending (from a listing of `_delta_log/`). */
-export async function listCommitVersions(store: LakeStore): Promise<number[]> {
-  const versions: number[] = [];
-  for (const name of await store.list(DELTA_LOG_DIR)) {
-    const version = parseCommitName(name);
-    if (version !== undefined) versions.push(version);
-  }
-  return versions.sort((a, b) => a - b);
-}
-
-/**
- * The table at `version` (default: the newest commit), replayed from version 0. Throws when the
- * log has a gap or the asked version does not exist.
- */
-export async function loadSnapshot(store: LakeStore, version?: number): Promise<DeltaSnapshot> {
-  const versions = await listCommitVersions(store);
-  const target = version ?? versions.at(-1) ?? -1;
-  if (version !== undefined && !versions.includes(version)) {
-    throw new RangeError(`the table has no version ${version}; its log holds ${versions.length === 0 ? "no commit" : `versions ${versions[0]} to ${versions.at(-1)}`}`);
-  }
-  let snapshot = emptySnapshot();
-  for (let v = 0; v <= target; v++) {
-    const actions = await readCommit(store, v);
-    if (actions === undefined) throw new Error(`the Delta log has no commit ${v} but has later ones: the log is damaged`);
-    snapshot = applyCommit(snapshot, v, actions);
-  }
-  return snapshot;
 }
