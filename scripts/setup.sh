@@ -8,7 +8,7 @@
 #   - the Kafka broker's jars, resolved once through Maven (lib/kafka/local-broker.ts)
 #   - a Python venv in .venv with pyarrow (pinned), the lake's interop test reads Parquet with it
 #   - in the same venv, confluent-kafka (librdkafka, pinned): tests write topics with a client we did not write
-#   - in the same venv, moto[server] (an S3-compatible server for the lake's tests) and deltalake (delta-rs), pinned
+#   - in the same venv, moto[server] (an S3-compatible server for the lake's tests), deltalake (delta-rs) and polars, pinned
 #   - in the same venv, Jupyter's Python side for the notebooks (notebooks/requirements.txt), and the Deno kernel
 set -euo pipefail
 
@@ -54,6 +54,7 @@ PYARROW_VERSION=26.0.1
 CONFLUENT_KAFKA_VERSION=2.16.1
 MOTO_VERSION=5.2.5
 DELTALAKE_VERSION=1.6.6
+POLARS_VERSION=2.1.0
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   step "installing Debian packages: python3 python3-venv (the lake's interop test)"
   apt-get update -q
@@ -75,11 +76,12 @@ if [ "$(.venv/bin/python -c 'import confluent_kafka; print(confluent_kafka.__ver
   .venv/bin/pip install -q --disable-pip-version-check "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
 fi
 # The lake on object storage: moto's S3 server (it honours If-None-Match on PUT, which the lake's
-# commits need), and delta-rs (deltalake), an engine we did not write that reads the lake's table.
+# commits need), and delta-rs (deltalake) and Polars, engines we did not write that read the lake's table.
 if [ "$(.venv/bin/python -c 'import moto; print(moto.__version__)' 2>/dev/null || true)" != "$MOTO_VERSION" ] \
-  || [ "$(.venv/bin/python -c 'import deltalake; print(deltalake.__version__)' 2>/dev/null || true)" != "$DELTALAKE_VERSION" ]; then
-  step "installing moto[server] $MOTO_VERSION and deltalake $DELTALAKE_VERSION into .venv (pip)"
-  .venv/bin/pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" "deltalake==$DELTALAKE_VERSION"
+  || [ "$(.venv/bin/python -c 'import deltalake; print(deltalake.__version__)' 2>/dev/null || true)" != "$DELTALAKE_VERSION" ] \
+  || [ "$(.venv/bin/python -c 'import polars; print(polars.__version__)' 2>/dev/null || true)" != "$POLARS_VERSION" ]; then
+  step "installing moto[server] $MOTO_VERSION, deltalake $DELTALAKE_VERSION and polars $POLARS_VERSION into .venv (pip)"
+  .venv/bin/pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" "deltalake==$DELTALAKE_VERSION" "polars==$POLARS_VERSION"
 fi
 # Notebooks: Jupyter's Python side (pinned) in the same .venv, and the Deno kernel for people
 # (the tests' runner, notebooks/run_notebook.py, brings its own kernelspec for the pinned Deno).

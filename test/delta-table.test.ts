@@ -1,7 +1,7 @@
 /**
- * The lake's Delta log (lib/lake/delta-log.ts, lib/lake/delta-table.ts) read by an engine we did
- * not write: delta-rs (the deltalake package, .venv), on the local file system and on a real S3
- * server (moto). A table is built through lib/ alone — created, two appends of real lake files
+ * The lake's Delta log (lib/lake/delta-log.ts, lib/lake/delta-table.ts) read by engines we did
+ * not write: delta-rs (the deltalake package, .venv) and Polars (polars.read_delta, which must
+ * read the same rows), on the local file system and on a real S3 server (moto). A table is built through lib/ alone — created, two appends of real lake files
  * with a txn per Kafka partition, then a compaction that removes two files and adds their merge
  * with dataChange false, then a checkpoint, one more append, and the commits before the
  * checkpoint deleted — and delta-rs must see every row exactly once at each version (the last one
@@ -71,14 +71,22 @@ interface DeltaRsView {
   rows: [string, string, string, string, string, string, number][];
 }
 
+/** The table at `version` as delta-rs reads it; with Polars reading the same rows too, which must match. */
 async function readWithDeltaRs(uri: string, version: number | "latest", appIds: string[]): Promise<DeltaRsView> {
-  const child = Bun.spawn([join(repoRoot, ".venv", "bin", "python"), join(repoRoot, "test", "support", "read_delta.py"), uri, String(version), ...appIds], {
+  const [deltaRs, polars] = await Promise.all([readDelta("deltalake", uri, version, appIds), readDelta("polars", uri, version, [])]);
+  const sorted = (rows: DeltaRsView["rows"]) => rows.map((r) => JSON.stringify(r)).sort();
+  expect(sorted(polars.rows)).toEqual(sorted(deltaRs.rows));
+  return deltaRs;
+}
+
+async function readDelta(engine: "deltalake" | "polars", uri: string, version: number | "latest", appIds: string[]): Promise<DeltaRsView> {
+  const child = Bun.spawn([join(repoRoot, ".venv", "bin", "python"), join(repoRoot, "test", "support", "read_delta.py"), engine, uri, String(version), ...appIds], {
     env: { ...process.env, AWS_ENDPOINT_URL: s3.url, AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey, AWS_REGION: S3_TEST_CREDENTIALS.region },
     stdout: "pipe",
     stderr: "pipe",
   });
   const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
-  if (code !== 0) throw new Error(`read_delta.py ${uri} failed (exit ${code}); run \`bash scripts/setup.sh\` if deltalake is missing:\n${err}`);
+  if (code !== 0) throw new Error(`read_delta.py ${engine} ${uri} failed (exit ${code}); run \`bash scripts/setup.sh\` if deltalake or polars is missing:\n${err}`);
   return JSON.parse(out) as DeltaRsView;
 }
 
@@ -98,7 +106,7 @@ const places: [string, () => { store: LakeStore; uri: string }][] = [
 
 for (const [where, open] of places) {
   describe(`a Delta table written by lib/lake on ${where}`, () => {
-    test("delta-rs reads every row exactly once at each version, with our schema, partitions and txn versions; our replay agrees", async () => {
+    test("delta-rs (and Polars) read every row exactly once at each version, with our schema, partitions and txn versions; our replay agrees", async () => {
       const { store, uri } = open();
       const rows = simulatedRows();
       const half = rows.map((list) => Math.floor(list.length / 2));

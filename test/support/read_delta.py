@@ -1,8 +1,8 @@
-"""Reads the lake's Delta table with delta-rs (the deltalake package), an engine we did not write,
-for test/delta-table.test.ts; prints JSON on stdout.
+"""Reads the lake's Delta table with engines we did not write, for test/delta-table.test.ts:
+delta-rs (the deltalake package) and Polars (polars.read_delta); prints JSON on stdout.
 
-argv: the table URI (a local path or s3://bucket/prefix), an optional version (else the newest),
-then optional application ids whose txn versions to report. For s3:// the endpoint and
+argv: the engine (deltalake or polars), the table URI (a local path or s3://bucket/prefix), a
+version or "latest", then application ids whose txn versions to report (delta-rs reports them). For s3:// the endpoint and
 credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION.
 Output: the version read, the protocol, the partition columns, the schema's field names and
 types, the number of files, the txn version of each asked application id (null when none), and
@@ -15,9 +15,9 @@ import sys
 
 from deltalake import DeltaTable
 
-uri = sys.argv[1]
-version = None if len(sys.argv) < 3 or sys.argv[2] == "latest" else int(sys.argv[2])
-app_ids = sys.argv[3:]
+engine, uri = sys.argv[1], sys.argv[2]
+version = None if sys.argv[3] == "latest" else int(sys.argv[3])
+app_ids = sys.argv[4:]
 options = None
 if uri.startswith("s3://"):
     options = {
@@ -27,14 +27,23 @@ if uri.startswith("s3://"):
         "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
         "AWS_ALLOW_HTTP": "true",
     }
+COLUMNS = ["kafka_partition", "kafka_offset", "event_id", "dt", "hour", "total_usd_cents", "created_at"]
 table = DeltaTable(uri, version=version, storage_options=options)
-data = table.to_pyarrow_table(columns=["kafka_partition", "kafka_offset", "event_id", "dt", "hour", "total_usd_cents", "created_at"])
+if engine == "polars":
+    import polars
+
+    data = polars.read_delta(uri, version=version, columns=COLUMNS, storage_options=options).to_arrow()
+elif engine == "deltalake":
+    data = table.to_pyarrow_table(columns=COLUMNS)
+else:
+    raise SystemExit(f"unknown engine {engine!r}: use deltalake or polars")
 rows = [
     [str(r["kafka_partition"]), str(r["kafka_offset"]), r["event_id"], str(r["dt"]), str(r["hour"]), str(r["total_usd_cents"]), round(r["created_at"].timestamp() * 1000)]
     for r in data.to_pylist()
 ]
 protocol = table.protocol()
 print(json.dumps({
+    "engine": engine,
     "version": table.version(),
     "protocol": [protocol.min_reader_version, protocol.min_writer_version],
     "partitionColumns": table.metadata().partition_columns,
