@@ -52,3 +52,17 @@ export async function loadSnapshot(store: LakeStore, version?: number): Promise<
   }
   return snapshot;
 }
+
+/**
+ * `snapshot` brought up to the newest commit: each commit after it, read one by one until the
+ * first that does not exist (no listing: after losing a race for a version, the next commits are
+ * exactly what a writer must see). Returns `snapshot` itself when nothing is newer.
+ */
+export async function catchUp(store: LakeStore, snapshot: DeltaSnapshot): Promise<DeltaSnapshot> {
+  let current = snapshot;
+  for (;;) {
+    const actions = await readCommit(store, current.version + 1);
+    if (actions === undefined) return current;
+    current = applyCommit(current, current.version + 1, actions);
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * The lake writer's core on the Delta log (issue 19; lib/lake/writer.ts is the core on the
+ * lake's own offsets log, which the worker still runs): valid order events of the Kafka partitions
+ * it owns, buffered per partition and written to the table in flushes, exactly once.
+ *
+ * Each flush writes its Parquet files, then makes ONE Delta commit (lib/lake/delta-log.ts) with an
+ * `add` per file and, per Kafka partition it moved, a `txn` whose application id names the topic
+ * and partition and whose version is the last offset the flush covers (Delta's mechanism for
+ * idempotent appends). The commit is put-if-absent on the next version: a writer that loses the
+ * race reads the commits it missed and tries the next version. Until the commit lands the files
+ * are invisible to every reader; a restart resumes each partition after its txn version.
+ *
+ * Ownership: `assign()` commits, per new partition, a second txn (`…/owner`) whose version is a
+ * new owner epoch. Before every commit — and again after each lost race, from the commits it
+ * missed — the writer checks that each partition's owner epoch is still its own; a partition
+ * another writer claimed meanwhile is fenced: dropped from the commit and from this writer, its
+ * rows left to the new owner (`takeFenced()`). Because commits are totally ordered by version, a
+ * fenced writer can never commit after the claim that fenced it.
+ *
+ * Files of a flush that never committed (a crash, a fence) are never referenced by the log;
+ * vacuum deletes them after its retention. Nothing here deletes a file.
+ */
+import type { Clock, LakeWriterTotals } from "./writer.ts";
+import { validateLakeEvent } from "./writer.ts";
+import { LakeFlushError } from "./writer-errors.ts";
+import { writeCheckpoint } from "./delta-checkpoint.ts";
+import { type AddAction, applyCommit, commit, type DeltaAction, type DeltaSnapshot, readCommit } from "./delta-log.ts";
+import { catchUp, loadSnapshot } from "./delta-snapshot.ts";
+import { addFileAction, createTableActions } from "./delta-table.ts";
+import { hourPartition, writerFileName } from "./layout.ts";
+import { encodeLakeFile, type LakeRow, toLakeRow } from "./schema.ts";
+import type { LakeStore } from "./store.ts";
+
+export interface DeltaLakeWriterOptions {
+  /** The Kafka topic read: part of each txn's application id. */
+  topic: string;
+  /** Commit and file times (`modificationTime`, `commitInfo.timestamp`). Never used to judge an event. */
+  clock: Clock;
+  /** Rows per row group in a writer file. Default 131,072. */
+  rowGroupRows?: number;
+  /** A checkpoint after every this many versions. Default 10 (Delta's default). */
+  checkpointInterval?: number;
+}
+
+/** The txn application id that carries partition `partition`'s last committed offset. */
+export function offsetsAppId(topic: string, partition: number): string {
+  return `orderpulse-lake/${topic}/${partition}`;
+}
+
+/** The txn application id that carries partition `partition`'s owner epoch. */
+export function ownerAppId(topic: string, partition: number): string {
+  return `${offsetsAppId(topic, partition)}/owner`;
+}
+
+/** A partition this writer lost to another writer's claim: dropped, its buffered rows with it. */
+export interface DeltaFencedPartition {
+  partition: number;
+  /** This writer's owner epoch of it, now over. */
+  epoch: number;
+  /** The epoch of the claim that fenced it. */
+  newerEpoch: number;
+  /** Rows that were buffered and not committed: the new owner reads them again from Kafka. */
+  droppedRows: number;
+}
+
+interface PartitionState {
+  epoch: number;
+  /** The next offset after the partition's last committed one; undefined while nothing of it is in the table. */
+  committed: bigint | undefined;
+  /** The next offset to read: past every record handed to `add`/`advance`. */
+  position: bigint | undefined;
+  rows: LakeRow[];
+}
+
+export class DeltaLakeWriter {
+  readonly totals: LakeWriterTotals = { records: 0, valid: 0, invalid: 0, files: 0, bytes: 0, orphansRemoved: 0, filesLeftAlone: 0 };
+  /** Commits made by this writer (claims, flushes, skips), lost races retried, checkpoints written and failed. */
+  readonly commits = { made: 0, raced: 0, checkpoints: 0, checkpointFailures: 0 };
+  /** Why the last checkpoint could not be written (the commit before it stands; the next interval tries again). */
+  lastCheckpointError: unknown;
+  #partitions = new Map<number, PartitionState>();
+  #fenced: DeltaFencedPartition[] = [];
+  #snapshot: DeltaSnapshot | undefined;
+
+  constructor(
+    private readonly store: LakeStore,
+    private readonly options: DeltaLakeWriterOptions,
+  ) {}
+
+  get bufferedRows(): number {
+    let n = 0;
+    for (const s of this.#partitions.values()) n += s.rows.length;
+    return n;
+  }
+
+  owned(): number[] {
+    return [...this.#partitions.keys()].sort((a, b) => a - b);
+  }
+
+  /** This writer's owner epoch of `partition`, while it owns it. */
+  epoch(partition: number): number | undefined {
+    return this.#partitions.get(partition)?.epoch;
+  }
+
+  /** The table version this writer last saw (-1 before the table exists). */
+  get version(): number {
+    return this.#snapshot?.version ?? -1;
+  }
+
+  /**
+   * Takes ownership of `partitions`: one commit claiming each new one under a new owner epoch
+   * (creating the table first if there is none). Returns the offset to read each from (undefined:
+   * the table holds nothing of it yet). Partitions already owned are kept as they are.
+   */
+  async assign(partitions: readonly number[]): Promise<Map<number, bigint | undefined>> {
+    const fresh = partitions.filter((p) => !this.#partitions.has(p));
+    if (fresh.length > 0) {
+      let snapshot = await this.#table();
+      for (;;) {
+        const epochs = new Map(fresh.map((p) => [p, Number(snapshot.transactions.get(ownerAppId(this.options.topic, p)) ?? 0n) + 1]));
+        const actions: DeltaAction[] = [
+          this.#commitInfo("CLAIM PARTITIONS", { partitions: fresh.join(","), epochs: [...epochs.values()].join(",") }),
+          ...fresh.map((p): DeltaAction => ({ txn: { appId: ownerAppId(this.options.topic, p), version: BigInt(epochs.get(p)!), lastUpdated: this.options.clock.now() } })),
+        ];
+        const landed = await this.#commit(snapshot, actions);
+        if (landed) {
+          snapshot = landed;
+          for (const p of fresh) {
+            const last = snapshot.transactions.get(offsetsAppId(this.options.topic, p));
+            const committed = last === undefined ? undefined : last + 1n;
+            this.#partitions.set(p, { epoch: epochs.get(p)!, committed, position: committed, rows: [] });
+          }
+          break;
+        }
+        snapshot = await catchUp(this.store, snapshot);
+        this.#snapshot = snapshot;
+      }
+    }
+    return new Map(partitions.map((p) => [p, this.#partitions.get(p)!.position]));
+  }
+
+  /** Gives up partitions: their buffered rows are dropped (the next owner reads them again from the table's txn). */
+  revoke(partitions: readonly number[]): void {
+    for (const p of partitions) this.#partitions.delete(p);
+  }
+
+  takeFenced(): DeltaFencedPartition[] {
+    const fenced = this.#fenced;
+    this.#fenced = [];
+    return fenced;
+  }
+
+  position(partition: number): bigint | undefined {
+    return this.#partitions.get(partition)?.position;
+  }
+
+  /** The partition's committed next offset, while this writer owns it. */
+  committed(partition: number): bigint | undefined {
+    return this.#partitions.get(partition)?.committed;
+  }
+
+  /** Sets where an unread partition starts (the log's beginning, when the table has nothing of it). */
+  startAt(partition: number, offset: bigint): void {
+    const s = this.#state(partition);
+    if (s.position === undefined) s.position = offset;
+  }
+
+  /** One record of `partition` at `offset`, in offset order, with its Kafka timestamp when known. `value` is read during the call only. */
+  add(partition: number, offset: bigint, value: Uint8Array, timestampMs: number | null = null): void {
+    const s = this.#state(partition);
+    this.totals.records += 1;
+    const result = validateLakeEvent(value);
+    if (result.ok) {
+      s.rows.push(toLakeRow(result.event, result.eventTimeMs, partition, offset, timestampMs));
+      this.totals.valid += 1;
+    } else {
+      this.totals.invalid += 1;
+    }
+    if (s.position === undefined || offset + 1n > s.position) s.position = offset + 1n;
+  }
+
+  /** The fetch moved past `next` (control batches, records before the position): nothing to store, but the offset counts. */
+  advance(partition: number, next: bigint): void {
+    const s = this.#partitions.get(partition);
+    if (s && (s.position === undefined || next > s.position)) s.position = next;
+  }
+
+  /** True when some owned partition has read past its committed offset. */
+  get dirty(): boolean {
+    for (const s of this.#partitions.values()) if (s.position !== undefined && s.position !== s.committed) return true;
+    return false;
+  }
+
+  /**
+   * Writes every moved partition's buffered rows, then commits them all in one Delta commit.
+   * Resolves with the committed next offset of each partition it moved, for the consumer group's
+   * commit. A partition another writer claimed meanwhile is not committed but dropped
+   * (`takeFenced()`). Throws {@link LakeFlushError} when a file or the commit cannot be written
+   * and the commit did not land: then nothing of the flush is committed, the rows stay buffered,
+   * and `flush()` may be called again (it rewrites the same files under the same names).
+   */
+  async flush(): Promise<Map<number, bigint>> {
+    const moved = [...this.#partitions].filter(([, s]) => s.position !== undefined && s.position !== s.committed);
+    if (moved.length === 0) return new Map();
+    const files = new Map<number, AddAction[]>();
+    for (const [partition, s] of moved) {
+      const adds: AddAction[] = [];
+      try {
+        for (const [hour, list] of Map.groupBy(s.rows, (row) => hourPartition(row.created_at.getTime()))) {
+          const bytes = encodeLakeFile(list, this.options.rowGroupRows === undefined ? {} : { rowGroupRows: this.options.rowGroupRows });
+          const path = `${hour}/${writerFileName(partition, s.epoch, list[0]!.kafka_offset, list.at(-1)!.kafka_offset)}`;
+          await this.store.writeAtomic(path, bytes);
+          adds.push(addFileAction(path, bytes.byteLength, list, { modificationTime: this.options.clock.now(), dataChange: true }));
+          this.totals.files += 1;
+          this.totals.bytes += bytes.byteLength;
+        }
+      } catch (error) {
+        throw new LakeFlushError(partition, error);
+      }
+      files.set(partition, adds);
+    }
+    // What each partition's commit covers, fixed now: rows added during the commit stay for the next flush.
+    const covers = new Map(moved.map(([partition, s]) => [partition, { next: s.position!, rows: s.rows.length }]));
+    let snapshot = await this.#table();
+    for (;;) {
+      for (const partition of [...covers.keys()]) {
+        const s = this.#partitions.get(partition)!;
+        const epoch = Number(snapshot.transactions.get(ownerAppId(this.options.topic, partition)) ?? 0n);
+        if (epoch !== s.epoch) {
+          this.#fence(partition, s, epoch);
+          covers.delete(partition);
+        }
+      }
+      if (covers.size === 0) return new Map();
+      const actions: DeltaAction[] = [this.#commitInfo("WRITE", { mode: "Append", partitions: [...covers.keys()].join(",") })];
+      for (const [partition, { next }] of covers) {
+        actions.push(...files.get(partition)!.map((add): DeltaAction => ({ add })));
+        actions.push({ txn: { appId: offsetsAppId(this.options.topic, partition), version: next - 1n, lastUpdated: this.options.clock.now() } });
+      }
+      let landed: DeltaSnapshot | undefined;
+      try {
+        landed = await this.#commit(snapshot, actions);
+      } catch (error) {
+        throw new LakeFlushError(Math.min(...covers.keys()), error, { what: "commit" });
+      }
+      if (landed) {
+        const result = new Map<number, bigint>();
+        for (const [partition, { next, rows }] of covers) {
+          const s = this.#partitions.get(partition)!;
+          s.committed = next;
+          s.rows = s.rows.slice(rows);
+          result.set(partition, next);
+        }
+        return result;
+      }
+      snapshot = await catchUp(this.store, snapshot);
+      this.#snapshot = snapshot;
+    }
+  }
+
+  /**
+   * Skips `partition` ahead to `offset` (records Kafka deleted before the lake read them): a
+   * commit whose txn says everything before `offset` is done, naming the skipped range in its
+   * commitInfo. Only with nothing read past the committed offset. Resolves false when another
+   * writer had claimed the partition (then fenced).
+   */
+  async skipTo(partition: number, offset: bigint): Promise<boolean> {
+    const s = this.#state(partition);
+    const from = s.position;
+    if (from === undefined || s.rows.length > 0 || from !== (s.committed ?? from)) {
+      throw new RangeError(`partition ${partition} can skip only from its committed offset with nothing buffered: flush() first`);
+    }
+    if (offset <= from) throw new RangeError(`partition ${partition}: skipTo() goes forward only: ${offset} is not past ${from}`);
+    let snapshot = await this.#table();
+    for (;;) {
+      const epoch = Number(snapshot.transactions.get(ownerAppId(this.options.topic, partition)) ?? 0n);
+      if (epoch !== s.epoch) {
+        this.#fence(partition, s, epoch);
+        return false;
+      }
+      const landed = await this.#commit(snapshot, [
+        this.#commitInfo("SKIP LOST RECORDS", { partition: String(partition), from: String(from), to: String(offset) }),
+        { txn: { appId: offsetsAppId(this.options.topic, partition), version: offset - 1n, lastUpdated: this.options.clock.now() } },
+      ]);
+      if (landed) {
+        s.committed = offset;
+        s.position = offset;
+        return true;
+      }
+      snapshot = await catchUp(this.store, snapshot);
+      this.#snapshot = snapshot;
+    }
+  }
+
+  /** The newest snapshot this writer knows, the table created first when there is none. */
+  async #table(): Promise<DeltaSnapshot> {
+    this.#snapshot ??= await loadSnapshot(this.store);
+    while (this.#snapshot.version < 0) {
+      const created = await this.#commit(this.#snapshot, createTableActions(crypto.randomUUID(), this.options.clock.now()));
+      this.#snapshot = created ?? (await catchUp(this.store, this.#snapshot));
+    }
+    return this.#snapshot;
+  }
+
+  /**
+   * Commits `actions` as the version after `base`: the new snapshot when it landed, undefined
+   * when another commit took that version. A write that fails may have landed all the same (the
+   * object stored, the answer lost): the commit is read back and recognised by its commitInfo's
+   * txnId; if it cannot be read back either, the error is thrown.
+   */
+  async #commit(base: DeltaSnapshot, actions: DeltaAction[]): Promise<DeltaSnapshot | undefined> {
+    const version = base.version + 1;
+    const txnId = (actions[0] as { commitInfo?: { txnId?: string } }).commitInfo?.txnId;
+    let won: boolean;
+    try {
+      won = await commit(this.store, version, actions);
+    } catch (error) {
+      const there = await readCommit(this.store, version).catch(() => {
+        throw error;
+      });
+      if (there === undefined) throw error;
+      won = txnId !== undefined && (there[0] as { commitInfo?: { txnId?: string } }).commitInfo?.txnId === txnId;
+    }
+    if (!won) {
+      this.commits.raced += 1;
+      return undefined;
+    }
+    this.commits.made += 1;
+    const next = applyCommit(base, version, actions);
+    this.#snapshot = next;
+    const interval = this.options.checkpointInterval ?? 10;
+    if (version > 0 && version % interval === 0) {
+      try {
+        await writeCheckpoint(this.store, next);
+        this.commits.checkpoints += 1;
+      } catch (error) {
+        // Only readers' speed depends on it: the commit stands, and the next interval writes one.
+        this.commits.checkpointFailures += 1;
+        this.lastCheckpointError = error;
+      }
+    }
+    return next;
+  }
+
+  #commitInfo(operation: string, operationParameters: Record<string, string>): DeltaAction {
+    return { commitInfo: { txnId: crypto.randomUUID(), timestamp: this.options.clock.now(), operation, operationParameters, engineInfo: "orderpulse-lake-writer", isBlindAppend: true } };
+  }
+
+  #fence(partition: number, s: PartitionState, newerEpoch: number): void {
+    this.#fenced.push({ partition, epoch: s.epoch, newerEpoch, droppedRows: s.rows.length });
+    this.#partitions.delete(partition);
+  }
+
+  #state(partition: number): PartitionState {
+    const s = this.#partitions.get(partition);
+    if (!s) throw new RangeError(`partition ${partition} is not assigned to this lake writer; assign() it first`);
+    return s;
+  }
+}
