@@ -17,6 +17,7 @@ import { writeCheckpoint } from "../lib/lake/delta-checkpoint.ts";
 import { commit, commitPath, type DeltaAction } from "../lib/lake/delta-log.ts";
 import { loadSnapshot } from "../lib/lake/delta-snapshot.ts";
 import { addFileAction, createTableActions } from "../lib/lake/delta-table.ts";
+import { DeltaCompactor } from "../lib/lake/delta-compactor.ts";
 import { DeltaLakeWriter, offsetsAppId } from "../lib/lake/delta-writer.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { hourPartition } from "../lib/lake/layout.ts";
@@ -191,8 +192,8 @@ for (const [where, open] of places) {
   });
 }
 
-describe("the Delta lake writer core (lib/lake/delta-writer.ts) on S3 (moto)", () => {
-  test("two writers, partitions moving from one to the other mid-stream and the old owner flushing after the claim: delta-rs and Polars read every valid record exactly once", async () => {
+describe("the Delta lake writer and compactor cores (lib/lake/delta-writer.ts, delta-compactor.ts) on S3 (moto)", () => {
+  test("two writers, partitions moving from one to the other mid-stream and the old owner flushing after the claim, then a compaction: delta-rs and Polars read every valid record exactly once", async () => {
     const prefix = `tables/${crypto.randomUUID()}/orders`;
     const store = s3.store("lake", prefix);
     const clock = { now: () => Date.now() };
@@ -227,5 +228,13 @@ describe("the Delta lake writer core (lib/lake/delta-writer.ts) on S3 (moto)", (
     expect(read.rows.map((r) => `${r[0]}@${r[1]}`).sort()).toEqual(want);
     expect(read.txn).toEqual(Object.fromEntries(apps.map((app) => [app, 399])));
     expect(a.commits.checkpoints + b.commits.checkpoints).toBeGreaterThan(0);
+
+    // The compactor merges every closed hour's small files; the engines read the same records.
+    const compacted = await new DeltaCompactor(store, { clock: { now: () => Date.UTC(2026, 11, 3) } }).runOnce();
+    expect(compacted.compactions).toBeGreaterThan(0);
+    const after = await readWithDeltaRs(`s3://lake/${prefix}`, "latest", apps);
+    expect(after.files).toBeLessThan(read.files);
+    expect(after.rows.map((r) => `${r[0]}@${r[1]}`).sort()).toEqual(want);
+    expect(after.txn).toEqual(read.txn);
   }, 120_000);
 });

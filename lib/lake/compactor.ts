@@ -150,7 +150,7 @@ export class LakeCompactor {
 }
 
 /** Output order: by event time (tight created_at statistics per page and row group), then lineage. */
-function byTimeThenLineage(a: LakeRow, b: LakeRow): number {
+export function byTimeThenLineage(a: LakeRow, b: LakeRow): number {
   return (
     a.created_at.getTime() - b.created_at.getTime() ||
     a.kafka_partition - b.kafka_partition ||

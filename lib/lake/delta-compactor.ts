@@ -1,0 +1,114 @@
+/**
+ * The compactor's core on the Delta log (issue 19; lib/lake/compactor.ts is the core on the
+ * lake's own journal, which workers/compact.ts still runs): merges the small files of closed hour
+ * partitions (lib/lake/compaction-plan.ts, planned over the snapshot's `add` sizes) while writers
+ * keep appending and readers keep reading.
+ *
+ * A compaction is one Delta commit: `remove` of each input and `add` of the merged output, both
+ * with `dataChange: false` (the same rows, rearranged; streaming readers skip it). The commit is
+ * put-if-absent on the next version; after losing the race the compactor reads the commits it
+ * missed: appends by lake writers do not conflict (they only add new files), but a commit that
+ * removed one of its inputs (another compactor) does, and then this compaction is abandoned —
+ * its output never referenced. Nothing is deleted here: the inputs stay on storage for readers of
+ * older versions until vacuum deletes them after its retention.
+ */
+import { planCompactions } from "./compaction-plan.ts";
+import { applyCommit, commit, type DeltaAction, type DeltaSnapshot } from "./delta-log.ts";
+import { catchUp, loadSnapshot } from "./delta-snapshot.ts";
+import { addFileAction } from "./delta-table.ts";
+import { compactedFileName } from "./layout.ts";
+import { decodeLakeFile, encodeLakeFile, type LakeRow } from "./schema.ts";
+import type { LakeStore } from "./store.ts";
+import type { Clock } from "./writer.ts";
+import { byTimeThenLineage, CompactionInputError, type CompactedHour, type CompactorOptions } from "./compactor.ts";
+
+export interface DeltaCompactionSummary {
+  compactions: number;
+  inputFiles: number;
+  rows: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Compactions given up because a concurrent commit removed one of their inputs. */
+  conflicts: number;
+  /** Versions lost to other commits (writers' appends) and retried past. */
+  raced: number;
+  /** The table version after the last commit. */
+  version: number;
+}
+
+export class DeltaCompactor {
+  constructor(
+    private readonly store: LakeStore,
+    private readonly options: Omit<CompactorOptions, "graceMs"> & { clock: Clock },
+  ) {}
+
+  async runOnce(): Promise<DeltaCompactionSummary> {
+    const o = this.options;
+    let snapshot = await loadSnapshot(this.store);
+    const summary: DeltaCompactionSummary = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, conflicts: 0, raced: 0, version: snapshot.version };
+    if (snapshot.version < 0) return summary;
+    const plans = planCompactions([...snapshot.files].map(([path, add]) => ({ path, bytes: add.size })), {
+      nowMs: o.clock.now(),
+      closeAfterMs: o.closeAfterMs ?? 600_000,
+      targetBytes: o.targetBytes ?? 64 * 1024 * 1024,
+      minFiles: o.minFiles ?? 2,
+    });
+    for (const [index, plan] of plans.entries()) {
+      const rows: LakeRow[] = [];
+      let bytesIn = 0;
+      for (const input of plan.inputs) {
+        const bytes = await this.store.read(input.path);
+        if (!bytes) throw new CompactionInputError(`${input.path} is in table version ${snapshot.version} but not in storage; was it vacuumed too early?`);
+        bytesIn += bytes.byteLength;
+        for (const row of await decodeLakeFile(bytes)) rows.push(row);
+      }
+      rows.sort(byTimeThenLineage);
+      // Named after the version it was planned on: two compactors planning on one version write the same bytes.
+      const output = `${plan.hour}/${compactedFileName(snapshot.version + 1, index)}`;
+      const encoded = encodeLakeFile(rows, o.rowGroupRows === undefined ? {} : { rowGroupRows: o.rowGroupRows });
+      await this.store.writeAtomic(output, encoded);
+      const now = o.clock.now();
+      const inputs = new Set(plan.inputs.map((i) => i.path));
+      const actions: DeltaAction[] = [
+        { commitInfo: { timestamp: now, operation: "OPTIMIZE", operationParameters: { hour: plan.hour, inputs: String(inputs.size) }, engineInfo: "orderpulse-compactor", isBlindAppend: false } },
+        ...plan.inputs.map((input): DeltaAction => {
+          const add = snapshot.files.get(input.path)!;
+          return { remove: { path: add.path, deletionTimestamp: now, dataChange: false, extendedFileMetadata: true, partitionValues: add.partitionValues, size: add.size } };
+        }),
+        { add: addFileAction(output, encoded.byteLength, rows, { modificationTime: now, dataChange: false }) },
+      ];
+      const landed = await this.#commitUnlessConflicting(snapshot, actions, inputs, summary);
+      if (!landed.ok) {
+        summary.conflicts += 1;
+        snapshot = landed.snapshot;
+        continue;
+      }
+      snapshot = landed.snapshot;
+      const done: CompactedHour = { seq: snapshot.version, hour: plan.hour, inputs: inputs.size, rows: rows.length, bytesIn, bytesOut: encoded.byteLength };
+      summary.compactions += 1;
+      summary.inputFiles += done.inputs;
+      summary.rows += done.rows;
+      summary.bytesIn += bytesIn;
+      summary.bytesOut += done.bytesOut;
+      o.onCompacted?.(done);
+    }
+    summary.version = snapshot.version;
+    return summary;
+  }
+
+  /** Commits on top of `base`, retrying past commits that leave every input in the table. */
+  async #commitUnlessConflicting(
+    base: DeltaSnapshot,
+    actions: DeltaAction[],
+    inputs: ReadonlySet<string>,
+    summary: DeltaCompactionSummary,
+  ): Promise<{ ok: boolean; snapshot: DeltaSnapshot }> {
+    let snapshot = base;
+    for (;;) {
+      if ([...inputs].some((path) => !snapshot.files.has(path))) return { ok: false, snapshot };
+      if (await commit(this.store, snapshot.version + 1, actions)) return { ok: true, snapshot: applyCommit(snapshot, snapshot.version + 1, actions) };
+      summary.raced += 1;
+      snapshot = await catchUp(this.store, snapshot);
+    }
+  }
+}
