@@ -71,6 +71,7 @@ function beforeWrite(store: LakeStore, before: (path: string) => Promise<void>):
     list: (dir) => store.list(dir),
     read: (path) => store.read(path),
     size: (path) => store.size(path),
+    modifiedAt: (path) => store.modifiedAt(path),
     remove: (path) => store.remove(path),
     writeAtomic: async (path, bytes) => (await before(path), store.writeAtomic(path, bytes)),
     writeIfAbsent: async (path, bytes) => (await before(path), store.writeIfAbsent(path, bytes)),
@@ -231,7 +232,7 @@ describe("the lake at its seams", () => {
     const eio = () => Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
     let failing = false;
     const store: LakeStore = {
-      ...Object.fromEntries((["list", "read", "size", "remove"] as const).map((m) => [m, (p: string) => disk[m](p)])) as Pick<LakeStore, "list" | "read" | "size" | "remove">,
+      ...Object.fromEntries((["list", "read", "size", "modifiedAt", "remove"] as const).map((m) => [m, (p: string) => disk[m](p)])) as Pick<LakeStore, "list" | "read" | "size" | "modifiedAt" | "remove">,
       writeAtomic: async (path, bytes) => {
         await disk.writeAtomic(path, bytes);
         if (failing && path.startsWith("_offsets/")) throw eio();

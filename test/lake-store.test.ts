@@ -33,7 +33,7 @@ const stores: [string, () => Promise<LakeStore>][] = [
 
 for (const [name, make] of stores) {
   describe(`LakeStore on the ${name}`, () => {
-    test("a file written is read back whole, sized, listed by name one level at a time, and removed", async () => {
+    test("a file written is read back whole, sized, dated, listed by name one level at a time, and removed", async () => {
       const store = await make();
       expect(await store.list("")).toEqual([]);
       expect(await store.read("dt=2026-12-02/hour=03/a.parquet")).toBeUndefined();
@@ -48,6 +48,9 @@ for (const [name, make] of stores) {
       expect(await store.list("dt=2026-12-02/hour=05")).toEqual([]);
       expect(text(await store.read("dt=2026-12-02/hour=03/a.parquet"))).toBe("aaa");
       expect(await store.size("dt=2026-12-02/hour=03/b.parquet")).toBe(2);
+      const written = await store.modifiedAt("dt=2026-12-02/hour=03/b.parquet");
+      expect(Math.abs(written! - Date.now())).toBeLessThan(60_000); // the storage's clock, here the same machine's
+      expect(await store.modifiedAt("dt=2026-12-02/hour=03/none.parquet")).toBeUndefined();
       await store.writeAtomic("dt=2026-12-02/hour=03/a.parquet", utf8("replaced"));
       expect(text(await store.read("dt=2026-12-02/hour=03/a.parquet"))).toBe("replaced");
       await store.remove("dt=2026-12-02/hour=03/a.parquet");

@@ -178,6 +178,26 @@ export async function writeCheckpoint(store: LakeStore, snapshot: DeltaSnapshot,
   return last;
 }
 
+/**
+ * After a commit that made `snapshot`: a checkpoint when its version is a multiple of
+ * `interval`, whoever committed it (writers and the compactor alike). A failure to write one is
+ * returned, not thrown: the commit stands, only readers' speed depends on the checkpoint, and the
+ * next interval writes one.
+ */
+export async function checkpointOnInterval(
+  store: LakeStore,
+  snapshot: DeltaSnapshot,
+  options: { interval: number; tombstonesSinceMs: number },
+): Promise<{ written: boolean; error?: unknown }> {
+  if (snapshot.version <= 0 || snapshot.version % options.interval !== 0) return { written: false };
+  try {
+    await writeCheckpoint(store, snapshot, options.tombstonesSinceMs);
+    return { written: true };
+  } catch (error) {
+    return { written: false, error };
+  }
+}
+
 /** What `_last_checkpoint` says, or undefined when there is none (or it cannot be read: then list the log). */
 export async function readLastCheckpoint(store: LakeStore): Promise<LastCheckpoint | undefined> {
   const bytes = await store.read(LAST_CHECKPOINT_PATH);

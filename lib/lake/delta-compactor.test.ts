@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Simulator } from "../event/simulator.ts";
 import { DeltaCompactor } from "./delta-compactor.ts";
+import { checkpointPath } from "./delta-checkpoint.ts";
 import { readCommit } from "./delta-log.ts";
 import { loadSnapshot } from "./delta-snapshot.ts";
 import { DeltaLakeWriter } from "./delta-writer.ts";
@@ -41,9 +42,10 @@ describe("DeltaCompactor", () => {
     const { store } = await smallFiles();
     const before = await loadSnapshot(store);
     const rowsBefore = keys(await rowsOf(store));
-    const summary = await new DeltaCompactor(store, { clock: later }).runOnce();
+    const summary = await new DeltaCompactor(store, { clock: later, checkpointInterval: 2 }).runOnce();
     expect(summary.compactions).toBe(2);
     expect(summary.inputFiles).toBe(before.files.size);
+    expect(summary.checkpoints).toBe(1); // its commits are versions 12 and 13: a checkpoint at 12
     const after = await loadSnapshot(store);
     expect(after.version).toBe(before.version + 2);
     expect(after.files.size).toBe(2);
@@ -53,6 +55,7 @@ describe("DeltaCompactor", () => {
     expect(actions.filter((a) => "remove" in a).every((a) => "remove" in a && a.remove.dataChange === false)).toBe(true);
     expect(actions.filter((a) => "add" in a).map((a) => "add" in a && a.add.dataChange)).toEqual([false]);
     expect(after.transactions).toEqual(before.transactions);
+    expect(store.files.has(checkpointPath(12))).toBe(true);
   });
 
   test("writers appending during a compaction do not conflict: the compaction retries past their commits", async () => {

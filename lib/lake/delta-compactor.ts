@@ -14,7 +14,9 @@
  */
 import { planCompactions } from "./compaction-plan.ts";
 import { applyCommit, commit, type DeltaAction, type DeltaSnapshot } from "./delta-log.ts";
+import { checkpointOnInterval } from "./delta-checkpoint.ts";
 import { catchUp, loadSnapshot } from "./delta-snapshot.ts";
+import { DEFAULT_FILE_RETENTION_MS } from "./delta-vacuum.ts";
 import { addFileAction } from "./delta-table.ts";
 import { compactedFileName } from "./layout.ts";
 import { decodeLakeFile, encodeLakeFile, type LakeRow } from "./schema.ts";
@@ -32,6 +34,8 @@ export interface DeltaCompactionSummary {
   conflicts: number;
   /** Versions lost to other commits (writers' appends) and retried past. */
   raced: number;
+  /** Checkpoints written after its commits (on the same interval as the writers'). */
+  checkpoints: number;
   /** The table version after the last commit. */
   version: number;
 }
@@ -39,13 +43,19 @@ export interface DeltaCompactionSummary {
 export class DeltaCompactor {
   constructor(
     private readonly store: LakeStore,
-    private readonly options: Omit<CompactorOptions, "graceMs"> & { clock: Clock },
+    private readonly options: Omit<CompactorOptions, "graceMs"> & {
+      clock: Clock;
+      /** A checkpoint after a commit whose version is a multiple of this. Default 10. */
+      checkpointInterval?: number;
+      /** Tombstones older than this are left out of checkpoints. Default 7 days. */
+      tombstoneRetentionMs?: number;
+    },
   ) {}
 
   async runOnce(): Promise<DeltaCompactionSummary> {
     const o = this.options;
     let snapshot = await loadSnapshot(this.store);
-    const summary: DeltaCompactionSummary = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, conflicts: 0, raced: 0, version: snapshot.version };
+    const summary: DeltaCompactionSummary = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, conflicts: 0, raced: 0, checkpoints: 0, version: snapshot.version };
     if (snapshot.version < 0) return summary;
     const plans = planCompactions([...snapshot.files].map(([path, add]) => ({ path, bytes: add.size })), {
       nowMs: o.clock.now(),
@@ -106,7 +116,15 @@ export class DeltaCompactor {
     let snapshot = base;
     for (;;) {
       if ([...inputs].some((path) => !snapshot.files.has(path))) return { ok: false, snapshot };
-      if (await commit(this.store, snapshot.version + 1, actions)) return { ok: true, snapshot: applyCommit(snapshot, snapshot.version + 1, actions) };
+      if (await commit(this.store, snapshot.version + 1, actions)) {
+        const next = applyCommit(snapshot, snapshot.version + 1, actions);
+        const checkpoint = await checkpointOnInterval(this.store, next, {
+          interval: this.options.checkpointInterval ?? 10,
+          tombstonesSinceMs: this.options.clock.now() - (this.options.tombstoneRetentionMs ?? DEFAULT_FILE_RETENTION_MS),
+        });
+        if (checkpoint.written) summary.checkpoints += 1;
+        return { ok: true, snapshot: next };
+      }
       summary.raced += 1;
       snapshot = await catchUp(this.store, snapshot);
     }

@@ -23,9 +23,10 @@
 import type { Clock, LakeWriterTotals } from "./writer.ts";
 import { validateLakeEvent } from "./writer.ts";
 import { LakeFlushError } from "./writer-errors.ts";
-import { writeCheckpoint } from "./delta-checkpoint.ts";
+import { checkpointOnInterval } from "./delta-checkpoint.ts";
 import { type AddAction, applyCommit, commit, type DeltaAction, type DeltaSnapshot, readCommit } from "./delta-log.ts";
 import { catchUp, loadSnapshot } from "./delta-snapshot.ts";
+import { DEFAULT_FILE_RETENTION_MS } from "./delta-vacuum.ts";
 import { addFileAction, createTableActions } from "./delta-table.ts";
 import { hourPartition, writerFileName } from "./layout.ts";
 import { encodeLakeFile, type LakeRow, toLakeRow } from "./schema.ts";
@@ -40,6 +41,8 @@ export interface DeltaLakeWriterOptions {
   rowGroupRows?: number;
   /** A checkpoint after every this many versions. Default 10 (Delta's default). */
   checkpointInterval?: number;
+  /** Tombstones older than this are left out of checkpoints (vacuum may have deleted their files). Default 7 days. */
+  tombstoneRetentionMs?: number;
 }
 
 /** The txn application id that carries partition `partition`'s last committed offset. */
@@ -328,16 +331,14 @@ export class DeltaLakeWriter {
     this.commits.made += 1;
     const next = applyCommit(base, version, actions);
     this.#snapshot = next;
-    const interval = this.options.checkpointInterval ?? 10;
-    if (version > 0 && version % interval === 0) {
-      try {
-        await writeCheckpoint(this.store, next);
-        this.commits.checkpoints += 1;
-      } catch (error) {
-        // Only readers' speed depends on it: the commit stands, and the next interval writes one.
-        this.commits.checkpointFailures += 1;
-        this.lastCheckpointError = error;
-      }
+    const checkpoint = await checkpointOnInterval(this.store, next, {
+      interval: this.options.checkpointInterval ?? 10,
+      tombstonesSinceMs: this.options.clock.now() - (this.options.tombstoneRetentionMs ?? DEFAULT_FILE_RETENTION_MS),
+    });
+    if (checkpoint.written) this.commits.checkpoints += 1;
+    if (checkpoint.error !== undefined) {
+      this.commits.checkpointFailures += 1;
+      this.lastCheckpointError = checkpoint.error;
     }
     return next;
   }

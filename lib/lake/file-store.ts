@@ -65,6 +65,15 @@ export class FileLakeStore implements LakeStore {
     }
   }
 
+  async modifiedAt(path: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.#abs(path))).mtimeMs;
+    } catch (error) {
+      if (isErrorCode(error, "ENOENT")) return undefined;
+      throw error;
+    }
+  }
+
   async writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
     const { dir, target, temp } = this.#placeFor(path);
     await this.#ensureDirectory(dir);

@@ -101,6 +101,15 @@ export class S3LakeStore implements LakeStore {
     }
   }
 
+  async modifiedAt(path: string): Promise<number | undefined> {
+    try {
+      return (await this.#client.file(this.#key(path)).stat()).lastModified.getTime();
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   async writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
     await this.#client.file(this.#key(path)).write(bytes);
   }

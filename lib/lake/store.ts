@@ -15,6 +15,8 @@ export interface LakeStore {
   read(path: string): Promise<Uint8Array | undefined>;
   /** The file's size in bytes, or `undefined` when it does not exist. */
   size(path: string): Promise<number | undefined>;
+  /** When the file was last written (ms since the epoch, by the storage's clock), or `undefined` when it does not exist. */
+  modifiedAt(path: string): Promise<number | undefined>;
   /** Writes a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the directory. */
   writeAtomic(path: string, bytes: Uint8Array): Promise<void>;
   /**
@@ -30,6 +32,8 @@ export interface LakeStore {
 /** A lake in memory: a map from path to bytes. Directories exist while a file lies under them. */
 export class MemoryLakeStore implements LakeStore {
   readonly files = new Map<string, Uint8Array>();
+  /** When each file was written (Date.now() then); tests may set it. */
+  readonly modified = new Map<string, number>();
 
   list(dir: string): Promise<string[]> {
     const prefix = dir === "" ? "" : `${dir}/`;
@@ -48,19 +52,26 @@ export class MemoryLakeStore implements LakeStore {
     return Promise.resolve(this.files.get(path)?.byteLength);
   }
 
+  modifiedAt(path: string): Promise<number | undefined> {
+    return Promise.resolve(this.files.has(path) ? this.modified.get(path) : undefined);
+  }
+
   writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
     this.files.set(path, bytes.slice());
+    this.modified.set(path, Date.now());
     return Promise.resolve();
   }
 
   writeIfAbsent(path: string, bytes: Uint8Array): Promise<boolean> {
     if (this.files.has(path)) return Promise.resolve(false);
     this.files.set(path, bytes.slice());
+    this.modified.set(path, Date.now());
     return Promise.resolve(true);
   }
 
   remove(path: string): Promise<void> {
     this.files.delete(path);
+    this.modified.delete(path);
     return Promise.resolve();
   }
 }
