@@ -12,8 +12,18 @@
  * Directories are key prefixes: `list(dir)` lists one level below `dir/` (ListObjectsV2 with the
  * delimiter `/`), files and "directories" alike, as the local store does.
  */
-import { S3Client } from "bun";
+import type { S3Client } from "bun";
 import type { LakeStore } from "./store.ts";
+
+/**
+ * Bun's S3 client, looked up at run time so that this module still imports under Deno (the
+ * notebooks import lib/; an S3 lake there is not supported yet, and says so).
+ */
+function bunS3Client(): typeof S3Client {
+  const client = (globalThis as { Bun?: { S3Client?: typeof S3Client } }).Bun?.S3Client;
+  if (!client) throw new Error("an S3 lake needs Bun's S3 client: run this under Bun (the notebooks under Deno read a local lake only, for now)");
+  return client;
+}
 
 export interface S3LakeStoreOptions {
   bucket: string;
@@ -46,7 +56,7 @@ export class S3LakeStore implements LakeStore {
   constructor(options: S3LakeStoreOptions) {
     this.bucket = options.bucket;
     this.prefix = options.prefix;
-    this.#client = new S3Client({
+    this.#client = new (bunS3Client())({
       bucket: options.bucket,
       endpoint: options.endpoint,
       region: options.region ?? "us-east-1",
