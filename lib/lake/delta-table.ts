@@ -71,8 +71,14 @@ export const LAKE_TABLE_SCHEMA = {
 /** The columns with statistics: top-level numbers and timestamps. */
 const STATS_COLUMNS = LAKE_COLUMNS.filter((name) => ["long", "integer", "timestamp"].includes(COLUMN_TYPES[name] as string));
 
-/** The actions of version 0: protocol, metadata (table id `tableId`), and what created it. */
-export function createTableActions(tableId: string, nowMs: number): DeltaAction[] {
+/** The table property naming the Kafka topic whose events the table holds. */
+export const TOPIC_PROPERTY = "orderpulse.topic";
+
+/**
+ * The actions of version 0: protocol, metadata (table id `tableId`; `topic`, when given, recorded
+ * as the table property {@link TOPIC_PROPERTY}), and what created it.
+ */
+export function createTableActions(tableId: string, nowMs: number, topic?: string): DeltaAction[] {
   const metaData: MetadataAction = {
     id: tableId,
     name: "orders",
@@ -80,7 +86,7 @@ export function createTableActions(tableId: string, nowMs: number): DeltaAction[
     format: { provider: "parquet", options: {} },
     schemaString: JSON.stringify(LAKE_TABLE_SCHEMA),
     partitionColumns: [...PARTITION_COLUMNS],
-    configuration: {},
+    configuration: topic === undefined ? {} : { [TOPIC_PROPERTY]: topic },
     createdTime: nowMs,
   };
   return [

@@ -6,7 +6,7 @@ import { loadSnapshot } from "./delta-snapshot.ts";
 import { DeltaLakeWriter, offsetsAppId, ownerAppId } from "./delta-writer.ts";
 import { decodeLakeFile, type LakeRow } from "./schema.ts";
 import { type LakeStore, MemoryLakeStore } from "./store.ts";
-import { validateLakeEvent } from "./writer.ts";
+import { LakeTopicMismatchError, validateLakeEvent } from "./writer.ts";
 
 const clock = { now: () => Date.UTC(2026, 11, 2, 12) };
 const TOPIC = "orders";
@@ -158,6 +158,16 @@ describe("DeltaLakeWriter", () => {
     const full = await loadSnapshot(store);
     for (let v = 0; v <= 8; v++) store.files.delete(commitPath(v));
     expect(await loadSnapshot(store)).toEqual(full);
+  });
+
+  test("the table names its topic, and a writer of another topic is refused before it commits anything", async () => {
+    const store = new MemoryLakeStore();
+    await new DeltaLakeWriter(store, { topic: TOPIC, clock }).assign([0]);
+    expect((await loadSnapshot(store)).metadata?.configuration).toEqual({ "orderpulse.topic": TOPIC });
+    const version = (await loadSnapshot(store)).version;
+    await expect(new DeltaLakeWriter(store, { topic: "payments", clock }).assign([0])).rejects.toThrow(LakeTopicMismatchError);
+    await expect(new DeltaLakeWriter(store, { topic: "payments", clock }).assign([0])).rejects.toThrow('holds the events of topic "orders"');
+    expect((await loadSnapshot(store)).version).toBe(version);
   });
 
   test("skipTo() commits the skipped range as done, named in the commit, and refuses to go back", async () => {

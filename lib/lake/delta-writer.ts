@@ -22,12 +22,12 @@
  */
 import type { Clock, LakeWriterTotals } from "./writer.ts";
 import { validateLakeEvent } from "./writer.ts";
-import { LakeFlushError } from "./writer-errors.ts";
+import { LakeFlushError, LakeTopicMismatchError } from "./writer-errors.ts";
 import { checkpointOnInterval } from "./delta-checkpoint.ts";
 import { type AddAction, applyCommit, commit, type DeltaAction, type DeltaSnapshot, readCommit } from "./delta-log.ts";
 import { catchUp, loadSnapshot } from "./delta-snapshot.ts";
 import { DEFAULT_FILE_RETENTION_MS } from "./delta-vacuum.ts";
-import { addFileAction, createTableActions } from "./delta-table.ts";
+import { addFileAction, createTableActions, TOPIC_PROPERTY } from "./delta-table.ts";
 import { hourPartition, writerFileName } from "./layout.ts";
 import { encodeLakeFile, type LakeRow, toLakeRow } from "./schema.ts";
 import type { LakeStore } from "./store.ts";
@@ -295,12 +295,22 @@ export class DeltaLakeWriter {
     }
   }
 
-  /** The newest snapshot this writer knows, the table created first when there is none. */
+  /**
+   * The newest snapshot this writer knows, the table created first when there is none (naming
+   * the topic). A table that names another topic is refused with a LakeTopicMismatchError: its
+   * rows are another stream's.
+   */
   async #table(): Promise<DeltaSnapshot> {
     this.#snapshot ??= await loadSnapshot(this.store);
     while (this.#snapshot.version < 0) {
-      const created = await this.#commit(this.#snapshot, createTableActions(crypto.randomUUID(), this.options.clock.now()));
+      const created = await this.#commit(this.#snapshot, createTableActions(crypto.randomUUID(), this.options.clock.now(), this.options.topic));
       this.#snapshot = created ?? (await catchUp(this.store, this.#snapshot));
+    }
+    const topic = this.#snapshot.metadata?.configuration[TOPIC_PROPERTY];
+    if (topic !== undefined && topic !== this.options.topic) {
+      throw new LakeTopicMismatchError(
+        `the lake's table holds the events of topic ${JSON.stringify(topic)} (its property ${TOPIC_PROPERTY}), not ${JSON.stringify(this.options.topic)}: point this writer at another table`,
+      );
     }
     return this.#snapshot;
   }
