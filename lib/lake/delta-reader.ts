@@ -9,7 +9,7 @@
  * retention, or a vacuum run with a short one) starts again from a newer snapshot. A read of a
  * given older version whose files are gone cannot be served, and says so.
  */
-import { offsetsAppId } from "./delta-writer.ts";
+import { partitionOfOffsetsAppId } from "./delta-writer.ts";
 import { loadSnapshot } from "./delta-snapshot.ts";
 import { dirOf } from "./layout.ts";
 import { decodeLakeFile, type LakeRow } from "./schema.ts";
@@ -55,10 +55,9 @@ export async function readTable(store: LakeStore, options: DeltaReadOptions = {}
     if (vanished === undefined) {
       const nextOffsets = new Map<number, bigint>();
       if (options.topic !== undefined) {
-        const prefix = offsetsAppId(options.topic, 0).replace(/0$/, "");
         for (const [appId, version] of snapshot.transactions) {
-          const partition = appId.startsWith(prefix) ? Number(appId.slice(prefix.length)) : Number.NaN;
-          if (Number.isInteger(partition)) nextOffsets.set(partition, version + 1n);
+          const partition = partitionOfOffsetsAppId(options.topic, appId);
+          if (partition !== undefined) nextOffsets.set(partition, version + 1n);
         }
       }
       return { version: snapshot.version, files, rows, nextOffsets, retries: attempt };

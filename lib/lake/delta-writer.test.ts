@@ -3,7 +3,7 @@ import { Simulator } from "../event/simulator.ts";
 import { checkpointPath } from "./delta-checkpoint.ts";
 import { commitPath, readCommit } from "./delta-log.ts";
 import { loadSnapshot } from "./delta-snapshot.ts";
-import { DeltaLakeWriter, offsetsAppId, ownerAppId } from "./delta-writer.ts";
+import { DeltaLakeWriter, offsetsAppId, ownerAppId, partitionOfOffsetsAppId } from "./delta-writer.ts";
 import { decodeLakeFile, type LakeRow } from "./schema.ts";
 import { type LakeStore, MemoryLakeStore } from "./store.ts";
 import { LakeTopicMismatchError, validateLakeEvent } from "./writer.ts";
@@ -31,6 +31,13 @@ async function tableRows(store: LakeStore): Promise<string[]> {
 const key = (partition: number, offset: number) => `${partition}@${offset}`;
 
 describe("DeltaLakeWriter", () => {
+  test("an offsets application id names its topic and partition, and only offsets ids are read back as partitions", () => {
+    expect(partitionOfOffsetsAppId(TOPIC, offsetsAppId(TOPIC, 12))).toBe(12);
+    expect(partitionOfOffsetsAppId(TOPIC, ownerAppId(TOPIC, 12))).toBeUndefined();
+    expect(partitionOfOffsetsAppId(TOPIC, offsetsAppId("orders.late", 12))).toBeUndefined();
+    expect(partitionOfOffsetsAppId("orders.late", offsetsAppId(TOPIC, 12))).toBeUndefined();
+  });
+
   test("creates the table, claims its partitions, and commits each flush once with a txn per partition: the last offset it covers", async () => {
     const store = new MemoryLakeStore();
     const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock });

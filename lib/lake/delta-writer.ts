@@ -50,6 +50,14 @@ export function offsetsAppId(topic: string, partition: number): string {
   return `orderpulse-lake/${topic}/${partition}`;
 }
 
+/** The partition an {@link offsetsAppId} of `topic` names; undefined for any other id (an owner id, another topic's). */
+export function partitionOfOffsetsAppId(topic: string, appId: string): number | undefined {
+  const prefix = `orderpulse-lake/${topic}/`;
+  if (!appId.startsWith(prefix)) return undefined;
+  const rest = appId.slice(prefix.length);
+  return /^\d{1,9}$/.test(rest) ? Number(rest) : undefined;
+}
+
 /** The txn application id that carries partition `partition`'s owner epoch. */
 export function ownerAppId(topic: string, partition: number): string {
   return `${offsetsAppId(topic, partition)}/owner`;
