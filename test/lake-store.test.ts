@@ -3,18 +3,27 @@
  * file system (lib/lake/file-store.ts) and S3-compatible object storage (lib/lake/s3-store.ts) on
  * a real S3 server (moto's, test/support/s3-server.ts). The same cases for both, including the
  * one everything else rests on: of many writers racing a conditional write of one path, exactly
- * one wins, and the object holds its bytes.
+ * one wins, and the object holds its bytes. The S3 cases run once more on a moto server that
+ * checks every request's signature (botocore recomputes it), which proves lib/lake/sigv4.ts signs
+ * what S3 verifies, keys that need encoding included.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
-import { S3LakeStore } from "../lib/lake/s3-store.ts";
+import { freePort } from "../lib/kafka/local-broker.ts";
+import { S3ErrorCode, S3LakeStore, S3RequestError } from "../lib/lake/s3-store.ts";
 import type { LakeStore } from "../lib/lake/store.ts";
 import { S3_TEST_CREDENTIALS, s3ServerForSuite } from "./support/s3-server.ts";
 
 const s3 = s3ServerForSuite("lake");
+/** A second server, checking signatures: moto's authentication is server-wide. */
+const signedS3 = s3ServerForSuite("lake");
+let signedKey: { accessKeyId: string; secretAccessKey: string };
+beforeAll(async () => {
+  signedKey = await signedS3.requireSignatures();
+}, 60_000);
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-lake-store-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -29,7 +38,11 @@ const stores: [string, () => Promise<LakeStore>][] = [
     await s3.createBucket(bucket);
     return s3.store(bucket, "");
   }],
+  ["S3 (moto checking signatures)", () => Promise.resolve(signedS3.store("lake", `signed/${crypto.randomUUID()}`, signedKey))],
 ];
+
+/** Names that need encoding in a URL, a signature or a list response, each a directory and a file. */
+const AWKWARD_NAMES = ["a b", "k=v", "1+1", "100%", "%41", "ünï©ødé 日本", "it's (a)*!$&,;:@~", "x y+z=%20"];
 
 for (const [name, make] of stores) {
   describe(`LakeStore on the ${name}`, () => {
@@ -72,6 +85,20 @@ for (const [name, make] of stores) {
       }
     });
 
+    test("names with spaces, =, +, %, unicode and punctuation round-trip through write, list, read and remove", async () => {
+      const store = await make();
+      for (const name of AWKWARD_NAMES) await store.writeAtomic(`${name}/${name}.json`, utf8(name));
+      expect(await store.list("")).toEqual([...AWKWARD_NAMES].sort());
+      for (const name of AWKWARD_NAMES) {
+        expect(await store.list(name)).toEqual([`${name}.json`]);
+        expect(text(await store.read(`${name}/${name}.json`))).toBe(name);
+        expect(await store.size(`${name}/${name}.json`)).toBe(utf8(name).byteLength);
+        expect(await store.writeIfAbsent(`${name}/${name}.json`, utf8("again"))).toBe(false);
+        await store.remove(`${name}/${name}.json`);
+        expect(await store.list(name)).toEqual([]);
+      }
+    });
+
     test("a path that climbs out of the lake is refused", async () => {
       const store = await make();
       await expect(store.read("../outside")).rejects.toThrow("lake path must stay inside the lake");
@@ -91,5 +118,74 @@ describe("S3LakeStore", () => {
     const missing = new S3LakeStore({ bucket: "no-such-bucket", prefix: "x", endpoint: s3.url, ...S3_TEST_CREDENTIALS });
     await expect(missing.list("")).rejects.toThrow();
     await expect(missing.writeIfAbsent("a", utf8("a"))).rejects.toThrow(/S3 refused a conditional PUT of s3:\/\/no-such-bucket\/x\/a: HTTP 404/);
+  });
+
+  test("a missing bucket is named with what to do, and a read of it is an error, not a missing file", async () => {
+    const missing = new S3LakeStore({ bucket: "no-such-bucket", prefix: "x", endpoint: s3.url, ...S3_TEST_CREDENTIALS });
+    const error = await missing.read("a").then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(S3RequestError);
+    expect((error as S3RequestError).message).toStartWith("S3 refused a GET of s3://no-such-bucket/x/a: HTTP 404 NoSuchBucket: ");
+    expect((error as S3RequestError).message).toEndWith("; create the bucket no-such-bucket first, or name another in LAKE_URI");
+    expect({ code: (error as S3RequestError).code, retriable: (error as S3RequestError).retriable, s3Code: (error as S3RequestError).s3Code }).toEqual({
+      code: "S3_REQUEST_FAILED",
+      retriable: false,
+      s3Code: "NoSuchBucket",
+    });
+  });
+
+  test("list() follows continuation tokens through a directory of more than 1000 entries", async () => {
+    const store = s3.store("lake", `big/${crypto.randomUUID()}`);
+    // 1010 files and 5 directories: S3 pages at 1000 keys and common prefixes together.
+    const names = [...Array.from({ length: 1010 }, (_, i) => `part-${String(i).padStart(5, "0")}.parquet`), ...Array.from({ length: 5 }, (_, i) => `zdir=${i}`)];
+    const paths = names.map((name) => (name.startsWith("zdir=") ? `${name}/inner.parquet` : name));
+    for (let i = 0; i < paths.length; i += 32) await Promise.all(paths.slice(i, i + 32).map((path) => store.writeAtomic(path, utf8("x"))));
+    expect(await store.list("")).toEqual(names.sort());
+  }, 60_000);
+
+  test("a wrong secret key is refused with 403 SignatureDoesNotMatch and the variable to check", async () => {
+    const wrong = signedS3.store("lake", "signed", { accessKeyId: signedKey.accessKeyId, secretAccessKey: `${signedKey.secretAccessKey}x` });
+    const error = await wrong.list("").then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(S3RequestError);
+    expect((error as S3RequestError).message).toStartWith("S3 refused a ListObjectsV2 of s3://lake/signed/: HTTP 403 SignatureDoesNotMatch: ");
+    expect((error as S3RequestError).message).toContain("check AWS_SECRET_ACCESS_KEY");
+    expect({ status: (error as S3RequestError).status, code: (error as S3RequestError).code }).toEqual({ status: 403, code: S3ErrorCode.requestFailed });
+    // A HEAD's 403 has no body to name the cause: the message names both variables.
+    await expect(wrong.size("a")).rejects.toThrow("S3 refused a HEAD of s3://lake/signed/a: HTTP 403; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  });
+
+  test("an object store that is not running is S3_UNAVAILABLE, retriable, and named", async () => {
+    const endpoint = `http://127.0.0.1:${await freePort()}`;
+    const down = new S3LakeStore({ bucket: "lake", prefix: "x", endpoint, ...S3_TEST_CREDENTIALS });
+    for (const attempt of [() => down.read("a"), () => down.writeIfAbsent("a", utf8("a")), () => down.list("")]) {
+      const error = await attempt().then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(S3RequestError);
+      expect({ code: (error as S3RequestError).code, retriable: (error as S3RequestError).retriable, status: (error as S3RequestError).status }).toEqual({
+        code: "S3_UNAVAILABLE",
+        retriable: true,
+        status: undefined,
+      });
+      expect((error as S3RequestError).message).toMatch(/^cannot reach the object store for a (GET|conditional PUT|ListObjectsV2) of s3:\/\/lake\/x\/.*; is the object store at http:\/\/127\.0\.0\.1:\d+ running\?$/);
+    }
+  });
+
+  test("HTTP 503 is S3_UNAVAILABLE; a read is tried once more, a write is not", async () => {
+    // A stand-in for an overloaded object store: every request answered 503 SlowDown, counted.
+    const requests: string[] = [];
+    using server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch(request) {
+        requests.push(request.method);
+        return new Response("<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>", { status: 503 });
+      },
+    });
+    const busy = new S3LakeStore({ bucket: "lake", prefix: "x", endpoint: `http://127.0.0.1:${server.port}`, ...S3_TEST_CREDENTIALS });
+    const readError = await busy.read("a").then(() => undefined, (e: unknown) => e);
+    expect((readError as S3RequestError).message).toBe("S3 failed a GET of s3://lake/x/a: HTTP 503 SlowDown: Please reduce your request rate.; the object store is failing or overloaded; try again later");
+    expect({ code: (readError as S3RequestError).code, retriable: (readError as S3RequestError).retriable }).toEqual({ code: "S3_UNAVAILABLE", retriable: true });
+    expect(requests).toEqual(["GET", "GET"]);
+    requests.length = 0;
+    await expect(busy.writeAtomic("a", utf8("a"))).rejects.toThrow("S3 failed a PUT of s3://lake/x/a: HTTP 503 SlowDown");
+    expect(requests).toEqual(["PUT"]);
   });
 });

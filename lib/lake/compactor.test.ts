@@ -1,65 +1,96 @@
 import { describe, expect, test } from "bun:test";
-import { LakeCompactor } from "./compactor.ts";
-import { listDataFiles, readJournal, readLake } from "./reader.ts";
-import { MemoryLakeStore } from "./store.ts";
-import { LakeWriter } from "./writer.ts";
 import { Simulator } from "../event/simulator.ts";
+import { DeltaCompactor } from "./delta-compactor.ts";
+import { checkpointPath } from "./delta-checkpoint.ts";
+import { readCommit } from "./delta-log.ts";
+import { loadSnapshot } from "./delta-snapshot.ts";
+import { DeltaLakeWriter } from "./delta-writer.ts";
+import { decodeLakeFile, type LakeRow } from "./schema.ts";
+import { type LakeStore, MemoryLakeStore } from "./store.ts";
 
 const HOUR = 3_600_000;
-const nowMs = Date.UTC(2026, 10, 28, 12);
+const T0 = Date.UTC(2026, 11, 2, 9);
+/** Late enough that the hours of the stream below are closed. */
+const later = { now: () => T0 + 5 * HOUR };
 
-/** A lake of `flushes` small writer files per hour for 10:xx and 11:xx. */
-async function smallFiles(flushes: number): Promise<MemoryLakeStore> {
+/** A table of 10 flushes of two partitions over two hours: many small files per hour. */
+async function smallFiles(): Promise<{ store: MemoryLakeStore; writer: DeltaLakeWriter }> {
   const store = new MemoryLakeStore();
-  const writer = new LakeWriter(store, { topic: "orders", clock: { now: () => nowMs } });
-  await writer.assign([0]);
+  const writer = new DeltaLakeWriter(store, { topic: "orders", clock: later, checkpointInterval: 1_000 });
+  await writer.assign([0, 1]);
   writer.startAt(0, 0n);
-  const sim = new Simulator({ seed: 9, startMs: nowMs - HOUR - 30_000, ratePerS: 40 });
-  for (let i = 0; i < flushes * 100; i++) {
-    writer.add(0, BigInt(i), sim.next().value);
+  writer.startAt(1, 0n);
+  const sim = new Simulator({ seed: 3, startMs: T0 + 30 * 60_000, ratePerS: 0.4, malformedFraction: 0 });
+  for (let i = 0; i < 1_000; i++) {
+    const r = sim.next();
+    writer.add(i % 2, BigInt(Math.floor(i / 2)), r.value, r.emittedAtMs);
     if (i % 100 === 99) await writer.flush();
   }
-  return store;
+  return { store, writer };
 }
 
-const compactor = (store: MemoryLakeStore, at: number, more: Partial<ConstructorParameters<typeof LakeCompactor>[1]> = {}) =>
-  new LakeCompactor(store, { clock: { now: () => at }, closeAfterMs: 0, graceMs: 60_000, ...more });
+async function rowsOf(store: LakeStore, version?: number): Promise<LakeRow[]> {
+  const snapshot = await loadSnapshot(store, version);
+  const rows: LakeRow[] = [];
+  for (const path of snapshot.files.keys()) rows.push(...(await decodeLakeFile((await store.read(path))!)));
+  return rows;
+}
+const keys = (rows: readonly LakeRow[]) => rows.map((r) => `${r.kafka_partition}@${r.kafka_offset}`).sort();
 
-describe("LakeCompactor", () => {
-  test("runOnce() merges a closed hour's small files into one and readers see the same rows", async () => {
-    const store = await smallFiles(10);
-    const before = await readLake(store);
-    const summary = await compactor(store, nowMs).runOnce();
+describe("DeltaCompactor", () => {
+  test("merges each closed hour's small files in one commit per hour (removes and an add, dataChange false); the table's rows do not change", async () => {
+    const { store } = await smallFiles();
+    const before = await loadSnapshot(store);
+    const rowsBefore = keys(await rowsOf(store));
+    const summary = await new DeltaCompactor(store, { clock: later, checkpointInterval: 2 }).runOnce();
     expect(summary.compactions).toBe(2);
-    const after = await readLake(store);
-    expect(after.snapshot.files.length).toBe(2);
-    const key = (r: { kafka_offset: bigint }) => r.kafka_offset;
-    expect(after.rows.map(key).sort()).toEqual(before.rows.map(key).sort());
+    expect(summary.inputFiles).toBe(before.files.size);
+    expect(summary.checkpoints).toBe(1); // its commits are versions 12 and 13: a checkpoint at 12
+    const after = await loadSnapshot(store);
+    expect(after.version).toBe(before.version + 2);
+    expect(after.files.size).toBe(2);
+    expect(keys(await rowsOf(store))).toEqual(rowsBefore);
+    expect(keys(await rowsOf(store, before.version))).toEqual(rowsBefore); // the older version still reads: nothing deleted
+    const actions = (await readCommit(store, after.version))!;
+    expect(actions.filter((a) => "remove" in a).every((a) => "remove" in a && a.remove.dataChange === false)).toBe(true);
+    expect(actions.filter((a) => "add" in a).map((a) => "add" in a && a.add.dataChange)).toEqual([false]);
+    expect(after.transactions).toEqual(before.transactions);
+    expect(store.files.has(checkpointPath(12))).toBe(true);
   });
-  test("replaced files stay on disk until the grace period is over, then the next run deletes them", async () => {
-    const store = await smallFiles(5);
-    const files = (await listDataFiles(store)).length;
-    const first = await compactor(store, nowMs).runOnce();
-    expect(first.compactions).toBeGreaterThan(0);
-    expect((await listDataFiles(store)).length).toBe(files + first.compactions);
-    expect((await compactor(store, nowMs + 60_000).runOnce()).deleted).toBe(first.inputFiles);
-    expect((await listDataFiles(store)).length).toBe(files - first.inputFiles + first.compactions);
-  });
-  test("an output whose journal entry was never written is invisible, and the next run removes it", async () => {
-    const store = await smallFiles(5);
-    const before = (await readLake(store)).rows.length;
-    const failing = Object.assign(Object.create(store) as MemoryLakeStore, {
-      writeAtomic: (path: string, bytes: Uint8Array) => (path.startsWith("_journal/") ? Promise.reject(new Error("crash")) : store.writeAtomic(path, bytes)),
+
+  test("writers appending during a compaction do not conflict: the compaction retries past their commits", async () => {
+    const { store, writer } = await smallFiles();
+    // The writer commits after the compactor has planned and before its first commit: the compactor's snapshot is behind.
+    const sim = new Simulator({ seed: 4, startMs: T0 + 30 * 60_000, ratePerS: 0.4, malformedFraction: 0 });
+    let writerFlushed: Promise<unknown> | undefined;
+    const compactorStore: LakeStore = Object.assign(Object.create(store) as LakeStore, {
+      writeIfAbsent(path: string, bytes: Uint8Array) {
+        writerFlushed ??= (async () => {
+          for (let i = 1_000; i < 1_100; i++) writer.add(i % 2, BigInt(Math.floor(i / 2)), sim.next().value, null);
+          await writer.flush();
+        })();
+        return writerFlushed.then(() => store.writeIfAbsent(path, bytes));
+      },
     });
-    await expect(compactor(failing, nowMs).runOnce()).rejects.toThrow("crash");
-    expect((await readLake(store)).rows.length).toBe(before);
-    const summary = await compactor(store, nowMs).runOnce();
-    expect(summary.orphansRemoved).toBe(1); // the first merge's output; the crash came before the second
-    expect((await readJournal(store)).length).toBe(summary.compactions);
-    expect((await readLake(store)).rows.length).toBe(before);
+    const summary = await new DeltaCompactor(compactorStore, { clock: later }).runOnce();
+    expect(summary.raced).toBe(1);
+    expect(summary.conflicts).toBe(0);
+    expect(summary.compactions).toBe(2);
+    expect(keys(await rowsOf(store))).toEqual(Array.from({ length: 1_100 }, (_, i) => `${i % 2}@${Math.floor(i / 2)}`).sort());
   });
-  test("an hour that is not closed yet is left alone", async () => {
-    const store = await smallFiles(5);
-    expect((await compactor(store, nowMs, { closeAfterMs: 2 * HOUR }).runOnce()).compactions).toBe(0);
+
+  test("two compactors on one snapshot: one commits, the other finds its inputs gone and gives up; no row doubled", async () => {
+    const { store } = await smallFiles();
+    const rowsBefore = keys(await rowsOf(store));
+    const [a, b] = await Promise.all([new DeltaCompactor(store, { clock: later }).runOnce(), new DeltaCompactor(store, { clock: later }).runOnce()]);
+    expect(a.compactions + b.compactions).toBe(2);
+    expect(a.conflicts + b.conflicts).toBe(2);
+    expect(keys(await rowsOf(store))).toEqual(rowsBefore);
+  });
+
+  test("an hour not yet closed is left alone", async () => {
+    const { store } = await smallFiles();
+    const summary = await new DeltaCompactor(store, { clock: { now: () => T0 + HOUR } }).runOnce();
+    expect(summary.compactions).toBe(0);
   });
 });

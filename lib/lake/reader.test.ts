@@ -1,50 +1,69 @@
 import { describe, expect, test } from "bun:test";
-import { LakeCompactor } from "./compactor.ts";
-import { readLake, takeSnapshot } from "./reader.ts";
-import { MemoryLakeStore } from "./store.ts";
-import { LakeWriter } from "./writer.ts";
 import { Simulator } from "../event/simulator.ts";
+import { DeltaCompactor } from "./delta-compactor.ts";
+import { readTable } from "./delta-reader.ts";
+import { DeltaLakeWriter } from "./delta-writer.ts";
+import { type LakeStore, MemoryLakeStore } from "./store.ts";
 
-const nowMs = Date.UTC(2026, 10, 28, 12);
+const T0 = Date.UTC(2026, 11, 2, 9);
+const clock = { now: () => T0 + 5 * 3_600_000 };
 
-async function lake(): Promise<MemoryLakeStore> {
+/** 600 events of two Kafka partitions over about two hours, in 6 flushes; and what the table must hold. */
+async function table() {
   const store = new MemoryLakeStore();
-  const writer = new LakeWriter(store, { topic: "orders", clock: { now: () => nowMs } });
-  await writer.assign([0]);
+  const writer = new DeltaLakeWriter(store, { topic: "orders", clock });
+  await writer.assign([0, 1]);
   writer.startAt(0, 0n);
-  const sim = new Simulator({ seed: 4, startMs: nowMs - 7_200_000, ratePerS: 40 });
+  writer.startAt(1, 0n);
+  const sim = new Simulator({ seed: 8, startMs: T0 + 20 * 60_000, ratePerS: 0.1, malformedFraction: 0 });
   for (let i = 0; i < 600; i++) {
-    writer.add(0, BigInt(i), sim.next().value);
+    writer.add(i % 2, BigInt(Math.floor(i / 2)), sim.next().value, null);
     if (i % 100 === 99) await writer.flush();
   }
-  return store;
+  return { store, all: Array.from({ length: 600 }, (_, i) => `${i % 2}@${Math.floor(i / 2)}`).sort() };
 }
+const keys = (rows: readonly { kafka_partition: number; kafka_offset: bigint }[]) => rows.map((r) => `${r.kafka_partition}@${r.kafka_offset}`).sort();
 
-describe("lake reader", () => {
-  test("a snapshot taken while a compaction commits is taken again, and holds each row once", async () => {
-    const store = await lake();
-    const compactor = new LakeCompactor(store, { clock: { now: () => nowMs }, closeAfterMs: 0, graceMs: 0 });
-    // The compaction (with immediate clean-up) commits between the reader's journal read and its listing.
-    let injected = false;
-    const racing = Object.assign(Object.create(store) as MemoryLakeStore, {
-      list: async (dir: string) => {
-        if (!injected && dir.startsWith("dt=")) {
-          injected = true;
-          await compactor.runOnce();
+describe("readTable", () => {
+  test("reads every row of the newest version once, and each Kafka partition's committed next offset", async () => {
+    const { store, all } = await table();
+    const read = await readTable(store, { topic: "orders" });
+    expect(keys(read.rows)).toEqual(all);
+    expect(read.nextOffsets).toEqual(new Map([[0, 300n], [1, 300n]]));
+    expect(read.retries).toBe(0);
+  });
+
+  test("an older version, and hour pruning", async () => {
+    const { store, all } = await table();
+    const v2 = await readTable(store, { version: 2 }); // created, claimed, one flush
+    expect(v2.rows).toHaveLength(100);
+    const hours = [...new Set((await readTable(store)).files.map((f) => f.slice(0, f.lastIndexOf("/"))))].sort();
+    expect(hours.length).toBeGreaterThan(1);
+    const first = await readTable(store, { hours: (dir) => dir === hours[0] });
+    expect(first.files.every((f) => f.startsWith(`${hours[0]}/`))).toBe(true);
+    expect(first.rows.length).toBeGreaterThan(0);
+    expect(first.rows.length).toBeLessThan(all.length);
+  });
+
+  test("a file vacuumed mid-read: the newest version is read again from a newer snapshot; an old version says it cannot be served", async () => {
+    const { store, all } = await table();
+    const before = await readTable(store);
+    // The first time the reader opens a file, a compaction commits and a vacuum with no retention deletes its inputs.
+    let raced = false;
+    const racing: LakeStore = Object.assign(Object.create(store) as LakeStore, {
+      async read(path: string) {
+        if (!raced) {
+          raced = true;
+          expect((await new DeltaCompactor(store, { clock }).runOnce()).compactions).toBeGreaterThan(0);
+          for (const f of before.files) store.files.delete(f);
         }
-        return store.list(dir);
+        return store.read(path);
       },
     });
-    const { snapshot, rows } = await readLake(racing);
-    expect(snapshot.retries).toBeGreaterThan(0);
-    expect(rows.length).toBe(600);
-    expect(new Set(rows.map((r) => r.kafka_offset)).size).toBe(600);
-  });
-  test("the hours filter lists only the accepted hour partitions", async () => {
-    const store = await lake();
-    const all = await takeSnapshot(store);
-    const one = all.files[0]!.split("/").slice(0, 2).join("/");
-    const pruned = await takeSnapshot(store, { hours: (h) => h === one });
-    expect(pruned.files).toEqual(all.files.filter((f) => f.startsWith(`${one}/`)));
+    const read = await readTable(racing);
+    expect(read.retries).toBe(1);
+    expect(read.version).toBeGreaterThan(before.version);
+    expect(keys(read.rows)).toEqual(all);
+    await expect(readTable(store, { version: before.version })).rejects.toThrow(`version ${before.version} lists`);
   });
 });

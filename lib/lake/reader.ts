@@ -1,145 +1,72 @@
 /**
- * Reading the lake by its reader contract (docs/lake.md): journal first, then the offsets, then
- * the listing, then the journal again — a snapshot is kept only when no compaction committed
- * while it was taken — and a file that vanishes while being read (the compactor's clean-up of
- * inputs replaced more than its grace period ago) restarts the read from a new snapshot. Each
- * successful read therefore holds every committed event exactly once, whatever the lake writer
- * and the compactor do meanwhile.
+ * Reading the lake's Delta table: the files of one snapshot (the newest, or a given version),
+ * pruned by hour partition if asked, their rows decoded with hyparquet. The reader of issue 19,
+ * for the notebooks and the tests once the workers write the Delta log (lib/lake/reader.ts reads
+ * the offsets-log lake they write today).
+ *
+ * A snapshot's files stay on storage until vacuum deletes them, which it does only past its
+ * retention; a read of the newest version that still finds one gone (a read slower than the
+ * retention, or a vacuum run with a short one) starts again from a newer snapshot. A read of a
+ * given older version whose files are gone cannot be served, and says so.
  */
-import { decodeJournalEntry, type JournalEntry } from "./journal.ts";
-import { hourStartMs, joinLake, JOURNAL_DIR, OFFSETS_DIR, parseJournalName, parseOffsetsName } from "./layout.ts";
-import type { PartitionOffsets } from "./offsets.ts";
-import { readOffsetsHead } from "./offsets-log.ts";
+import { partitionOfOffsetsAppId } from "./delta-writer.ts";
+import { loadSnapshot } from "./delta-snapshot.ts";
+import { dirOf } from "./layout.ts";
 import { decodeLakeFile, type LakeRow } from "./schema.ts";
-import { resolveSnapshot } from "./snapshot.ts";
 import type { LakeStore } from "./store.ts";
 
-export interface LakeSnapshot {
-  /** The visible data files (lake paths), sorted. */
-  files: string[];
-  /** The committed next offset per Kafka partition: the snapshot holds every valid event below it. */
-  nextOffsets: Map<number, bigint>;
-  /** Each Kafka partition's offsets (the newest entry of its offsets log) the snapshot was taken under. */
-  offsets: Map<number, PartitionOffsets>;
-  /** The journal the snapshot was taken under. */
-  journal: JournalEntry[];
-  /** How many times it had to start again because the lake changed underneath. */
-  retries: number;
-}
-
-export interface ReadOptions {
-  /** Only hour partitions this accepts (`dt=…/hour=…`) are listed and read — partition pruning. Default: all. */
+export interface DeltaReadOptions {
+  /** The version to read. Default: the newest. */
+  version?: number;
+  /** Only hour partitions this accepts (`dt=…/hour=…`) are read: partition pruning. Default: all. */
   hours?: (hourDir: string) => boolean;
-  /** Give up after this many restarts (each one means a compaction committed mid-read). Default 50. */
+  /** With the topic, the read reports each Kafka partition's committed next offset. */
+  topic?: string;
+  /** Give up after this many fresh starts (each one means a file vanished mid-read). Default 5. */
   maxAttempts?: number;
 }
 
-/** Thrown when the lake kept changing for `maxAttempts` reads in a row. */
-export class LakeBusyError extends Error {
-  override name = "LakeBusyError";
-  readonly code = "LAKE_BUSY";
-  constructor(attempts: number) {
-    super(`the lake changed during each of ${attempts} attempts to read it; is a compactor running with --grace 0? Give it a grace period longer than a read takes`);
-  }
+export interface DeltaRead {
+  version: number;
+  /** The files read, sorted. */
+  files: string[];
+  rows: LakeRow[];
+  /** Per Kafka partition of `topic`: the next offset after its last committed one. Empty without `topic`. */
+  nextOffsets: Map<number, bigint>;
+  /** Fresh starts taken because a file vanished. */
+  retries: number;
 }
 
-export async function readJournal(store: LakeStore): Promise<JournalEntry[]> {
-  const entries: JournalEntry[] = [];
-  for (const name of await store.list(JOURNAL_DIR)) {
-    if (parseJournalName(name) === undefined) continue;
-    const path = joinLake(JOURNAL_DIR, name);
-    const bytes = await store.read(path);
-    // Journal entries are never deleted; a missing one was a listing artefact, not a lost commit.
-    if (bytes) entries.push(decodeJournalEntry(bytes, path));
-  }
-  return entries.sort((a, b) => a.seq - b.seq);
-}
-
-/** Each Kafka partition's offsets: the newest entry of its offsets log (lib/lake/offsets-log.ts). */
-export async function readPartitionOffsets(store: LakeStore): Promise<Map<number, PartitionOffsets>> {
-  const partitions = new Set<number>();
-  for (const name of await store.list(OFFSETS_DIR)) {
-    const partition = parseOffsetsName(name);
-    if (partition !== undefined) partitions.add(partition);
-  }
-  const offsets = new Map<number, PartitionOffsets>();
-  for (const partition of [...partitions].sort((a, b) => a - b)) {
-    const head = await readOffsetsHead(store, partition);
-    if (head) offsets.set(partition, head);
-  }
-  return offsets;
-}
-
-/** The committed next offset of each Kafka partition that has one. */
-export async function readNextOffsets(store: LakeStore): Promise<Map<number, bigint>> {
-  return nextOffsetsOf(await readPartitionOffsets(store));
-}
-
-function nextOffsetsOf(offsets: ReadonlyMap<number, PartitionOffsets>): Map<number, bigint> {
-  const next = new Map<number, bigint>();
-  for (const [partition, o] of offsets) if (o.nextOffset !== undefined) next.set(partition, o.nextOffset);
-  return next;
-}
-
-/** The hour partition directories (`dt=…/hour=…`) the filter accepts, sorted. */
-export async function listHourDirs(store: LakeStore, hours: (hourDir: string) => boolean = () => true): Promise<string[]> {
-  const dirs: string[] = [];
-  for (const dt of await store.list("")) {
-    if (!dt.startsWith("dt=")) continue;
-    for (const hour of await store.list(dt)) {
-      const dir = `${dt}/${hour}`;
-      if (hourStartMs(dir) !== undefined && hours(dir)) dirs.push(dir);
-    }
-  }
-  return dirs;
-}
-
-/** Lake paths of every `.parquet` file in the hour directories the filter accepts (visible or not). */
-export async function listDataFiles(store: LakeStore, hours: (hourDir: string) => boolean = () => true): Promise<string[]> {
-  const paths: string[] = [];
-  for (const dir of await listHourDirs(store, hours)) {
-    for (const name of await store.list(dir)) if (name.endsWith(".parquet") && !name.startsWith(".")) paths.push(`${dir}/${name}`);
-  }
-  return paths;
-}
-
-const sameSeqs = (a: readonly JournalEntry[], b: readonly string[]) =>
-  a.length === b.filter((n) => parseJournalName(n) !== undefined).length;
-
-/** A consistent set of visible files (see the module comment). */
-export async function takeSnapshot(store: LakeStore, options: ReadOptions = {}): Promise<LakeSnapshot> {
-  const maxAttempts = options.maxAttempts ?? 50;
-  for (let attempt = 0; attempt < maxAttempts; attempt++) {
-    const journal = await readJournal(store);
-    const offsets = await readPartitionOffsets(store);
-    const listed = await listDataFiles(store, options.hours);
-    // Entries are only ever added, so an equal count means the same journal.
-    if (!sameSeqs(journal, await store.list(JOURNAL_DIR))) continue;
-    const resolved = resolveSnapshot({ journal, offsets, listed });
-    if (!resolved.ok) continue;
-    return { files: resolved.files, nextOffsets: nextOffsetsOf(offsets), offsets, journal, retries: attempt };
-  }
-  throw new LakeBusyError(maxAttempts);
-}
-
-/** Every committed row (of the accepted hours), from one consistent snapshot. */
-export async function readLake(store: LakeStore, options: ReadOptions = {}): Promise<{ snapshot: LakeSnapshot; rows: LakeRow[] }> {
-  const maxAttempts = options.maxAttempts ?? 50;
-  let retries = 0;
-  for (let attempt = 0; attempt < maxAttempts; attempt++) {
-    const snapshot = await takeSnapshot(store, { ...options, maxAttempts: maxAttempts - attempt });
-    retries += snapshot.retries;
+export async function readTable(store: LakeStore, options: DeltaReadOptions = {}): Promise<DeltaRead> {
+  const maxAttempts = options.maxAttempts ?? 5;
+  for (let attempt = 0; ; attempt++) {
+    const snapshot = await loadSnapshot(store, options.version);
+    const files = [...snapshot.files.keys()].filter((path) => options.hours?.(dirOf(path)) ?? true).sort();
     const rows: LakeRow[] = [];
-    let vanished = false;
-    for (const path of snapshot.files) {
+    let vanished: string | undefined;
+    for (const path of files) {
       const bytes = await store.read(path);
-      if (!bytes) {
-        vanished = true; // replaced and cleaned up since the snapshot: take a newer one
+      if (bytes === undefined) {
+        vanished = path;
         break;
       }
       for (const row of await decodeLakeFile(bytes)) rows.push(row);
     }
-    if (!vanished) return { snapshot: { ...snapshot, retries: retries + attempt }, rows };
+    if (vanished === undefined) {
+      const nextOffsets = new Map<number, bigint>();
+      if (options.topic !== undefined) {
+        for (const [appId, version] of snapshot.transactions) {
+          const partition = partitionOfOffsetsAppId(options.topic, appId);
+          if (partition !== undefined) nextOffsets.set(partition, version + 1n);
+        }
+      }
+      return { version: snapshot.version, files, rows, nextOffsets, retries: attempt };
+    }
+    if (options.version !== undefined) {
+      throw new Error(`version ${options.version} lists ${vanished}, which is no longer in storage (vacuumed): read a newer version`);
+    }
+    if (attempt + 1 >= maxAttempts) {
+      throw new Error(`files of the table vanished during each of ${maxAttempts} reads (the last: ${vanished}); is vacuum running with a retention shorter than a read?`);
+    }
   }
-  throw new LakeBusyError(maxAttempts);
 }

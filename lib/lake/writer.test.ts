@@ -1,171 +1,193 @@
 import { describe, expect, test } from "bun:test";
-import { readLake } from "./reader.ts";
-import { MemoryLakeStore } from "./store.ts";
-import { LakeFlushError, LakeTopicMismatchError, LakeWriter } from "./writer.ts";
 import { Simulator } from "../event/simulator.ts";
+import { checkpointPath } from "./delta-checkpoint.ts";
+import { commitPath, readCommit } from "./delta-log.ts";
+import { loadSnapshot } from "./delta-snapshot.ts";
+import { DeltaLakeWriter, offsetsAppId, ownerAppId, partitionOfOffsetsAppId } from "./delta-writer.ts";
+import { decodeLakeFile, type LakeRow } from "./schema.ts";
+import { type LakeStore, MemoryLakeStore } from "./store.ts";
+import { LakeTopicMismatchError, validateLakeEvent } from "./writer.ts";
 
-const HOUR = 3_600_000;
-const nowMs = Date.UTC(2026, 10, 28, 12);
-const clock = { now: () => nowMs };
+const clock = { now: () => Date.UTC(2026, 11, 2, 12) };
+const TOPIC = "orders";
 
-/** `count` simulated records starting a minute before 11:00, so they span two hours. */
-function records(count: number, malformedFraction = 0): Uint8Array[] {
-  const sim = new Simulator({ seed: 3, startMs: nowMs - HOUR - 60_000, ratePerS: 40, malformedFraction });
-  return Array.from({ length: count }, () => sim.next().value);
+/** Simulated records, valid and not, with their validity: the same every call. */
+function records(count: number, seed = 19): { value: Uint8Array; valid: boolean; timestampMs: number }[] {
+  const sim = new Simulator({ seed, startMs: Date.UTC(2026, 11, 2, 9, 50), ratePerS: 2, malformedFraction: 0.05 });
+  return Array.from({ length: count }, () => {
+    const r = sim.next();
+    return { value: r.value, valid: validateLakeEvent(r.value).ok, timestampMs: r.emittedAtMs };
+  });
 }
 
-async function fresh(store: MemoryLakeStore, partitions = [0]): Promise<LakeWriter> {
-  const writer = new LakeWriter(store, { topic: "orders", clock });
-  await writer.assign(partitions);
-  for (const p of partitions) writer.startAt(p, 0n);
-  return writer;
+/** Every row the table's latest snapshot holds, as "partition@offset", sorted. */
+async function tableRows(store: LakeStore): Promise<string[]> {
+  const snapshot = await loadSnapshot(store);
+  const rows: LakeRow[] = [];
+  for (const path of snapshot.files.keys()) rows.push(...(await decodeLakeFile((await store.read(path))!)));
+  return rows.map((r) => `${r.kafka_partition}@${r.kafka_offset}`).sort();
 }
 
-describe("LakeWriter", () => {
-  test("flush() writes one file per event hour, named by partition and offsets, then the partition's offsets", async () => {
-    const store = new MemoryLakeStore();
-    const writer = await fresh(store);
-    records(2_000).forEach((value, i) => writer.add(0, BigInt(i), value));
-    expect(await writer.flush()).toEqual(new Map([[0, 2_000n]]));
-    const paths = [...store.files.keys()].sort();
-    // The offsets log keeps its newest entry: the commit (seq 2) after the claim (seq 1, owner epoch 1).
-    expect(paths.map((p) => p.replace(/o\d+-o\d+/, "o…"))).toEqual(["_offsets/partition-0/000000000002.json", "dt=2026-11-28/hour=10/p0-e1-o….parquet", "dt=2026-11-28/hour=11/p0-e1-o….parquet"]);
-    const { rows } = await readLake(store);
-    expect(rows.map((r) => r.kafka_offset).sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 2_000 }, (_, i) => BigInt(i)));
-  });
-  test("invalid records are counted and skipped, but their offsets are committed", async () => {
-    const store = new MemoryLakeStore();
-    const writer = await fresh(store);
-    records(1_000, 0.2).forEach((value, i) => writer.add(0, BigInt(i), value));
-    await writer.flush();
-    const { rows, snapshot } = await readLake(store);
-    expect(writer.totals.invalid).toBeGreaterThan(100);
-    expect({ rows: rows.length, next: snapshot.nextOffsets.get(0) }).toEqual({ rows: writer.totals.valid, next: 1_000n });
-  });
-  test("a restarted writer resumes at the lake's offsets and deletes the files of a flush that never committed", async () => {
-    const store = new MemoryLakeStore();
-    const values = records(3_000);
-    const first = await fresh(store);
-    values.slice(0, 1_000).forEach((v, i) => first.add(0, BigInt(i), v));
-    await first.flush();
-    values.slice(1_000, 2_000).forEach((v, i) => first.add(0, BigInt(1_000 + i), v));
-    // The crash: the second flush's files are written, its offsets are not.
-    const offsetsBefore = [...store.files].filter(([path]) => path.startsWith("_offsets/"));
-    await first.flush();
-    for (const path of [...store.files.keys()]) if (path.startsWith("_offsets/")) store.files.delete(path);
-    for (const [path, bytes] of offsetsBefore) store.files.set(path, bytes);
-    expect((await readLake(store)).rows.length).toBe(1_000);
+const key = (partition: number, offset: number) => `${partition}@${offset}`;
 
-    const second = new LakeWriter(store, { topic: "orders", clock });
-    expect(await second.assign([0])).toEqual(new Map([[0, 1_000n]]));
-    expect(second.totals.orphansRemoved).toBe(2);
-    values.slice(1_000).forEach((v, i) => second.add(0, BigInt(1_000 + i), v));
-    await second.flush();
-    const { rows } = await readLake(store);
-    expect(new Set(rows.map((r) => r.kafka_offset)).size).toBe(3_000);
-    expect(rows.length).toBe(3_000);
+describe("DeltaLakeWriter", () => {
+  test("an offsets application id names its topic and partition, and only offsets ids are read back as partitions", () => {
+    expect(partitionOfOffsetsAppId(TOPIC, offsetsAppId(TOPIC, 12))).toBe(12);
+    expect(partitionOfOffsetsAppId(TOPIC, ownerAppId(TOPIC, 12))).toBeUndefined();
+    expect(partitionOfOffsetsAppId(TOPIC, offsetsAppId("orders.late", 12))).toBeUndefined();
+    expect(partitionOfOffsetsAppId("orders.late", offsetsAppId(TOPIC, 12))).toBeUndefined();
   });
-  test("assign() refuses a lake whose offsets name another topic", async () => {
-    const store = new MemoryLakeStore();
-    const writer = await fresh(store);
-    writer.add(0, 0n, records(1)[0]!);
-    await writer.flush();
-    await expect(new LakeWriter(store, { topic: "other", clock }).assign([0])).rejects.toThrow(LakeTopicMismatchError);
-  });
-  test("a flush that fails on a full disk takes back its files, commits nothing, and a later flush with more rows writes each row once", async () => {
-    const store = new MemoryLakeStore();
-    const writer = await fresh(store);
-    const values = records(3_000);
-    values.slice(0, 2_000).forEach((v, i) => writer.add(0, BigInt(i), v));
-    // The disk fills after the data files: the offsets entry (the commit) cannot be written.
-    const writeIfAbsent = store.writeIfAbsent.bind(store);
-    store.writeIfAbsent = (path, bytes) =>
-      path.startsWith("_offsets/") ? Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })) : writeIfAbsent(path, bytes);
-    const error = await writer.flush().then(() => undefined, (e: unknown) => e);
-    expect(error).toBeInstanceOf(LakeFlushError);
-    expect({ partition: (error as LakeFlushError).partition, diskFull: (error as LakeFlushError).diskFull }).toEqual({ partition: 0, diskFull: true });
-    // Only the claim is left: no data file, no commit.
-    expect([...store.files.keys()]).toEqual(["_offsets/partition-0/000000000001.json"]);
-    expect(writer.bufferedRows).toBe(2_000);
 
-    store.writeIfAbsent = writeIfAbsent;
-    values.slice(2_000).forEach((v, i) => writer.add(0, BigInt(2_000 + i), v));
-    expect(await writer.flush()).toEqual(new Map([[0, 3_000n]]));
-    const { rows } = await readLake(store);
-    expect(rows.map((r) => r.kafka_offset).sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 3_000 }, (_, i) => BigInt(i)));
-  });
-  test("add() on a partition that was never assigned throws", async () => {
-    const writer = new LakeWriter(new MemoryLakeStore(), { topic: "orders", clock });
-    expect(() => writer.add(2, 0n, new Uint8Array())).toThrow(/partition 2 is not assigned/);
-  });
-  test("17.4 add() keeps a valid order whatever its created_at: a month behind the writer's clock, or a day ahead of it", async () => {
+  test("creates the table, claims its partitions, and commits each flush once with a txn per partition: the last offset it covers", async () => {
     const store = new MemoryLakeStore();
-    const writer = await fresh(store);
-    const old = new Simulator({ seed: 5, startMs: nowMs - 30 * 24 * HOUR, ratePerS: 40 });
-    const ahead = new Simulator({ seed: 6, startMs: nowMs + 24 * HOUR, ratePerS: 40 });
-    const values = [...Array.from({ length: 300 }, () => old.next().value), ...Array.from({ length: 300 }, () => ahead.next().value)];
-    values.forEach((value, i) => writer.add(0, BigInt(i), value));
-    await writer.flush();
-    expect({ valid: writer.totals.valid, invalid: writer.totals.invalid }).toEqual({ valid: 600, invalid: 0 });
-    const { rows } = await readLake(store);
-    expect(rows.map((r) => r.kafka_offset).sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 600 }, (_, i) => BigInt(i)));
-  });
-  test("17.5 a flush of a partition another writer has claimed since is refused, reported, and the partition dropped", async () => {
-    const store = new MemoryLakeStore();
-    const values = records(3_000);
-    const stale = await fresh(store);
-    values.slice(0, 1_000).forEach((v, i) => stale.add(0, BigInt(i), v));
-    await stale.flush();
-    values.slice(1_000, 2_000).forEach((v, i) => stale.add(0, BigInt(1_000 + i), v));
-    // The new owner claims (the group moved the partition) and goes on from the lake's offset.
-    const owner = new LakeWriter(store, { topic: "orders", clock });
-    expect(await owner.assign([0])).toEqual(new Map([[0, 1_000n]]));
-    values.slice(1_000).forEach((v, i) => owner.add(0, BigInt(1_000 + i), v));
-    await owner.flush();
-
-    expect(await stale.flush()).toEqual(new Map());
-    expect(stale.takeFenced().map((f) => ({ partition: f.partition, epoch: f.epoch, droppedRows: f.droppedRows, newEpoch: f.newest?.epoch }))).toEqual([
-      { partition: 0, epoch: 1, droppedRows: 1_000, newEpoch: 2 },
-    ]);
-    expect(stale.owned()).toEqual([]);
-    const { rows, snapshot } = await readLake(store);
-    expect(rows.map((r) => r.kafka_offset).sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 3_000 }, (_, i) => BigInt(i)));
-    expect(snapshot.offsets.get(0)).toMatchObject({ epoch: 2, nextOffset: 3_000n });
-  });
-  test("17.7 assign() deletes no writer file when the lake's offsets are gone (they may hold committed data)", async () => {
-    const store = new MemoryLakeStore();
-    const first = await fresh(store);
-    records(2_000).forEach((v, i) => first.add(0, BigInt(i), v));
-    await first.flush();
-    const dataFiles = [...store.files.keys()].filter((p) => p.endsWith(".parquet")).sort();
-    expect(dataFiles.length).toBe(2);
-    // Someone moved the offsets away (the old out-of-range advice did just that).
-    for (const path of [...store.files.keys()]) if (path.startsWith("_offsets/")) store.files.delete(path);
-    const second = new LakeWriter(store, { topic: "orders", clock });
-    await second.assign([0]);
-    expect([...store.files.keys()].filter((p) => p.endsWith(".parquet")).sort()).toEqual(dataFiles);
-    expect({ orphansRemoved: second.totals.orphansRemoved, filesLeftAlone: second.totals.filesLeftAlone }).toEqual({ orphansRemoved: 0, filesLeftAlone: 2 });
-  });
-  test("17.7 a flush whose commit landed keeps its files when writing the commit then fails", async () => {
-    const store = new MemoryLakeStore();
-    const writer = await fresh(store);
-    records(2_000).forEach((v, i) => writer.add(0, BigInt(i), v));
-    // The commit lands, then a later step of writing it (the directory's fsync, say) fails.
-    const landThenFail = <R>(write: (path: string, bytes: Uint8Array) => Promise<R>) => async (path: string, bytes: Uint8Array): Promise<R> => {
-      const result = await write(path, bytes);
-      if (path.startsWith("_offsets/")) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
-      return result;
-    };
-    const { writeAtomic, writeIfAbsent } = store;
-    store.writeAtomic = landThenFail((path, bytes) => writeAtomic.call(store, path, bytes));
-    store.writeIfAbsent = landThenFail((path, bytes) => writeIfAbsent.call(store, path, bytes));
-    const error = await writer.flush().then(() => undefined, (e: unknown) => e);
-    const { rows, snapshot } = await readLake(store);
-    expect(snapshot.nextOffsets.get(0)).toBe(2_000n);
-    expect(rows.map((r) => r.kafka_offset).sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 2_000 }, (_, i) => BigInt(i)));
-    // The error says the commit landed; the flush counts (nothing left to write).
-    expect(error).toBeInstanceOf(LakeFlushError);
-    expect({ committed: (error as LakeFlushError).committed, diskFull: (error as LakeFlushError).diskFull }).toEqual({ committed: true, diskFull: false });
+    const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    expect(await writer.assign([0, 1])).toEqual(new Map([[0, undefined], [1, undefined]]));
+    writer.startAt(0, 0n);
+    writer.startAt(1, 100n);
+    const input = records(200);
+    input.forEach((r, i) => writer.add(i % 2, BigInt(i % 2 === 0 ? i / 2 : 100 + (i - 1) / 2), r.value, r.timestampMs));
+    expect(await writer.flush()).toEqual(new Map([[0, 100n], [1, 200n]]));
+    const snapshot = await loadSnapshot(store);
+    expect(snapshot.version).toBe(2); // created, claimed, written
+    expect(snapshot.transactions.get(offsetsAppId(TOPIC, 0))).toBe(99n);
+    expect(snapshot.transactions.get(offsetsAppId(TOPIC, 1))).toBe(199n);
+    expect(snapshot.transactions.get(ownerAppId(TOPIC, 0))).toBe(1n);
+    const want = input.flatMap((r, i) => (r.valid ? [i % 2 === 0 ? key(0, i / 2) : key(1, 100 + (i - 1) / 2)] : [])).sort();
+    expect(await tableRows(store)).toEqual(want);
+    expect(writer.totals.invalid).toBe(input.filter((r) => !r.valid).length);
     expect(writer.dirty).toBe(false);
+    expect(await writer.flush()).toEqual(new Map()); // nothing moved: no commit
+    expect((await loadSnapshot(store)).version).toBe(2);
+  });
+
+  test("a restarted writer resumes each partition after its txn version, under a new owner epoch", async () => {
+    const store = new MemoryLakeStore();
+    const first = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    await first.assign([0]);
+    first.startAt(0, 0n);
+    for (const [i, r] of records(50).entries()) first.add(0, BigInt(i), r.value, r.timestampMs);
+    await first.flush();
+    const second = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    expect(await second.assign([0])).toEqual(new Map([[0, 50n]]));
+    expect(second.epoch(0)).toBe(2);
+    expect(second.committed(0)).toBe(50n);
+  });
+
+  test("a writer whose partition another writer claimed is fenced: its flush commits nothing of it, and the new owner's rows are the only ones", async () => {
+    const store = new MemoryLakeStore();
+    const input = records(60);
+    const old = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    await old.assign([0, 1]);
+    old.startAt(0, 0n);
+    old.startAt(1, 0n);
+    for (const [i, r] of input.entries()) old.add(i % 2, BigInt(Math.floor(i / 2)), r.value, r.timestampMs);
+    const newer = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    expect(await newer.assign([0])).toEqual(new Map([[0, undefined]]));
+    newer.startAt(0, 0n);
+    for (const [i, r] of input.entries()) if (i % 2 === 0) newer.add(0, BigInt(i / 2), r.value, r.timestampMs);
+    // The old owner flushes after the claim: partition 1 commits, partition 0 is fenced.
+    expect(await old.flush()).toEqual(new Map([[1, 30n]]));
+    expect(old.takeFenced()).toEqual([{ partition: 0, epoch: 1, newerEpoch: 2, droppedRows: input.filter((r, i) => i % 2 === 0 && r.valid).length }]);
+    expect(old.owned()).toEqual([1]);
+    expect(await newer.flush()).toEqual(new Map([[0, 30n]]));
+    const want = input.flatMap((r, i) => (r.valid ? [key(i % 2, Math.floor(i / 2))] : [])).sort();
+    expect(await tableRows(store)).toEqual(want); // each row once: none of the old owner's partition-0 files is referenced
+  });
+
+  test("two writers racing for the same versions both land, each retrying after the commits it missed", async () => {
+    const store = new MemoryLakeStore();
+    const a = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const b = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    await a.assign([0]);
+    await b.assign([1]);
+    const input = records(400);
+    for (let round = 0; round < 4; round++) {
+      for (let i = round * 100; i < (round + 1) * 100; i++) {
+        const writer = i % 2 === 0 ? a : b;
+        writer.startAt(i % 2, 0n);
+        writer.add(i % 2, BigInt(Math.floor(i / 2)), input[i]!.value, input[i]!.timestampMs);
+      }
+      await Promise.all([a.flush(), b.flush()]);
+    }
+    expect(a.commits.raced + b.commits.raced).toBeGreaterThan(0);
+    const want = input.flatMap((r, i) => (r.valid ? [key(i % 2, Math.floor(i / 2))] : [])).sort();
+    expect(await tableRows(store)).toEqual(want);
+    const snapshot = await loadSnapshot(store);
+    expect(snapshot.transactions.get(offsetsAppId(TOPIC, 0))).toBe(199n);
+    expect(snapshot.transactions.get(offsetsAppId(TOPIC, 1))).toBe(199n);
+  });
+
+  test("a commit whose write fails after the object landed is recognised as landed; one that did not land leaves the rows for the next flush, and the retry doubles nothing", async () => {
+    const inner = new MemoryLakeStore();
+    let failCommits: "after" | "before" | undefined;
+    const store: LakeStore = Object.assign(Object.create(inner) as LakeStore, {
+      async writeIfAbsent(path: string, bytes: Uint8Array) {
+        if (failCommits && path.startsWith("_delta_log/")) {
+          const mode = failCommits;
+          failCommits = undefined;
+          if (mode === "after") await inner.writeIfAbsent(path, bytes);
+          throw new Error("connection reset");
+        }
+        return inner.writeIfAbsent(path, bytes);
+      },
+    });
+    const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    await writer.assign([0]);
+    writer.startAt(0, 0n);
+    const input = records(90);
+    for (const [i, r] of input.slice(0, 30).entries()) writer.add(0, BigInt(i), r.value, r.timestampMs);
+    failCommits = "after";
+    expect(await writer.flush()).toEqual(new Map([[0, 30n]]));
+    expect((await loadSnapshot(inner)).version).toBe(2); // created, claimed, this flush: not committed a second time
+    for (const [i, r] of input.slice(30, 60).entries()) writer.add(0, BigInt(30 + i), r.value, r.timestampMs);
+    failCommits = "before";
+    await expect(writer.flush()).rejects.toThrow("cannot write partition 0's commit to the lake: connection reset");
+    expect(writer.committed(0)).toBe(30n);
+    for (const [i, r] of input.slice(60).entries()) writer.add(0, BigInt(60 + i), r.value, r.timestampMs);
+    expect(await writer.flush()).toEqual(new Map([[0, 90n]]));
+    const want = input.flatMap((r, i) => (r.valid ? [key(0, i)] : [])).sort();
+    expect(await tableRows(inner)).toEqual(want);
+  });
+
+  test("a checkpoint every checkpointInterval versions; the table reads the same from it", async () => {
+    const store = new MemoryLakeStore();
+    const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock, checkpointInterval: 4 });
+    await writer.assign([0]);
+    writer.startAt(0, 0n);
+    const input = records(100);
+    for (let flush = 0; flush < 10; flush++) {
+      for (let i = flush * 10; i < flush * 10 + 10; i++) writer.add(0, BigInt(i), input[i]!.value, input[i]!.timestampMs);
+      await writer.flush();
+    }
+    expect(writer.version).toBe(11);
+    expect(writer.commits.checkpoints).toBe(2); // versions 4 and 8
+    expect(await store.read(checkpointPath(8))).toBeDefined();
+    const full = await loadSnapshot(store);
+    for (let v = 0; v <= 8; v++) store.files.delete(commitPath(v));
+    expect(await loadSnapshot(store)).toEqual(full);
+  });
+
+  test("the table names its topic, and a writer of another topic is refused before it commits anything", async () => {
+    const store = new MemoryLakeStore();
+    await new DeltaLakeWriter(store, { topic: TOPIC, clock }).assign([0]);
+    expect((await loadSnapshot(store)).metadata?.configuration).toEqual({ "orderpulse.topic": TOPIC });
+    const version = (await loadSnapshot(store)).version;
+    await expect(new DeltaLakeWriter(store, { topic: "payments", clock }).assign([0])).rejects.toThrow(LakeTopicMismatchError);
+    await expect(new DeltaLakeWriter(store, { topic: "payments", clock }).assign([0])).rejects.toThrow('holds the events of topic "orders"');
+    expect((await loadSnapshot(store)).version).toBe(version);
+  });
+
+  test("skipTo() commits the skipped range as done, named in the commit, and refuses to go back", async () => {
+    const store = new MemoryLakeStore();
+    const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    await writer.assign([3]);
+    writer.startAt(3, 0n);
+    expect(await writer.skipTo(3, 500n)).toBe(true);
+    expect(writer.committed(3)).toBe(500n);
+    const snapshot = await loadSnapshot(store);
+    expect(snapshot.transactions.get(offsetsAppId(TOPIC, 3))).toBe(499n);
+    const info = (await readCommit(store, snapshot.version))![0] as { commitInfo: { operation: string; operationParameters: Record<string, string> } };
+    expect(info.commitInfo).toMatchObject({ operation: "SKIP LOST RECORDS", operationParameters: { partition: "3", from: "0", to: "500" } });
+    await expect(writer.skipTo(3, 400n)).rejects.toThrow("goes forward only");
   });
 });

@@ -1,111 +1,103 @@
 /**
- * The lake writer's core: valid order events of the Kafka partitions it owns, buffered per
- * partition and written to the lake in flushes, exactly once (docs/lake.md).
+ * The lake writer's core on the Delta log (issue 19; lib/lake/writer.ts is the core on the
+ * lake's own offsets log, which the worker still runs): valid order events of the Kafka partitions
+ * it owns, buffered per partition and written to the table in flushes, exactly once.
  *
- * Ownership: `assign()` claims each new partition in the lake (lib/lake/claim.ts) — it appends
- * a claim to the partition's offsets log (lib/lake/offsets-log.ts) under a new owner epoch,
- * copying the committed position — before reading anything of it. From then on only this writer can commit
- * the partition, and a writer that had it before cannot: its next commit finds the log moved on
- * and is refused, atomically (put-if-absent), whenever it comes. The partition is then fenced:
- * dropped here, its buffered rows left to the new owner, which reads them again from the lake's
- * offset (`takeFenced()` reports it).
+ * Each flush writes its Parquet files, then makes ONE Delta commit (lib/lake/delta-log.ts) with an
+ * `add` per file and, per Kafka partition it moved, a `txn` whose application id names the topic
+ * and partition and whose version is the last offset the flush covers (Delta's mechanism for
+ * idempotent appends). The commit is put-if-absent on the next version: a writer that loses the
+ * race reads the commits it missed and tries the next version. Until the commit lands the files
+ * are invisible to every reader; a restart resumes each partition after its txn version.
  *
- * A flush of partition N covering offsets [from, next) writes, for each event hour among its
- * rows, one file `pN-eE-o<first>-o<last>.parquet` (E: the owner epoch; first/last: the offsets of
- * its first and last row) through `writeAtomic`; only when every file is in place does it append
- * a commit with `next` to N's offsets log. That append is the commit: until it lands the new files
- * are invisible to readers. The caller commits offsets to the consumer group only after `flush()`.
+ * Ownership: `assign()` commits, per new partition, a second txn (`…/owner`) whose version is a
+ * new owner epoch. Before every commit — and again after each lost race, from the commits it
+ * missed — the writer checks that each partition's owner epoch is still its own; a partition
+ * another writer claimed meanwhile is fenced: dropped from the commit and from this writer, its
+ * rows left to the new owner (`takeFenced()`). Because commits are totally ordered by version, a
+ * fenced writer can never commit after the claim that fenced it.
  *
- * Nothing that may be committed is ever deleted. A claim deletes only files the lake's offsets
- * prove will never be committed (from a flush that crashed or was fenced under an epoch that is
- * over); a flush that fails takes its files back only once it knows its commit did not land.
- *
- * Validity is the event's own (lib/event/validate-order.ts, every rule but the time bounds): the
- * lake keeps every valid event whatever its age or however far ahead its created_at is, and
- * nothing here reads a clock to decide it. Invalid records are counted and skipped (the
- * aggregator forwards them to the DLQ); their offsets still advance the commit.
+ * Files of a flush that never committed (a crash, a fence) are never referenced by the log;
+ * vacuum deletes them after its retention. Nothing here deletes a file.
  */
-import { claimPartitions } from "./claim.ts";
+import type { Clock, LakeWriterTotals } from "./writer.ts";
+import { validateLakeEvent } from "./writer.ts";
+import { LakeFlushError, LakeTopicMismatchError } from "./writer-errors.ts";
+import { checkpointOnInterval } from "./delta-checkpoint.ts";
+import { type AddAction, applyCommit, commit, type DeltaAction, type DeltaSnapshot, readCommit } from "./delta-log.ts";
+import { catchUp, loadSnapshot } from "./delta-snapshot.ts";
+import { DEFAULT_FILE_RETENTION_MS } from "./delta-vacuum.ts";
+import { addFileAction, createTableActions, TOPIC_PROPERTY } from "./delta-table.ts";
 import { hourPartition, writerFileName } from "./layout.ts";
-import type { PartitionOffsets } from "./offsets.ts";
-import { type AppendOutcome, appendOffsets, readOffsetsHead } from "./offsets-log.ts";
 import { encodeLakeFile, type LakeRow, toLakeRow } from "./schema.ts";
 import type { LakeStore } from "./store.ts";
-import { LakeFlushError } from "./writer-errors.ts";
-import { type ValidateOptions, type ValidationResult, validateOrder } from "../event/validate-order.ts";
 
-export { LakeFlushError, LakeTopicMismatchError } from "./writer-errors.ts";
-
-export interface Clock {
-  now(): number;
-}
-
-export interface LakeWriterOptions {
-  /** The Kafka topic read; recorded in the offsets log and checked against it. */
+export interface DeltaLakeWriterOptions {
+  /** The Kafka topic read: part of each txn's application id. */
   topic: string;
-  /** When an offsets entry was written (`writtenAtMs`, for people). Never used to judge an event. */
+  /** Commit and file times (`modificationTime`, `commitInfo.timestamp`). Never used to judge an event. */
   clock: Clock;
   /** Rows per row group in a writer file. Default 131,072. */
   rowGroupRows?: number;
+  /** A checkpoint after every this many versions. Default 10 (Delta's default). */
+  checkpointInterval?: number;
+  /** Tombstones older than this are left out of checkpoints (vacuum may have deleted their files). Default 7 days. */
+  tombstoneRetentionMs?: number;
 }
 
-export interface LakeWriterTotals {
-  records: number;
-  valid: number;
-  invalid: number;
-  files: number;
-  bytes: number;
-  /** Files of a flush that crashed or was fenced before its commit (and never will be committed), deleted on assignment. */
-  orphansRemoved: number;
-  /**
-   * Writer files found on assignment that the partition's offsets log does not describe (written
-   * before the log was started afresh): invisible to readers, and left where they are.
-   */
-  filesLeftAlone: number;
+/** The txn application id that carries partition `partition`'s last committed offset. */
+export function offsetsAppId(topic: string, partition: number): string {
+  return `orderpulse-lake/${topic}/${partition}`;
+}
+
+/** The partition an {@link offsetsAppId} of `topic` names; undefined for any other id (an owner id, another topic's). */
+export function partitionOfOffsetsAppId(topic: string, appId: string): number | undefined {
+  const prefix = `orderpulse-lake/${topic}/`;
+  if (!appId.startsWith(prefix)) return undefined;
+  const rest = appId.slice(prefix.length);
+  return /^\d{1,9}$/.test(rest) ? Number(rest) : undefined;
+}
+
+/** The txn application id that carries partition `partition`'s owner epoch. */
+export function ownerAppId(topic: string, partition: number): string {
+  return `${offsetsAppId(topic, partition)}/owner`;
 }
 
 /** A partition this writer lost to another writer's claim: dropped, its buffered rows with it. */
-export interface FencedPartition {
+export interface DeltaFencedPartition {
   partition: number;
   /** This writer's owner epoch of it, now over. */
   epoch: number;
-  /** The partition's offsets as the newer owner left them, when they could be read. */
-  newest: PartitionOffsets | undefined;
+  /** The epoch of the claim that fenced it. */
+  newerEpoch: number;
   /** Rows that were buffered and not committed: the new owner reads them again from Kafka. */
   droppedRows: number;
 }
 
-/** Every rule of the validator but its time bounds: the lake judges an event by itself, never by a clock. */
-const EVENT_RULES_ONLY: ValidateOptions = { nowMs: 0, maxFutureMs: Number.POSITIVE_INFINITY, maxPastMs: Number.POSITIVE_INFINITY };
-
-/**
- * Whether the lake keeps a record: lib/event/validate-order.ts's verdict with every rule but the
- * time bounds (how old an event is, or how far ahead, is the hot path's concern). The same
- * for every writer, whenever it runs: it reads no clock.
- */
-export function validateLakeEvent(value: Uint8Array): ValidationResult {
-  return validateOrder(value, EVENT_RULES_ONLY);
-}
-
 interface PartitionState {
-  /** Our newest entry in the partition's offsets log (the claim, then each commit). */
-  head: PartitionOffsets;
+  epoch: number;
+  /** The next offset after the partition's last committed one; undefined while nothing of it is in the table. */
+  committed: bigint | undefined;
   /** The next offset to read: past every record handed to `add`/`advance`. */
   position: bigint | undefined;
   rows: LakeRow[];
 }
 
-export class LakeWriter {
+export class DeltaLakeWriter {
   readonly totals: LakeWriterTotals = { records: 0, valid: 0, invalid: 0, files: 0, bytes: 0, orphansRemoved: 0, filesLeftAlone: 0 };
+  /** Commits made by this writer (claims, flushes, skips), lost races retried, checkpoints written and failed. */
+  readonly commits = { made: 0, raced: 0, checkpoints: 0, checkpointFailures: 0 };
+  /** Why the last checkpoint could not be written (the commit before it stands; the next interval tries again). */
+  lastCheckpointError: unknown;
   #partitions = new Map<number, PartitionState>();
-  #fenced: FencedPartition[] = [];
+  #fenced: DeltaFencedPartition[] = [];
+  #snapshot: DeltaSnapshot | undefined;
 
   constructor(
     private readonly store: LakeStore,
-    private readonly options: LakeWriterOptions,
+    private readonly options: DeltaLakeWriterOptions,
   ) {}
 
-  /** Rows buffered and not yet flushed, over all partitions. */
   get bufferedRows(): number {
     let n = 0;
     for (const s of this.#partitions.values()) n += s.rows.length;
@@ -118,67 +110,73 @@ export class LakeWriter {
 
   /** This writer's owner epoch of `partition`, while it owns it. */
   epoch(partition: number): number | undefined {
-    return this.#partitions.get(partition)?.head.epoch;
+    return this.#partitions.get(partition)?.epoch;
+  }
+
+  /** The table version this writer last saw (-1 before the table exists). */
+  get version(): number {
+    return this.#snapshot?.version ?? -1;
   }
 
   /**
-   * Takes ownership of `partitions` in the lake: for each new one, appends a claim to its
-   * offsets log (which fences any earlier owner), then deletes what the log proves a crashed
-   * or fenced flush left behind. Returns the offset to read each from (undefined: the lake holds
-   * nothing of it yet; start at the log's beginning). Partitions claimed by an earlier call are
-   * kept as they are, so after a failure (a full disk: {@link LakeFlushError}) it may be called again.
+   * Takes ownership of `partitions`: one commit claiming each new one under a new owner epoch
+   * (creating the table first if there is none). Returns the offset to read each from (undefined:
+   * the table holds nothing of it yet). Partitions already owned are kept as they are.
    */
   async assign(partitions: readonly number[]): Promise<Map<number, bigint | undefined>> {
     const fresh = partitions.filter((p) => !this.#partitions.has(p));
     if (fresh.length > 0) {
-      await claimPartitions(this.store, fresh, {
-        topic: this.options.topic,
-        clock: this.options.clock,
-        onClaimed: (partition, claim, cleanUp) => {
-          this.#partitions.set(partition, { head: claim, position: claim.nextOffset, rows: [] });
-          this.totals.orphansRemoved += cleanUp.removed;
-          this.totals.filesLeftAlone += cleanUp.leftAlone;
-        },
-      });
+      let snapshot = await this.#table();
+      for (;;) {
+        const epochs = new Map(fresh.map((p) => [p, Number(snapshot.transactions.get(ownerAppId(this.options.topic, p)) ?? 0n) + 1]));
+        const actions: DeltaAction[] = [
+          this.#commitInfo("CLAIM PARTITIONS", { partitions: fresh.join(","), epochs: [...epochs.values()].join(",") }),
+          ...fresh.map((p): DeltaAction => ({ txn: { appId: ownerAppId(this.options.topic, p), version: BigInt(epochs.get(p)!), lastUpdated: this.options.clock.now() } })),
+        ];
+        const landed = await this.#commit(snapshot, actions);
+        if (landed) {
+          snapshot = landed;
+          for (const p of fresh) {
+            const last = snapshot.transactions.get(offsetsAppId(this.options.topic, p));
+            const committed = last === undefined ? undefined : last + 1n;
+            this.#partitions.set(p, { epoch: epochs.get(p)!, committed, position: committed, rows: [] });
+          }
+          break;
+        }
+        snapshot = await catchUp(this.store, snapshot);
+        this.#snapshot = snapshot;
+      }
     }
-    const starts = new Map<number, bigint | undefined>();
-    for (const p of partitions) starts.set(p, this.#partitions.get(p)!.position);
-    return starts;
+    return new Map(partitions.map((p) => [p, this.#partitions.get(p)!.position]));
   }
 
-  /** Gives up partitions: their buffered rows are dropped (the next owner reads them again from the lake's offset). */
+  /** Gives up partitions: their buffered rows are dropped (the next owner reads them again from the table's txn). */
   revoke(partitions: readonly number[]): void {
     for (const p of partitions) this.#partitions.delete(p);
   }
 
-  /** The partitions lost to another writer's claim since the last call (see the module comment), oldest first. */
-  takeFenced(): FencedPartition[] {
+  takeFenced(): DeltaFencedPartition[] {
     const fenced = this.#fenced;
     this.#fenced = [];
     return fenced;
   }
 
-  /** Where reading `partition` continues, once its start is known. */
   position(partition: number): bigint | undefined {
     return this.#partitions.get(partition)?.position;
   }
 
-  /** The partition's committed next offset (its offsets log's), while this writer owns it. */
+  /** The partition's committed next offset, while this writer owns it. */
   committed(partition: number): bigint | undefined {
-    return this.#partitions.get(partition)?.head.nextOffset;
+    return this.#partitions.get(partition)?.committed;
   }
 
-  /** Sets where an unread partition starts (the log's beginning, when the lake has nothing of it). */
+  /** Sets where an unread partition starts (the log's beginning, when the table has nothing of it). */
   startAt(partition: number, offset: bigint): void {
     const s = this.#state(partition);
     if (s.position === undefined) s.position = offset;
   }
 
-  /**
-   * One record of `partition` at `offset`, in offset order, with its Kafka timestamp when known
-   * (kept as the row's `kafka_timestamp`; it does not decide whether the lake keeps the event).
-   * `value` is read during the call only.
-   */
+  /** One record of `partition` at `offset`, in offset order, with its Kafka timestamp when known. `value` is read during the call only. */
   add(partition: number, offset: bigint, value: Uint8Array, timestampMs: number | null = null): void {
     const s = this.#state(partition);
     this.totals.records += 1;
@@ -200,148 +198,175 @@ export class LakeWriter {
 
   /** True when some owned partition has read past its committed offset. */
   get dirty(): boolean {
-    for (const s of this.#partitions.values()) if (s.position !== undefined && s.position !== s.head.nextOffset) return true;
+    for (const s of this.#partitions.values()) if (s.position !== undefined && s.position !== s.committed) return true;
     return false;
   }
 
   /**
-   * Writes every partition's buffered rows and then commits its offsets. Resolves with the
-   * committed next offset of each partition it moved, for the consumer group's commit. A
-   * partition another writer has claimed meanwhile is not committed but dropped (`takeFenced()`).
+   * Writes every moved partition's buffered rows, then commits them all in one Delta commit.
+   * Resolves with the committed next offset of each partition it moved, for the consumer group's
+   * commit. A partition another writer claimed meanwhile is not committed but dropped
+   * (`takeFenced()`). Throws {@link LakeFlushError} when a file or the commit cannot be written
+   * and the commit did not land: then nothing of the flush is committed, the rows stay buffered,
+   * and `flush()` may be called again (it rewrites the same files under the same names).
    */
   async flush(): Promise<Map<number, bigint>> {
-    const committed = new Map<number, bigint>();
-    for (const [partition, s] of [...this.#partitions]) {
-      if (s.position === undefined || s.position === s.head.nextOffset) continue;
-      const next = s.position;
-      const rows = s.rows;
-      const byHour = new Map<string, LakeRow[]>();
-      for (const row of rows) {
-        const hour = hourPartition(row.created_at.getTime());
-        let list = byHour.get(hour);
-        if (!list) byHour.set(hour, (list = []));
-        list.push(row);
-      }
-      // Files of this partition written by this flush: uncommitted until its commit lands.
-      const written: string[] = [];
+    const moved = [...this.#partitions].filter(([, s]) => s.position !== undefined && s.position !== s.committed);
+    if (moved.length === 0) return new Map();
+    const files = new Map<number, AddAction[]>();
+    for (const [partition, s] of moved) {
+      const adds: AddAction[] = [];
       try {
-        for (const [hour, list] of byHour) {
+        for (const [hour, list] of Map.groupBy(s.rows, (row) => hourPartition(row.created_at.getTime()))) {
           const bytes = encodeLakeFile(list, this.options.rowGroupRows === undefined ? {} : { rowGroupRows: this.options.rowGroupRows });
-          const path = `${hour}/${writerFileName(partition, s.head.epoch, list[0]!.kafka_offset, list.at(-1)!.kafka_offset)}`;
+          const path = `${hour}/${writerFileName(partition, s.epoch, list[0]!.kafka_offset, list.at(-1)!.kafka_offset)}`;
           await this.store.writeAtomic(path, bytes);
-          written.push(path);
+          adds.push(addFileAction(path, bytes.byteLength, list, { modificationTime: this.options.clock.now(), dataChange: true }));
           this.totals.files += 1;
           this.totals.bytes += bytes.byteLength;
         }
       } catch (error) {
-        // A new owner's claim deletes the temporaries of writes in flight, so a fenced writer's
-        // file write fails: that is a refused flush, not a broken lake.
-        const newest = await readOffsetsHead(this.store, partition).catch(() => undefined);
-        if (newest !== undefined && newest.epoch !== s.head.epoch) {
-          this.#fence(partition, s, newest);
-          continue;
-        }
-        await this.#takeBack(partition, written, error);
+        throw new LakeFlushError(partition, error);
       }
-      const entry: PartitionOffsets = { ...s.head, seq: s.head.seq + 1, nextOffset: next, writtenAtMs: this.options.clock.now() };
-      let failure: unknown;
-      let outcome: AppendOutcome;
-      try {
-        outcome = await appendOffsets(this.store, entry);
-      } catch (error) {
-        failure = error;
-        outcome = await this.#afterFailedCommit(partition, entry, written, error);
-      }
-      if (!outcome.appended) {
-        // Fenced: the files stay (should the commit have landed before the claim, they are
-        // committed; if not, they are never visible, and the next claim deletes them).
-        this.#fence(partition, s, outcome.newest);
-        continue;
-      }
-      // Rows added while the files were written (none today: the worker awaits flush between fetches) stay buffered.
-      s.rows = s.rows.slice(rows.length);
-      s.head = entry;
-      committed.set(partition, next);
-      if (failure !== undefined) throw new LakeFlushError(partition, failure, { committed: true });
+      files.set(partition, adds);
     }
-    return committed;
+    // What each partition's commit covers, fixed now: rows added during the commit stay for the next flush.
+    const covers = new Map(moved.map(([partition, s]) => [partition, { next: s.position!, rows: s.rows.length }]));
+    let snapshot = await this.#table();
+    for (;;) {
+      for (const partition of [...covers.keys()]) {
+        const s = this.#partitions.get(partition)!;
+        const epoch = Number(snapshot.transactions.get(ownerAppId(this.options.topic, partition)) ?? 0n);
+        if (epoch !== s.epoch) {
+          this.#fence(partition, s, epoch);
+          covers.delete(partition);
+        }
+      }
+      if (covers.size === 0) return new Map();
+      const actions: DeltaAction[] = [this.#commitInfo("WRITE", { mode: "Append", partitions: [...covers.keys()].join(",") })];
+      for (const [partition, { next }] of covers) {
+        actions.push(...files.get(partition)!.map((add): DeltaAction => ({ add })));
+        actions.push({ txn: { appId: offsetsAppId(this.options.topic, partition), version: next - 1n, lastUpdated: this.options.clock.now() } });
+      }
+      let landed: DeltaSnapshot | undefined;
+      try {
+        landed = await this.#commit(snapshot, actions);
+      } catch (error) {
+        throw new LakeFlushError(Math.min(...covers.keys()), error, { what: "commit" });
+      }
+      if (landed) {
+        const result = new Map<number, bigint>();
+        for (const [partition, { next, rows }] of covers) {
+          const s = this.#partitions.get(partition)!;
+          s.committed = next;
+          s.rows = s.rows.slice(rows);
+          result.set(partition, next);
+        }
+        return result;
+      }
+      snapshot = await catchUp(this.store, snapshot);
+      this.#snapshot = snapshot;
+    }
   }
 
   /**
-   * Skips `partition` ahead to `offset` in the lake, recording the skipped range in its offsets
-   * log: for records Kafka deleted (retention) before the lake read them, so that the writer can
-   * go on from the log's start. Nothing on disk is touched. Only with nothing read past the
-   * committed offset. Resolves false when another writer had claimed the partition (then fenced).
+   * Skips `partition` ahead to `offset` (records Kafka deleted before the lake read them): a
+   * commit whose txn says everything before `offset` is done, naming the skipped range in its
+   * commitInfo. Only with nothing read past the committed offset. Resolves false when another
+   * writer had claimed the partition (then fenced).
    */
   async skipTo(partition: number, offset: bigint): Promise<boolean> {
     const s = this.#state(partition);
     const from = s.position;
-    if (from === undefined || s.rows.length > 0 || from !== (s.head.nextOffset ?? from)) {
+    if (from === undefined || s.rows.length > 0 || from !== (s.committed ?? from)) {
       throw new RangeError(`partition ${partition} can skip only from its committed offset with nothing buffered: flush() first`);
     }
     if (offset <= from) throw new RangeError(`partition ${partition}: skipTo() goes forward only: ${offset} is not past ${from}`);
-    const entry: PartitionOffsets = {
-      ...s.head,
-      seq: s.head.seq + 1,
-      nextOffset: offset,
-      skipped: [...s.head.skipped, { from, to: offset }],
-      writtenAtMs: this.options.clock.now(),
-    };
-    const outcome = await appendOffsets(this.store, entry);
-    if (!outcome.appended) {
-      this.#fence(partition, s, outcome.newest);
-      return false;
+    let snapshot = await this.#table();
+    for (;;) {
+      const epoch = Number(snapshot.transactions.get(ownerAppId(this.options.topic, partition)) ?? 0n);
+      if (epoch !== s.epoch) {
+        this.#fence(partition, s, epoch);
+        return false;
+      }
+      const landed = await this.#commit(snapshot, [
+        this.#commitInfo("SKIP LOST RECORDS", { partition: String(partition), from: String(from), to: String(offset) }),
+        { txn: { appId: offsetsAppId(this.options.topic, partition), version: offset - 1n, lastUpdated: this.options.clock.now() } },
+      ]);
+      if (landed) {
+        s.committed = offset;
+        s.position = offset;
+        return true;
+      }
+      snapshot = await catchUp(this.store, snapshot);
+      this.#snapshot = snapshot;
     }
-    s.head = entry;
-    s.position = offset;
-    return true;
   }
 
   /**
-   * Writing the commit threw: it may have landed all the same (a rename or link done, its
-   * directory's fsync failed). The log says: landed — the flush counts; another owner's entry —
-   * fenced; still our previous entry — not landed, so its files are taken back. When the log
-   * cannot be read, nothing is deleted and the writer must stop (a restart's claim sorts it out).
+   * The newest snapshot this writer knows, the table created first when there is none (naming
+   * the topic). A table that names another topic is refused with a LakeTopicMismatchError: its
+   * rows are another stream's.
    */
-  async #afterFailedCommit(partition: number, entry: PartitionOffsets, written: readonly string[], error: unknown): Promise<AppendOutcome> {
-    let newest: PartitionOffsets | undefined;
-    try {
-      newest = await readOffsetsHead(this.store, partition);
-    } catch (readError) {
-      throw new Error(
-        `cannot tell whether partition ${partition}'s commit of offset ${entry.nextOffset} landed: writing it failed (${(error as Error)?.message ?? error}) ` +
-          `and reading the log back failed (${(readError as Error)?.message ?? readError}); its files are kept — stop, and the next start sorts them out from the lake's offsets`,
-        { cause: error },
+  async #table(): Promise<DeltaSnapshot> {
+    this.#snapshot ??= await loadSnapshot(this.store);
+    while (this.#snapshot.version < 0) {
+      const created = await this.#commit(this.#snapshot, createTableActions(crypto.randomUUID(), this.options.clock.now(), this.options.topic));
+      this.#snapshot = created ?? (await catchUp(this.store, this.#snapshot));
+    }
+    const topic = this.#snapshot.metadata?.configuration[TOPIC_PROPERTY];
+    if (topic !== undefined && topic !== this.options.topic) {
+      throw new LakeTopicMismatchError(
+        `the lake's table holds the events of topic ${JSON.stringify(topic)} (its property ${TOPIC_PROPERTY}), not ${JSON.stringify(this.options.topic)}: point this writer at another table`,
       );
     }
-    if (newest?.seq === entry.seq && newest.owner === entry.owner) return { appended: true };
-    if (newest === undefined || newest.epoch !== entry.epoch) return { appended: false, newest };
-    return this.#takeBack(partition, written, error);
+    return this.#snapshot;
   }
 
   /**
-   * A flush failed and its commit did not land: deletes the files it wrote, so that a later commit
-   * of this epoch cannot make them visible beside the files of its retry, then throws
-   * LakeFlushError. If one cannot be deleted, throws an error that must stop the writer: only a
-   * new claim (the next start) retires them safely.
+   * Commits `actions` as the version after `base`: the new snapshot when it landed, undefined
+   * when another commit took that version. A write that fails may have landed all the same (the
+   * object stored, the answer lost): the commit is read back and recognised by its commitInfo's
+   * txnId; if it cannot be read back either, the error is thrown.
    */
-  async #takeBack(partition: number, written: readonly string[], cause: unknown): Promise<never> {
-    for (const path of written) {
-      try {
-        await this.store.remove(path);
-      } catch (removeError) {
-        throw new Error(
-          `partition ${partition}'s flush failed (${(cause as Error)?.message ?? cause}) and its uncommitted file ${path} could not be deleted ` +
-            `(${(removeError as Error)?.message ?? removeError}); stopping, so that no later commit of this owner epoch can make it visible — the next start's claim retires it`,
-          { cause },
-        );
-      }
+  async #commit(base: DeltaSnapshot, actions: DeltaAction[]): Promise<DeltaSnapshot | undefined> {
+    const version = base.version + 1;
+    const txnId = (actions[0] as { commitInfo?: { txnId?: string } }).commitInfo?.txnId;
+    let won: boolean;
+    try {
+      won = await commit(this.store, version, actions);
+    } catch (error) {
+      const there = await readCommit(this.store, version).catch(() => {
+        throw error;
+      });
+      if (there === undefined) throw error;
+      won = txnId !== undefined && (there[0] as { commitInfo?: { txnId?: string } }).commitInfo?.txnId === txnId;
     }
-    throw new LakeFlushError(partition, cause);
+    if (!won) {
+      this.commits.raced += 1;
+      return undefined;
+    }
+    this.commits.made += 1;
+    const next = applyCommit(base, version, actions);
+    this.#snapshot = next;
+    const checkpoint = await checkpointOnInterval(this.store, next, {
+      interval: this.options.checkpointInterval ?? 10,
+      tombstonesSinceMs: this.options.clock.now() - (this.options.tombstoneRetentionMs ?? DEFAULT_FILE_RETENTION_MS),
+    });
+    if (checkpoint.written) this.commits.checkpoints += 1;
+    if (checkpoint.error !== undefined) {
+      this.commits.checkpointFailures += 1;
+      this.lastCheckpointError = checkpoint.error;
+    }
+    return next;
   }
 
-  #fence(partition: number, s: PartitionState, newest: PartitionOffsets | undefined): void {
-    this.#fenced.push({ partition, epoch: s.head.epoch, newest, droppedRows: s.rows.length });
+  #commitInfo(operation: string, operationParameters: Record<string, string>): DeltaAction {
+    return { commitInfo: { txnId: crypto.randomUUID(), timestamp: this.options.clock.now(), operation, operationParameters, engineInfo: "orderpulse-lake-writer", isBlindAppend: true } };
+  }
+
+  #fence(partition: number, s: PartitionState, newerEpoch: number): void {
+    this.#fenced.push({ partition, epoch: s.epoch, newerEpoch, droppedRows: s.rows.length });
     this.#partitions.delete(partition);
   }
 
