@@ -42,10 +42,10 @@ async function run(script: string, args: string[], env: Record<string, string>):
 
 async function lakeBytes(): Promise<{ files: number; bytes: number; rows: number }> {
   const store = new FileLakeStore(lakeDir);
-  const { snapshot, rows } = await readLake(store);
+  const { files, rows } = await readLake(store);
   let bytes = 0;
-  for (const f of snapshot.files) bytes += (await store.size(f)) ?? 0;
-  return { files: snapshot.files.length, bytes, rows: rows.length };
+  for (const f of files) bytes += (await store.size(f)) ?? 0;
+  return { files: files.length, bytes, rows: rows.length };
 }
 
 try {
@@ -59,7 +59,7 @@ try {
   const writerLog = await run("workers/lake-writer.ts", ["--exit-when-idle", "2s", "--flush-rows", values["flush-rows"]!, "--flush-interval", "10s"], {
     KAFKA_BROKERS: brokers.join(","),
     ORDERS_TOPIC: topic,
-    LAKE_DIR: lakeDir,
+    LAKE_URI: lakeDir,
     LAKE_GROUP: `bench-lake-${Date.now()}`,
   });
   const drain = /drain: (\d+) records in ([\d.]+) s .* = (\d+) records\/s; ([\d.]+) bytes per event written; peak rss (\d+) MB/.exec(writerLog);
@@ -68,7 +68,7 @@ try {
   console.log(`lake writer: ${Number(drain[1]).toLocaleString("en-US")} records in ${drain[2]} s = ${Number(drain[3]).toLocaleString("en-US")} records/s (peak rss ${drain[5]} MB)`);
   console.log(`on disk after the writer: ${written.files} files, ${(written.bytes / 1e6).toFixed(1)} MB, ${(written.bytes / written.rows).toFixed(1)} bytes per event`);
 
-  const compactLog = await run("workers/compact.ts", ["--once", "--close-after", "0s", "--grace", "0s", "--target-size", "64MB"], { LAKE_DIR: lakeDir });
+  const compactLog = await run("workers/compact.ts", ["--once", "--close-after", "0s", "--target-size", "64MB"], { LAKE_URI: lakeDir });
   const pass = /pass 1: (\d+) merges of (\d+) files \((\d+) rows, ([\d.]+) MB → ([\d.]+) MB\) in ([\d.]+) s = ([\d.]+) MB\/s/.exec(compactLog);
   const compacted = await lakeBytes();
   if (pass) {

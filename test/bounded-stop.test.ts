@@ -255,7 +255,7 @@ test("17.13 aggregate stops within its shutdown timeout when its checkpoint disk
 // --- the lake writer -----------------------------------------------------------------------
 
 function lakeEnv(topic: string, lakeDir: string): Record<string, string> {
-  return { KAFKA_BROKERS: broker.bootstrap, ORDERS_TOPIC: topic, LAKE_DIR: lakeDir, LAKE_GROUP: topic, KAFKA_SESSION_TIMEOUT: "6s" };
+  return { KAFKA_BROKERS: broker.bootstrap, ORDERS_TOPIC: topic, LAKE_URI: lakeDir, LAKE_GROUP: topic, KAFKA_SESSION_TIMEOUT: "6s" };
 }
 
 test("17.13 lake-writer stops within its shutdown timeout when the broker is down", async () => {
@@ -301,7 +301,7 @@ test("17.13 compact stops within its shutdown timeout when its disk is full", as
   expect(await writer.exited).toBe(0);
   // Room for the compactor's lock file, not for a merged file.
   fillDisk(lakeDir, 16 * 1024);
-  const compactor = start("workers/compact.ts", ["--interval", "200ms", "--close-after", "0s"], { LAKE_DIR: lakeDir });
+  const compactor = start("workers/compact.ts", ["--interval", "200ms", "--close-after", "0s"], { LAKE_URI: lakeDir });
   await compactor.waitForLog(/no space left on the lake's disk/);
   const stop = await sigterm(compactor);
   // Nothing is lost: the merge was not committed, and readers still see the small files.

@@ -81,6 +81,13 @@ const IMAGE_COMMANDS: Record<string, Record<string, string>> = {
   "grafana/grafana:12.3.1": {
     curl: "grafana's Dockerfile (Alpine variant, the default) runs `apk add ... bash curl tzdata`",
   },
+  "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z": {
+    mc: "minio's Dockerfile.release copies mc next to minio (curl left the image in RELEASE.2023-11-01, minio/minio#18371); MinIO's answer to #18373/#18389 is `mc ready local`",
+  },
+  "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z": {
+    mc: "mc's Dockerfile.release installs /usr/bin/mc and makes it the entrypoint",
+    "/bin/sh": "mc's Dockerfile.release is FROM ubi9/ubi-micro, whose shell the minio image's own docker-entrypoint.sh (#!/bin/sh) runs on",
+  },
   [WORKER_IMAGE]: {
     bun: "oven/bun images ship bun at /usr/local/bin/bun (on PATH); infra/Dockerfile is FROM oven/bun",
   },
@@ -107,6 +114,16 @@ function withoutDraft4Ids(schema: unknown, underProperties = false): any {
       .filter(([k, v]) => underProperties || k !== "id" || typeof v !== "string")
       .map(([k, v]) => [k, withoutDraft4Ids(v, !underProperties && (k === "properties" || k === "patternProperties" || k === "definitions"))]),
   );
+}
+
+/** The services `name` waits for in depends_on, directly or through the services it waits for. */
+function waitsFor(name: string, found = new Set<string>()): Set<string> {
+  for (const dep of Object.keys(compose.services[name]!.depends_on ?? {})) {
+    if (found.has(dep)) continue;
+    found.add(dep);
+    waitsFor(dep, found);
+  }
+  return found;
 }
 
 function asArgv(command: string[] | string | undefined): string[] {
@@ -149,7 +166,8 @@ const MUST_SET: Record<string, string> = {
   KAFKA_BROKERS: "the default 127.0.0.1:9092 is the container itself; the broker is kafka:19092",
   INFLUX_URL: "unset means no InfluxDB sink",
   INFLUX_TOKEN: "InfluxDB 2.x refuses writes without it",
-  LAKE_DIR: "the lake must be on the lake volume",
+  LAKE_URI: "the default data/lake/orders is a directory inside the container, gone with it; the stack's lake is in the object store",
+  AWS_ENDPOINT_URL: "unset means AWS S3 itself; the stack's object store is objectstore:9000",
 };
 
 /** Variables a worker reads but compose leaves unset, on purpose. */
@@ -162,6 +180,8 @@ const UNSET_ON_PURPOSE: Record<string, string> = {
   INFLUX_USER: "InfluxDB 1.x only",
   INFLUX_PASSWORD: "InfluxDB 1.x only",
   INFLUX_PASSWORD_FILE: "InfluxDB 1.x only",
+  AWS_SECRET_ACCESS_KEY_FILE: "AWS_SECRET_ACCESS_KEY is set instead, as INFLUX_TOKEN is (the stack uses no compose secrets)",
+  AWS_SESSION_TOKEN: "the object store's root keys are long-lived; there is no session",
   ORDERPULSE_PARENT_PID: "set by bun run pipeline for its children, which watch it; compose has no such supervisor",
   // The stack's broker speaks PLAINTEXT on its compose network (KAFKA_SECURITY_PROTOCOL's default).
   KAFKA_SASL_USERNAME: "SASL applies only with KAFKA_SECURITY_PROTOCOL=SASL_*; the stack's broker is PLAINTEXT",
@@ -209,7 +229,7 @@ describe("infra/compose.yaml", () => {
   });
 
   test("secrets have no default in the compose file: a missing one stops compose with its name", () => {
-    for (const secret of ["INFLUX_TOKEN", "INFLUX_ADMIN_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD"]) {
+    for (const secret of ["INFLUX_TOKEN", "INFLUX_ADMIN_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD", "MINIO_ROOT_PASSWORD"]) {
       const refs = [...composeText.matchAll(new RegExp(`\\$\\{${secret}([^}]*)\\}`, "g"))].map((m) => m[1]!);
       expect(refs.length).toBeGreaterThan(0);
       for (const ref of refs) expect(ref).toStartWith(":?");
@@ -233,10 +253,23 @@ describe("infra/compose.yaml", () => {
       const program = healthcheckProgram(s.healthcheck!);
       expect({ name, program, known: program in IMAGE_COMMANDS[imageKey(s)]! }).toEqual({ name, program, known: true });
     }
-    // The init's entrypoint and the tools it runs, too.
+    // The inits' entrypoints and the tools they run, too.
     const init = compose.services["kafka-init"]!;
     expect(asArgv(init.entrypoint as string[])[0]).toBe("/bin/bash");
     expect(asArgv(init.command as string[]).join("\n")).toContain("/opt/kafka/bin/kafka-topics.sh");
+    const bucketInit = compose.services["objectstore-init"]!;
+    const shell = asArgv(bucketInit.entrypoint as string[])[0]!;
+    expect(IMAGE_COMMANDS[imageKey(bucketInit)]).toHaveProperty([shell]);
+    expect(IMAGE_COMMANDS[imageKey(bucketInit)]).toHaveProperty(["mc"]);
+  });
+
+  test("the object store's health check asks MinIO whether it can take writes, not only whether it runs", () => {
+    const store = compose.services.objectstore!;
+    // `mc ready` GETs /minio/health/cluster, which is 200 only once the object layer has write
+    // quorum; `local` is mc's built-in alias for http://localhost:9000, the port the server listens on.
+    expect(store.healthcheck!.test).toEqual(["CMD", "mc", "ready", "local"]);
+    expect(asArgv(store.command)).toEqual(["server", "/data", "--console-address", ":9001"]);
+    for (const key of ["interval", "timeout", "retries", "start_period"] as const) expect(store.healthcheck![key]).toBeDefined();
   });
 
   test("worker health checks run workers/healthcheck.ts on their own worker's script", () => {
@@ -261,8 +294,48 @@ describe("infra/compose.yaml", () => {
         expect({ name, deps: Object.keys(s.depends_on ?? {}).sort() }).toEqual({ name, deps: expect.arrayContaining(["kafka", "kafka-init"]) });
       }
       if ("INFLUX_URL" in env) expect(Object.keys(s.depends_on ?? {})).toContain("influxdb");
+      if (String(env.LAKE_URI ?? "").startsWith("s3://")) {
+        expect({ name, deps: Object.keys(s.depends_on ?? {}) }).toEqual({ name, deps: expect.arrayContaining(["objectstore", "objectstore-init"]) });
+      }
     }
     expect(Object.keys(compose.services.grafana!.depends_on ?? {})).toEqual(["influxdb"]);
+    // The bucket exists before the lake writer or the compactor starts: its init runs once the
+    // store is healthy, and they wait for the init to have finished with 0.
+    expect(compose.services["objectstore-init"]!.depends_on).toEqual({ objectstore: { condition: "service_healthy" } });
+    expect(compose.services["objectstore-init"]!.restart).toBe("no");
+    for (const name of ["lake-writer", "compactor"]) {
+      expect({ name, init: compose.services[name]!.depends_on?.["objectstore-init"] }).toEqual({ name, init: { condition: "service_completed_successfully" } });
+    }
+  });
+
+  test("the lake writer and the compactor share one s3:// lake in the bucket objectstore-init creates", () => {
+    const store = compose.services.objectstore!;
+    const storeEnv = store.environment!;
+    const script = asArgv(compose.services["objectstore-init"]!.command as string[]).join("\n");
+    const uris = new Set<string>();
+    for (const name of ["lake-writer", "compactor"]) {
+      const env = compose.services[name]!.environment!;
+      const uri = String(env.LAKE_URI);
+      expect({ name, uri }).toEqual({ name, uri: expect.stringMatching(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/\S+$/) });
+      uris.add(uri);
+      // The store by its service name and the port its S3 API listens on inside the network.
+      const endpoint = new URL(String(env.AWS_ENDPOINT_URL));
+      expect({ name, protocol: endpoint.protocol, host: endpoint.hostname, port: endpoint.port }).toEqual({ name, protocol: "http:", host: "objectstore", port: "9000" });
+      expect({ name, keys: [env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY] }).toEqual({ name, keys: [storeEnv.MINIO_ROOT_USER, storeEnv.MINIO_ROOT_PASSWORD] });
+      expect({ name, region: env.AWS_REGION }).toEqual({ name, region: "us-east-1" });
+      // LAKE_DIR is refused by the workers now (lib/lake/open-store.ts).
+      expect({ name, lakeDir: "LAKE_DIR" in env }).toEqual({ name, lakeDir: false });
+    }
+    expect(uris.size).toBe(1);
+    const bucket = new URL([...uris][0]!).hostname;
+    expect(script).toContain(`mc mb --ignore-existing "lake/${bucket}"`);
+    expect(script).toContain("mc alias set lake http://objectstore:9000");
+    // 9000 is also the port the host reaches the API on, bound like every other published port.
+    expect(store.ports).toEqual([
+      `${dotEnvExample.get("HOST_BIND")}:${dotEnvExample.get("OBJECTSTORE_HOST_PORT")}:9000`,
+      `${dotEnvExample.get("HOST_BIND")}:${dotEnvExample.get("OBJECTSTORE_CONSOLE_HOST_PORT")}:9001`,
+    ]);
+    for (const [name, s] of Object.entries(compose.services)) expect({ name, lakeDir: "LAKE_DIR" in (s.environment ?? {}) }).toEqual({ name, lakeDir: false });
   });
 
   test("Kafka advertises kafka:19092 to containers and KAFKA_EXTERNAL_HOST:port to the host", () => {
@@ -362,17 +435,19 @@ describe("infra/compose.yaml", () => {
     }
   }, 60_000);
 
-  test("named volumes hold Kafka, InfluxDB, Grafana and the lake; the aggregator needs none (its state is in Kafka)", () => {
+  test("named volumes hold Kafka, InfluxDB, Grafana and the object store; no worker needs one (state in Kafka, lake in the store)", () => {
     const mounts = (service: string) => (compose.services[service]!.volumes ?? []).map((v) => v.split(":").slice(0, 2).join(":"));
     expect(mounts("kafka")).toContain("kafka-data:/var/lib/kafka/data");
     expect(mounts("influxdb")).toEqual(expect.arrayContaining(["influxdb-data:/var/lib/influxdb2", "influxdb-config:/etc/influxdb2"]));
     expect(mounts("grafana")).toContain("grafana-data:/var/lib/grafana");
+    expect(mounts("objectstore")).toEqual(["objectstore-data:/data"]);
     expect([mounts("aggregator"), compose.services.aggregator!.environment!.STATE_STORE]).toEqual([[], "kafka"]);
-    for (const service of ["lake-writer", "compactor"]) {
-      expect(mounts(service)).toContain("lake:/data/lake");
-      expect(String(compose.services[service]!.environment!.LAKE_DIR)).toStartWith("/data/lake/");
+    for (const [name] of workers) expect({ name, mounts: mounts(name) }).toEqual({ name, mounts: [] });
+    // The lake volume is gone: nothing mounts a volume named lake.
+    for (const name of Object.keys(compose.services)) {
+      expect({ name, lake: mounts(name).some((m) => m.split(":")[0] === "lake") }).toEqual({ name, lake: false });
     }
-    expect(Object.keys(compose.volumes).sort()).toEqual(["grafana-data", "influxdb-config", "influxdb-data", "kafka-data", "lake"]);
+    expect(Object.keys(compose.volumes).sort()).toEqual(["grafana-data", "influxdb-config", "influxdb-data", "kafka-data", "objectstore-data"]);
   });
 
   test("Grafana gets the provisioning mounts and the variables infra/grafana/README.md asks for", () => {
@@ -395,15 +470,31 @@ describe("infra/compose.yaml", () => {
   });
 
   test("resource limits fit a 4-core / 8 GB laptop", () => {
-    let totalMiB = 0;
+    const limitMiB = new Map<string, number>();
     for (const [name, s] of Object.entries(compose.services)) {
       const limits = s.deploy?.resources?.limits;
       expect({ name, cpus: limits?.cpus !== undefined, memory: limits?.memory !== undefined }).toEqual({ name, cpus: true, memory: true });
       expect(Number(limits!.cpus)).toBeLessThanOrEqual(2);
-      totalMiB += memoryMiB(limits!.memory!);
+      limitMiB.set(name, memoryMiB(limits!.memory!));
     }
-    // At most half the laptop's memory, even with every container at its limit.
-    expect(totalMiB).toBeLessThanOrEqual(4096);
+    // At most half the laptop's memory, even with every container that can run at the same time
+    // at its limit. A one-shot init (restart "no") has exited before any service that waits for it,
+    // directly or through another, starts (service_completed_successfully, checked above); so
+    // while a set of inits runs, only the long-running services that wait for none of them run
+    // beside it. Every set of inits is tried.
+    const sum = (names: string[]) => names.reduce((total, n) => total + limitMiB.get(n)!, 0);
+    const oneShots = Object.keys(compose.services).filter((n) => compose.services[n]!.restart === "no");
+    const longRunningNames = Object.keys(compose.services).filter((n) => !oneShots.includes(n));
+    let peakMiB = sum(longRunningNames);
+    for (let set = 1; set < 1 << oneShots.length; set++) {
+      const running = oneShots.filter((_, i) => set & (1 << i));
+      const beside = longRunningNames.filter((n) => !running.some((init) => waitsFor(n).has(init)));
+      peakMiB = Math.max(peakMiB, sum(running) + sum(beside));
+    }
+    expect(peakMiB).toBeLessThanOrEqual(4096);
+    // The bound is not vacuous: the inits do run beside the services nothing makes wait.
+    expect(oneShots.sort()).toEqual(["kafka-init", "objectstore-init"]);
+    expect([...waitsFor("compactor")].sort()).toEqual(["kafka", "kafka-init", "lake-writer", "objectstore", "objectstore-init"]);
     // The broker's heap fits its container with room for the JVM's other memory and the health check.
     const heapMiB = memoryMiB(dotEnvExample.get("KAFKA_HEAP")!.toUpperCase());
     expect(heapMiB).toBeLessThanOrEqual(memoryMiB(compose.services.kafka!.deploy!.resources!.limits!.memory!) * 0.6);

@@ -17,13 +17,13 @@ import { writeCheckpoint } from "../lib/lake/delta-checkpoint.ts";
 import { commit, commitPath, type DeltaAction } from "../lib/lake/delta-log.ts";
 import { loadSnapshot } from "../lib/lake/delta-snapshot.ts";
 import { addFileAction, createTableActions } from "../lib/lake/delta-table.ts";
-import { DeltaCompactor } from "../lib/lake/delta-compactor.ts";
-import { DeltaLakeWriter, offsetsAppId } from "../lib/lake/delta-writer.ts";
+import { LakeCompactor } from "../lib/lake/compactor.ts";
+import { LakeWriter, offsetsAppId } from "../lib/lake/writer.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { hourPartition } from "../lib/lake/layout.ts";
 import { decodeLakeFile, encodeLakeFile, type LakeRow, toLakeRow } from "../lib/lake/schema.ts";
 import type { LakeStore } from "../lib/lake/store.ts";
-import { validateLakeEvent } from "../lib/lake/writer.ts";
+import { validateLakeEvent } from "../lib/lake/schema.ts";
 import { repoRoot } from "./support/pipeline-harness.ts";
 import { S3_TEST_CREDENTIALS, s3ServerForSuite } from "./support/s3-server.ts";
 
@@ -192,18 +192,18 @@ for (const [where, open] of places) {
   });
 }
 
-describe("the Delta lake writer and compactor cores (lib/lake/delta-writer.ts, delta-compactor.ts) on S3 (moto)", () => {
+describe("the Delta lake writer and compactor cores (lib/lake/writer.ts, compactor.ts) on S3 (moto)", () => {
   test("two writers, partitions moving from one to the other mid-stream and the old owner flushing after the claim, then a compaction: delta-rs and Polars read every valid record exactly once", async () => {
     const prefix = `tables/${crypto.randomUUID()}/orders`;
     const store = s3.store("lake", prefix);
     const clock = { now: () => Date.now() };
     const sim = new Simulator({ seed: 7, startMs: Date.UTC(2026, 11, 2, 9, 30), ratePerS: 1, malformedFraction: 0.03 });
     const input = Array.from({ length: 1_200 }, () => sim.next());
-    const a = new DeltaLakeWriter(store, { topic: "orders", clock, checkpointInterval: 5 });
-    const b = new DeltaLakeWriter(store, { topic: "orders", clock, checkpointInterval: 5 });
+    const a = new LakeWriter(store, { topic: "orders", clock, checkpointInterval: 5 });
+    const b = new LakeWriter(store, { topic: "orders", clock, checkpointInterval: 5 });
     await a.assign([0, 1, 2]);
     for (const p of [0, 1, 2]) a.startAt(p, 0n);
-    const feed = (writer: DeltaLakeWriter, from: number, to: number, partitions: number[]) => {
+    const feed = (writer: LakeWriter, from: number, to: number, partitions: number[]) => {
       for (let i = from; i < to; i++) {
         const partition = i % PARTITIONS;
         const offset = BigInt(Math.floor(i / PARTITIONS));
@@ -230,7 +230,7 @@ describe("the Delta lake writer and compactor cores (lib/lake/delta-writer.ts, d
     expect(a.commits.checkpoints + b.commits.checkpoints).toBeGreaterThan(0);
 
     // The compactor merges every closed hour's small files; the engines read the same records.
-    const compacted = await new DeltaCompactor(store, { clock: { now: () => Date.UTC(2026, 11, 3) } }).runOnce();
+    const compacted = await new LakeCompactor(store, { clock: { now: () => Date.UTC(2026, 11, 3) } }).runOnce();
     expect(compacted.compactions).toBeGreaterThan(0);
     const after = await readWithDeltaRs(`s3://lake/${prefix}`, "latest", apps);
     expect(after.files).toBeLessThan(read.files);

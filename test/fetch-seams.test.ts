@@ -273,7 +273,7 @@ describe("on a cluster of its own (brokers taken down and logs damaged)", () => 
       const worker = startWorker("workers/lake-writer.ts", ["--flush-interval", "500ms", "--exit-when-idle", "3s"], {
         ...node1.workerEnv(),
         ORDERS_TOPIC: topic,
-        LAKE_DIR: lakeDir,
+        LAKE_URI: lakeDir,
         LAKE_GROUP: `${topic}-lake`,
         KAFKA_SESSION_TIMEOUT: "6s",
       });

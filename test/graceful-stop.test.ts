@@ -13,7 +13,7 @@ import { replayChangelog } from "../lib/window/changelog.ts";
 import { decodeCheckpoint } from "../lib/window/checkpoint.ts";
 import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
-import { readNextOffsets } from "../lib/lake/reader.ts";
+import { readLake } from "../lib/lake/reader.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { produceSimulated, readTopic, startWorker } from "./support/pipeline-harness.ts";
 
@@ -90,12 +90,12 @@ test("the lake writer stops on SIGTERM within 15 s, having committed files for e
   const worker = startWorker("workers/lake-writer.ts", ["--flush-rows", "1000000", "--flush-interval", "1h"], {
     KAFKA_BROKERS: conn.brokers.join(","),
     ORDERS_TOPIC: topic,
-    LAKE_DIR: lake,
+    LAKE_URI: lake,
     LAKE_GROUP: "graceful-lake",
   });
   // Its progress line (every 5 s) reports the records read; 3,000 means the whole topic.
   const { code, stopMs } = await stop(worker, /records 3000:/);
   expect({ code, withinBound: stopMs < STOP_WITHIN_MS }).toEqual({ code: 0, withinBound: true });
-  const committed = await readNextOffsets(new FileLakeStore(lake));
+  const committed = (await readLake(new FileLakeStore(lake), { topic })).nextOffsets;
   for (const [partition, end] of ends) expect({ partition, nextOffset: committed.get(partition) }).toEqual({ partition, nextOffset: end });
 }, 90_000);

@@ -129,7 +129,7 @@ for (const release of releases) {
     test("the lake writer keeps exactly the committed valid events, each once", async () => {
       expect(byPartition).toBeDefined();
       const lakeDir = join(dir, "lake");
-      const writer = startWorker("workers/lake-writer.ts", ["--flush-interval", "500ms", "--exit-when-idle", "3s"], { ...env, LAKE_DIR: lakeDir, LAKE_GROUP: `${topic}-lake` });
+      const writer = startWorker("workers/lake-writer.ts", ["--flush-interval", "500ms", "--exit-when-idle", "3s"], { ...env, LAKE_URI: lakeDir, LAKE_GROUP: `${topic}-lake` });
       const code = await writer.exited;
       expect({ code, log: code === 0 ? "" : writer.log() }).toEqual({ code: 0, log: "" });
       const { rows } = await readLake(new FileLakeStore(lakeDir));

@@ -106,7 +106,7 @@ test("records written by librdkafka — every codec, headers, null keys, tombsto
   const lakeWriter = startWorker("workers/lake-writer.ts", ["--flush-interval", "500ms", "--exit-when-idle", "3s"], {
     KAFKA_BROKERS: conn.brokers.join(","),
     ORDERS_TOPIC: topic,
-    LAKE_DIR: lakeDir,
+    LAKE_URI: lakeDir,
     LAKE_GROUP: `${topic}-lake`,
     KAFKA_SESSION_TIMEOUT: "6s",
   });

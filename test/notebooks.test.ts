@@ -1,8 +1,10 @@
 /**
  * The notebooks, executed headlessly on what the real pipeline wrote during this test: a seeded
  * stream (late events, duplicates, malformed records) into a real Kafka topic, the aggregator
- * writing its windows to InfluxDB 1.6.7 and the lake writer writing the Parquet lake, both as
- * real worker processes. Each notebook then runs in the Deno Jupyter kernel through
+ * writing its windows to InfluxDB 1.6.7 and the lake writer writing the lake's Delta table to a
+ * real S3 server (moto), both as real worker processes. The lake analytics notebook reads the
+ * table from S3 (LAKE_URI=s3://…, under Deno), the reconciliation notebook from a local copy of
+ * it (LAKE_URI a directory). Each notebook runs in the Deno Jupyter kernel through
  * notebooks/run_notebook.py (nbclient, reading outputs a little past idle — see there), and the
  * saved outputs are checked against figures computed here from the topic itself: the validator
  * and the test oracle, not the lake code the notebooks use.
@@ -13,9 +15,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryInfluxql } from "../lib/hot/influxql-client.ts";
 import { DEFAULT_AGGREGATOR_SETTINGS } from "../lib/window/partition-aggregator.ts";
-import { validateLakeEvent } from "../lib/lake/writer.ts";
+import { FileLakeStore } from "../lib/lake/file-store.ts";
+import { validateLakeEvent } from "../lib/lake/schema.ts";
+import type { LakeStore } from "../lib/lake/store.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { oracleForTopic, produceSimulated, readTopic, repoRoot, startWorker } from "./support/pipeline-harness.ts";
+import { s3ServerForSuite } from "./support/s3-server.ts";
+import { localLake, s3Lake } from "./support/test-lakes.ts";
 import { InfluxDb1 } from "./support/timeseries.ts";
 
 const NOTEBOOKS = ["lake-analytics", "hot-cold-reconciliation"] as const;
@@ -63,8 +69,21 @@ test("no notebook holds a credential-looking value", () => {
   }
 });
 
+const s3 = s3ServerForSuite("notebooks");
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-notebooks-test-"));
-const lakeDir = join(scratch, "lake", "orders");
+const copyDir = join(scratch, "lake-copy", "orders");
+
+/** Copies every object of `from` to `to`, directory by directory. */
+async function copyLake(from: LakeStore, to: LakeStore, dir = ""): Promise<number> {
+  let copied = 0;
+  for (const name of await from.list(dir)) {
+    const path = dir === "" ? name : `${dir}/${name}`;
+    const bytes = await from.read(path);
+    if (bytes === undefined) copied += await copyLake(from, to, path);
+    else (await to.writeAtomic(path, bytes), (copied += 1));
+  }
+  return copied;
+}
 const influx = new InfluxDb1();
 const DB = "notebooks";
 const executed = new Map<NotebookName, Notebook>();
@@ -98,13 +117,16 @@ beforeAll(async () => {
     INFLUX_API: "v1",
     INFLUX_DB: DB,
   });
+  const lake = s3Lake(s3, "notebooks", "lake/orders");
   const lakeWriter = startWorker("workers/lake-writer.ts", ["--flush-interval", "1s", "--exit-when-idle", "3s"], {
     ...kafkaEnv,
-    LAKE_DIR: lakeDir,
+    ...lake.env,
     LAKE_GROUP: "notebooks-lake",
   });
   const [aggregated, written] = await Promise.all([aggregator.exited, lakeWriter.exited]);
   expect({ aggregated, written, log: aggregated || written ? aggregator.log() + lakeWriter.log() : "" }).toEqual({ aggregated: 0, written: 0, log: "" });
+  expect(await copyLake(lake.store, new FileLakeStore(copyDir))).toBeGreaterThan(1);
+  const lakeEnv: Record<NotebookName, Record<string, string>> = { "lake-analytics": lake.env, "hot-cold-reconciliation": localLake(copyDir).env };
 
   // The figures the notebooks must show, from the topic: the lake's rule (every valid event, whatever its age) and the oracle.
   const records = await readTopic(conn, topic);
@@ -141,7 +163,7 @@ beforeAll(async () => {
       const out = join(scratch, `${name}.ipynb`);
       const child = Bun.spawn([python, join(repoRoot, "notebooks", "run_notebook.py"), join(repoRoot, "notebooks", `${name}.ipynb`), out, "--timeout", "120"], {
         cwd: repoRoot,
-        env: { ...process.env, NO_COLOR: "1", LAKE_DIR: lakeDir, INFLUX_URL: influx.url, INFLUX_API: "v1", INFLUX_DB: DB, FROM: "", TO: "" },
+        env: { ...process.env, NO_COLOR: "1", ...lakeEnv[name], INFLUX_URL: influx.url, INFLUX_API: "v1", INFLUX_DB: DB, FROM: "", TO: "" },
         stdout: "pipe",
         stderr: "pipe",
       });
@@ -215,6 +237,7 @@ test("the lake analytics notebook shows the stream's orders, revenue, customers,
     lateShare: (expected.late / (expected.late + expected.counted)).toFixed(6),
   });
   expect(expected.late).toBeGreaterThan(0);
+  expect(textOf(notebook)).toMatch(/lake: s3:\/\/notebooks\/lake\/orders version \d+: /); // read from S3, under Deno
   expect(Number(figure(notebook, "hours"))).toBeGreaterThanOrEqual(3);
   expect(figure(notebook, "top_customer")).toMatch(/^\S+ \d+\.\d\d$/);
 });
@@ -237,6 +260,7 @@ test("the reconciliation notebook finds zero differences between InfluxDB and th
   }).toEqual({ compared: String(expected.windows), withDifferences: "0", differences: "0" });
   const compared = expected.windows;
   expect(textOf(notebook)).toContain(`Hot and cold agree: ${compared} windows, 0 differences.`);
+  expect(textOf(notebook)).toContain(`cold: ${copyDir}`); // a local copy of the table
 });
 
 test("the reconciliation notebook's revenue plot shows both series", () => {

@@ -35,7 +35,7 @@ test("bun run pipeline shows the live window table and stops cleanly on Ctrl-C",
     CHECKPOINT_DIR: join(scratch, "checkpoints"),
     // The lake too: its offsets belong to this run's fresh broker. A lake left in data/ by an
     // earlier run points past this broker's log ends, and the lake writer refuses it.
-    LAKE_DIR: join(scratch, "lake"),
+    LAKE_URI: join(scratch, "lake"),
   };
   delete env.KAFKA_BROKERS; // the pipeline starts its own broker when none is given
   delete env.INFLUX_URL;

@@ -1,45 +1,48 @@
 /**
- * `bun run workers/compact.ts`: the lake's compactor. Merges the small files of closed hour
- * partitions into few large ones while readers keep reading, by the journal protocol in
- * docs/lake.md (lib/lake/compactor.ts). Runs every --interval, or once with --once.
+ * `bun run workers/compact.ts`: keeps the lake's Delta table tidy while writers append and
+ * readers read. Each pass (lib/lake/compactor.ts) merges the small files of closed hour partitions
+ * into few large ones, one Delta commit per merge (`remove` the inputs, `add` the output, neither
+ * a data change); every --vacuum-interval it also vacuums (deletes files the table stopped
+ * referencing more than --retention ago, and files no commit ever referenced as old) and deletes
+ * log entries older than --log-retention that a checkpoint covers (lib/lake/delta-vacuum.ts).
+ * Runs every --interval, or once with --once.
  *
- * One compactor per lake: it holds `LAKE_DIR/_compactor.lock` (its pid) while it runs; a lock
- * whose process is gone is taken over.
+ * Several compactors on one table are safe: a merge whose inputs another commit removed first
+ * is abandoned, never committed.
  */
-import { join } from "node:path";
 import { parseCommand } from "../lib/runtime/cli.ts";
 import { intParser, parseDurationMs, type SettingsSpec } from "../lib/runtime/config.ts";
-import { isDiskFullError } from "../lib/runtime/durable-fs.ts";
-import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { type CompactionSummary, LakeCompactor } from "../lib/lake/compactor.ts";
-import { takeCompactorLock } from "../lib/lake/compactor-lock.ts";
+import { cleanUpLog, DEFAULT_FILE_RETENTION_MS, DEFAULT_LOG_RETENTION_MS, vacuum } from "../lib/lake/delta-vacuum.ts";
+import { lakeSettings, openLakeStore } from "../lib/lake/open-store.ts";
+import { transientLakeProblem } from "../lib/lake/writer-errors.ts";
 import { describeError, log, runMain } from "../lib/runtime/worker-runtime.ts";
 
 const WORKER = "compact";
 
-const settings = {
-  LAKE_DIR: {
-    describe: "root of the orders table in the lake",
-    form: "a directory path",
-    default: "data/lake/orders",
-    parse: (raw: string) => raw,
-  },
-} satisfies SettingsSpec;
+const settings = { ...lakeSettings } satisfies SettingsSpec;
 
 const command = {
   usage: "bun run workers/compact.ts [--once | --interval DURATION] [options]",
   summary:
-    "Compacts the lake: in every closed hour partition, merges the small files into files of about\n" +
-    "--target-size, committing each merge with a journal entry so readers never see an event twice\n" +
-    "or miss one; deletes replaced files after --grace.",
+    "Compacts the lake's Delta table: in every closed hour partition, merges the small files into\n" +
+    "files of about --target-size, one commit per merge, so readers see every event exactly once\n" +
+    "before, during and after; then vacuums the files no reader can need any more (--retention).",
   flags: {
-    once: { type: "boolean", describe: "one pass, then exit" },
+    once: { type: "boolean", describe: "one pass (merges, vacuum, log clean-up), then exit" },
     interval: { type: "string", value: "DURATION", describe: "time between passes when running continuously (default 1m)" },
     "target-size": { type: "string", value: "SIZE", describe: "input bytes per output file, e.g. 64MB, 512KB (default 64MB)" },
     "close-after": { type: "string", value: "DURATION", describe: "an hour partition is compacted once its end is this far in the past (default 10m)" },
-    grace: { type: "string", value: "DURATION", describe: "replaced files are deleted this long after the merge committed; longer than any read (default 5m)" },
     "min-files": { type: "string", value: "N", describe: "fewest small files in an hour worth a merge (default 2)" },
     "row-group-rows": { type: "string", value: "N", describe: "rows per Parquet row group in merged files (default 131072)" },
+    retention: {
+      type: "string",
+      value: "DURATION",
+      describe: "vacuum deletes files the table stopped referencing this long ago, and never-committed files this old; longer than any read or flush (default 7d)",
+    },
+    "log-retention": { type: "string", value: "DURATION", describe: "history kept in _delta_log: older commits a checkpoint covers are deleted (default 30d)" },
+    "vacuum-interval": { type: "string", value: "DURATION", describe: "vacuum and clean the log at most this often; 0: every pass (default 1h)" },
+    "allow-short-retention": { type: "boolean", describe: "accept --retention or --log-retention under an hour (tests; Delta's retentionDurationCheck off)" },
   },
   settings,
 } as const;
@@ -48,7 +51,7 @@ runMain(async (signal) => {
   const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
   if (parsed.kind !== "run") return parsed;
   const { config, flags } = parsed;
-  const duration = (flag: "interval" | "close-after" | "grace", fallbackMs: number) => {
+  const duration = (flag: "interval" | "close-after" | "retention" | "log-retention" | "vacuum-interval", fallbackMs: number) => {
     const raw = flags[flag];
     if (typeof raw !== "string") return fallbackMs;
     try {
@@ -69,66 +72,88 @@ runMain(async (signal) => {
   if (flags.once && flags.interval !== undefined) throw new RangeError("--once and --interval exclude each other: use one");
   const intervalMs = duration("interval", 60_000);
   const targetBytes = flags["target-size"] === undefined ? 64 * 1024 * 1024 : parseSize(flags["target-size"]);
-  const store = new FileLakeStore(config.LAKE_DIR);
-  const compactor = new LakeCompactor(store, {
+  const retention = {
+    retentionMs: duration("retention", DEFAULT_FILE_RETENTION_MS),
+    logRetentionMs: duration("log-retention", DEFAULT_LOG_RETENTION_MS),
+    allowShortRetention: flags["allow-short-retention"] === true,
+  };
+  for (const [flag, ms] of [["retention", retention.retentionMs], ["log-retention", retention.logRetentionMs]] as const) {
+    if (ms < 3_600_000 && !retention.allowShortRetention) {
+      throw new RangeError(`--${flag}: ${ms} ms is under an hour and could delete files a reader or a flush still needs; give at least 1h, or add --allow-short-retention`);
+    }
+  }
+  const vacuumIntervalMs = duration("vacuum-interval", 3_600_000);
+  const lake = openLakeStore(config, process.env);
+  const compactor = new LakeCompactor(lake.store, {
     clock: { now: () => Date.now() },
     targetBytes,
     closeAfterMs: duration("close-after", 600_000),
-    graceMs: duration("grace", 300_000),
     minFiles: whole("min-files", 2, 2),
     rowGroupRows: whole("row-group-rows", 1, 131_072),
-    onCompacted: (c) =>
-      log(
-        WORKER,
-        `#${c.seq} ${c.hour}: ${c.inputs} files, ${c.rows} rows, ${mb(c.bytesIn)} → 1 file, ${mb(c.bytesOut)}`,
-      ),
+    tombstoneRetentionMs: retention.retentionMs,
+    onCompacted: (c) => log(WORKER, `v${c.version} ${c.hour}: ${c.inputs} files, ${c.rows} rows, ${mb(c.bytesIn)} → 1 file, ${mb(c.bytesOut)}`),
   });
 
-  const lock = await takeCompactorLock(join(config.LAKE_DIR, "_compactor.lock"), { log: (line) => log(WORKER, line) });
-  log(WORKER, `lake ${config.LAKE_DIR}, target ${mb(targetBytes)} per file, ${flags.once ? "one pass" : `a pass every ${intervalMs} ms`}`);
-  const total: CompactionSummary = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, deleted: 0, orphansRemoved: 0 };
+  log(
+    WORKER,
+    `lake ${lake.where}, target ${mb(targetBytes)} per file, ${flags.once ? "one pass" : `a pass every ${intervalMs} ms`}; ` +
+      `vacuum retention ${retention.retentionMs} ms, log retention ${retention.logRetentionMs} ms`,
+  );
+  const total = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, conflicts: 0, deleted: 0, logDeleted: 0 };
   let passes = 0;
+  let lastVacuumAt: number | undefined;
   const started = performance.now();
   try {
     while (!signal.aborted) {
       const passStart = performance.now();
       let s: CompactionSummary;
+      let cleaned = "";
       try {
         s = await compactor.runOnce();
+        if (flags.once || lastVacuumAt === undefined || performance.now() - lastVacuumAt >= vacuumIntervalMs) {
+          const nowMs = Date.now();
+          const v = await vacuum(lake.store, { nowMs, retentionMs: retention.retentionMs, allowShortRetention: retention.allowShortRetention });
+          const l = await cleanUpLog(lake.store, { nowMs, retentionMs: retention.logRetentionMs, allowShortRetention: retention.allowShortRetention });
+          lastVacuumAt = performance.now();
+          total.deleted += v.tombstonesDeleted + v.orphansDeleted;
+          total.logDeleted += l.commitsDeleted + l.checkpointsDeleted;
+          cleaned =
+            `; vacuum deleted ${v.tombstonesDeleted} replaced and ${v.orphansDeleted} never-committed files (kept ${v.kept} within the retention)` +
+            (l.commitsDeleted + l.checkpointsDeleted > 0 ? `; log clean-up deleted ${l.commitsDeleted} commits and ${l.checkpointsDeleted} checkpoints` : "");
+        }
       } catch (error) {
-        // A full disk is not the lake's fault and frees up: an interrupted merge is invisible to
-        // readers (no journal entry names its output) and the next pass removes its output.
-        if (flags.once || !isDiskFullError(error)) throw error;
+        // A full disk or an absent object store passes: a merge that did not commit is invisible to readers.
+        const problem = transientLakeProblem(error);
+        if (flags.once || problem === undefined) throw error;
         passes += 1;
         log(
           WORKER,
-          `pass ${passes}: no space left on the lake's disk under ${config.LAKE_DIR} (${describeError(error)}); ` +
-            `the merge was not committed and readers are unaffected. Free space on that disk; retrying at the next pass in ${intervalMs} ms`,
+          `pass ${passes}: ${problem === "disk-full" ? `no space left on the lake's disk under ${lake.where}` : `the object store of ${lake.where} does not answer`} ` +
+            `(${describeError(error)}); nothing was committed and readers are unaffected. Retrying at the next pass in ${intervalMs} ms`,
         );
         await sleepUnlessAborted(intervalMs, signal);
         continue;
       }
       passes += 1;
-      for (const k of Object.keys(total) as (keyof CompactionSummary)[]) total[k] += s[k];
+      for (const k of ["compactions", "inputFiles", "rows", "bytesIn", "bytesOut", "conflicts"] as const) total[k] += s[k];
       const seconds = (performance.now() - passStart) / 1000;
       log(
         WORKER,
         `pass ${passes}: ${s.compactions} merges of ${s.inputFiles} files (${s.rows} rows, ${mb(s.bytesIn)} → ${mb(s.bytesOut)}) in ${seconds.toFixed(2)} s` +
           (s.compactions > 0 ? ` = ${(s.bytesIn / 1e6 / seconds).toFixed(1)} MB/s` : "") +
-          `; deleted ${s.deleted} replaced files` + (s.orphansRemoved > 0 ? `; removed ${s.orphansRemoved} outputs of an interrupted pass` : ""),
+          (s.conflicts > 0 ? `; ${s.conflicts} merges abandoned (another commit removed their inputs first)` : "") +
+          `; table at version ${s.version}` + cleaned,
       );
       if (flags.once) break;
       await sleepUnlessAborted(intervalMs, signal);
     }
   } catch (error) {
     throw new Error(`the compactor stopped on an error: ${describeError(error)}`);
-  } finally {
-    await lock.release();
   }
   log(
     WORKER,
     `stopped after ${passes} pass(es) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${total.compactions} merges, ` +
-      `${total.inputFiles} files → ${total.compactions}, ${total.rows} rows, ${mb(total.bytesIn)} → ${mb(total.bytesOut)}, deleted ${total.deleted}`,
+      `${total.inputFiles} files → ${total.compactions}, ${total.rows} rows, ${mb(total.bytesIn)} → ${mb(total.bytesOut)}; vacuum deleted ${total.deleted} files, log clean-up ${total.logDeleted}`,
   );
 });
 

@@ -92,7 +92,7 @@ runMain(async (signal) => {
     },
     // Its default sinks: the console, plus InfluxDB when INFLUX_URL is set.
     { name: "aggregate", script: "workers/aggregate.ts", args: [], display: true },
-    // The cold path: the Parquet lake under LAKE_DIR (docs/lake.md).
+    // The cold path: the lake's Delta table at LAKE_URI (docs/lake.md).
     { name: "lake-writer", script: "workers/lake-writer.ts", args: [] },
     { name: "compact", script: "workers/compact.ts", args: ["--interval", "1m"] },
   ];

@@ -6,7 +6,7 @@ import { DEFAULT_AGGREGATOR_SETTINGS } from "../window/partition-aggregator.ts";
 import { partitionForKey } from "../kafka/partitioner.ts";
 import { Simulator } from "../event/simulator.ts";
 import { validateOrder } from "../event/validate-order.ts";
-import { validateLakeEvent } from "../lake/writer.ts";
+import { validateLakeEvent } from "../lake/schema.ts";
 
 const START_MS = Date.UTC(2026, 10, 28, 9, 58);
 

@@ -1,13 +1,14 @@
 /**
  * The lake writer's run: fetches the partitions the consumer group assigns to this worker from
- * exactly the lake's committed offsets (the lake, not the group, is the source of truth), hands
- * every record to the LakeWriter (lib/lake/writer.ts), flushes every `flushIntervalMs` or
- * `flushRows` events, and commits the flushed offsets to the group for lag tools. A full disk is
- * waited out (fetching stops, nothing is committed, nothing lost); any other write error stops it.
- * A partition another writer claimed in the lake (the group moved it while this one was paused,
- * say) is dropped with one line: the lake refused this writer's commit, and the new owner reads
- * the dropped rows again. A lake offset outside the partition's log stops it with advice that
- * deletes nothing, unless `skipLostRecords` lets it skip, in the lake's record, what Kafka deleted.
+ * exactly the offsets committed in the lake's Delta table (the table's txn versions, not the
+ * group, are the source of truth), hands every record to the LakeWriter (lib/lake/writer.ts),
+ * flushes every `flushIntervalMs` or `flushRows` events, and commits the flushed offsets to the
+ * group for lag tools. A full disk, or an object store that does not answer, is waited out
+ * (fetching stops, nothing is committed, nothing lost); any other write error stops it. A
+ * partition another writer claimed in the table (the group moved it while this one was paused,
+ * say) is dropped with one line: the table refused this writer's commit, and the new owner reads
+ * the dropped rows again. A committed offset outside the partition's log stops it with advice that
+ * deletes nothing, unless `skipLostRecords` lets it skip, in the table's record, what Kafka deleted.
  * A stop is bounded: from the stop request, `shutdownTimeoutMs` covers the final flush, the group
  * commit and closing the consumer, whatever the broker and the disk do; a final flush that does
  * not finish in time leaves its events in Kafka (the lake's offsets do not move) and the worker
@@ -16,9 +17,8 @@
 import type { OrderConsumer } from "../kafka/client.ts";
 import { UnsupportedBrokerError } from "../kafka/api-versions.ts";
 import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler, UnreadablePartitionError } from "../kafka/group-fetcher.ts";
-import type { LakeStore } from "../lake/store.ts";
-import { listDataFiles } from "../lake/reader.ts";
-import { LakeFlushError, type LakeWriter } from "../lake/writer.ts";
+import type { LakeWriter } from "../lake/writer.ts";
+import { transientLakeProblem } from "../lake/writer-errors.ts";
 import { describeError, peakRssBytes } from "../runtime/worker-runtime.ts";
 
 const TIMED_OUT = Symbol("timed out");
@@ -26,18 +26,16 @@ const TIMED_OUT = Symbol("timed out");
 export interface LakeWriterRun {
   consumer: OrderConsumer;
   writer: LakeWriter;
-  /** The store the writer writes to, for the closing count of data files. */
-  store: LakeStore;
   topic: string;
-  /** Where the lake is, as the operator named it (for messages). */
-  lakeDir: string;
+  /** Where the lake is, as the operator named it (for messages): a directory or s3://bucket/prefix. */
+  lakeUri: string;
   group: { sessionTimeoutMs: number; heartbeatIntervalMs: number };
   flushIntervalMs: number;
   flushRows: number;
   /**
-   * When the lake's offset of a partition is below the log's start (retention deleted records the
-   * lake never read): record the gap in the lake's offsets and go on from the log's start, instead
-   * of stopping. Default false.
+   * When the table's offset of a partition is below the log's start (retention deleted records the
+   * lake never read): record the gap in the table and go on from the log's start, instead of
+   * stopping. Default false.
    */
   skipLostRecords?: boolean;
   /** Flush and stop by itself after no records arrived for this long; `undefined`: never. */
@@ -51,7 +49,7 @@ export interface LakeWriterRun {
 
 /** Runs until stopped; rejects, after closing the consumer, with the first fatal error. */
 export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
-  const { consumer, writer, store, topic, lakeDir, group, flushIntervalMs, flushRows, exitWhenIdleMs, signal, log } = run;
+  const { consumer, writer, topic, lakeUri, group, flushIntervalMs, flushRows, exitWhenIdleMs, signal, log } = run;
   const skipLostRecords = run.skipLostRecords ?? false;
   // A corrupt batch is skipped, not retried forever: the aggregator forwards its bytes to the DLQ
   // with a reason; here it is named in the log and counted.
@@ -96,21 +94,26 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const reportFenced = () => {
     for (const f of writer.takeFenced()) {
       log(
-        `partition ${f.partition} was claimed in the lake by another writer (its offsets log is at entry ${f.newest?.seq ?? "?"}, owner epoch ${f.newest?.epoch ?? "?"}; ours was ${f.epoch}): ` +
-          `the lake refused our commit; dropped it and its ${f.droppedRows} buffered events, which the new owner reads from Kafka`,
+        `partition ${f.partition} was claimed in the lake by another writer (owner epoch ${f.newerEpoch}; ours was ${f.epoch}): ` +
+          `the table refused our commit; dropped it and its ${f.droppedRows} buffered events, which the new owner reads from Kafka`,
       );
     }
   };
 
   /** Writes and commits in the lake what is buffered; returns the offsets committed. */
+  let checkpointFailures = 0;
   const flushLake = async () => {
     const committed = await flushUntilWritten();
     reportFenced();
+    if (writer.commits.checkpointFailures > checkpointFailures) {
+      checkpointFailures = writer.commits.checkpointFailures;
+      log(`could not write the table's checkpoint after version ${writer.version} (the commit stands; the next interval tries again): ${describeError(writer.lastCheckpointError)}`);
+    }
     lastFlushAt = performance.now();
     if (committed.size > 0) lastCommitAt = lastFlushAt;
     return committed;
   };
-  /** Informational (lag tools); the lake's offsets log is what the writer resumes from. */
+  /** Informational (lag tools); the table's txn versions are what the writer resumes from. */
   const commitToGroup = async (committed: ReadonlyMap<number, bigint>) => {
     if (committed.size === 0) return;
     const offsets = [...committed].map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: -1 }));
@@ -119,10 +122,11 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const flush = async () => commitToGroup(await flushLake());
 
   /**
-   * writer.flush(), retried while the lake's disk is full: fetching waits meanwhile (this runs
-   * inside the fetch loop), nothing is committed, and the unwritten records stay in Kafka, so
-   * nothing is lost or written twice. Any other write error stops the worker. On a stop request
-   * it gives up with an error that says the records will be read again at the next start.
+   * writer.flush(), retried while the lake's disk is full or its object store does not answer:
+   * fetching waits meanwhile (this runs inside the fetch loop), nothing is committed, and the
+   * unwritten records stay in Kafka, so nothing is lost or written twice. Any other write error
+   * stops the worker. On a stop request it gives up with an error that says the records will be
+   * read again at the next start.
    */
   const flushUntilWritten = (): Promise<Map<number, bigint>> =>
     untilWritten(() => {
@@ -132,7 +136,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       return writer.flush();
     });
 
-  /** `step()` (a flush, or the claims of an assignment), retried every second while it fails on a full disk. */
+  /** `step()` (a flush, or the claims of an assignment), retried every second while it fails on a full disk or an absent object store. */
   const untilWritten = async <T>(step: () => Promise<T>): Promise<T> => {
     let failures = 0;
     let failingSince = 0;
@@ -144,24 +148,29 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
         }
         return result;
       } catch (error) {
-        if (!(error instanceof LakeFlushError && error.diskFull)) throw error;
+        const problem = transientLakeProblem(error);
+        if (problem === undefined) throw error;
         if (failures === 0) failingSince = performance.now();
         failures += 1;
         if (failures === 1 || failures % 10 === 0) {
+          const cure =
+            problem === "disk-full"
+              ? `the lake's disk under ${lakeUri} is full. Free space on that disk (or move LAKE_URI to a larger one)`
+              : `the object store of ${lakeUri} does not answer. Check that it runs and that AWS_ENDPOINT_URL names it`;
           log(
-            `${error.message} — the lake's disk under ${lakeDir} is full. Nothing is lost: no offset is committed, ` +
-              `the ${writer.bufferedRows} buffered events stay in Kafka, and fetching waits. Free space on that disk ` +
-              `(or move LAKE_DIR to a larger one); retrying every ${DISK_FULL_RETRY_MS / 1000} s (attempt ${failures})`,
+            `${describeError(error)} — ${cure}. Nothing is lost: no offset is committed, the ${writer.bufferedRows} buffered events ` +
+              `stay in Kafka, and fetching waits; retrying every ${RETRY_MS / 1000} s (attempt ${failures})`,
           );
         }
         if (stopped) {
           throw new Error(
-            `stopped while the lake's disk was full: ${writer.bufferedRows} events were not written; they stay in Kafka and are written at the next start`,
+            `stopped while the lake could not be written (${problem === "disk-full" ? "its disk was full" : "its object store did not answer"}): ` +
+              `${writer.bufferedRows} events were not written; they stay in Kafka and are written at the next start`,
             { cause: error },
           );
         }
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, DISK_FULL_RETRY_MS);
+          const timer = setTimeout(resolve, RETRY_MS);
           wake = () => (clearTimeout(timer), resolve());
         });
       }
@@ -178,15 +187,11 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       const earliest = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
       for (const p of unknown) writer.startAt(p, earliest[p] ?? 0n);
     }
-    if (writer.totals.orphansRemoved > 0) log(`removed ${writer.totals.orphansRemoved} uncommitted file(s) of an interrupted or fenced flush`);
-    if (writer.totals.filesLeftAlone > 0) {
-      log(`left ${writer.totals.filesLeftAlone} writer file(s) in place that the lake's offsets do not describe (an offsets log started afresh?): readers do not see them, and nothing deletes them`);
-    }
     log(
       `assigned partitions [${assigned.join(", ")}]${revoked.length > 0 ? `, revoked [${revoked.join(", ")}]` : ""}; ` +
         `starting at ${assigned.map((p) => `${p}@${writer.position(p)}`).join(" ") || "-"}` +
-        (unknown.length > 0 ? ` (no lake offsets for [${unknown.join(", ")}]: from the log's start)` : "") +
-        `; owner epochs ${assigned.map((p) => `${p}:${writer.epoch(p)}`).join(" ") || "-"}`,
+        (unknown.length > 0 ? ` (nothing of [${unknown.join(", ")}] in the table yet: from the log's start)` : "") +
+        `; owner epochs ${assigned.map((p) => `${p}:${writer.epoch(p)}`).join(" ") || "-"}; table version ${writer.version}`,
     );
   };
 
@@ -200,15 +205,15 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     lastProgressAt = now;
     log(
       `${Math.round(rate)} records/s; records ${t.records}: valid ${t.valid}, invalid ${t.invalid}; ` +
-        `files ${t.files} (${(t.bytes / 1e6).toFixed(1)} MB); buffered ${writer.bufferedRows}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB`,
+        `files ${t.files} (${(t.bytes / 1e6).toFixed(1)} MB); table version ${writer.version}; buffered ${writer.bufferedRows}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB`,
     );
   }, 5_000);
 
   /**
-   * The lake's offset of a partition is outside its log. Below the log's start, retention deleted
-   * records the lake never read: with `skipLostRecords` the gap is recorded in the lake's offsets
-   * and reading goes on from the log's start; without, it stops. Past the log's end, the topic was
-   * recreated: it stops. No advice given here deletes anything the lake holds.
+   * The table's offset of a partition is outside its log. Below the log's start, retention deleted
+   * records the lake never read: with `skipLostRecords` the gap is recorded in the table (a commit
+   * naming the skipped range) and reading goes on from the log's start; without, it stops. Past the
+   * log's end, the topic was recreated: it stops. No advice given here deletes anything the lake holds.
    */
   const outOfRange = async (error: OffsetOutOfRangeError) => {
     const p = error.partition;
@@ -218,23 +223,23 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       // A partition the lake holds nothing of started at the log's start, which retention moved since: nothing committed is skipped.
       if (skipLostRecords || writer.committed(p) === undefined) {
         if (await writer.skipTo(p, earliest)) {
-          log(`partition ${p}: records ${at}..${earliest - 1n} were deleted from Kafka before the lake read them; recorded the gap in the lake's offsets and going on from ${earliest}${skipLostRecords ? " (--skip-lost-records)" : ""}`);
+          log(`partition ${p}: records ${at}..${earliest - 1n} were deleted from Kafka before the lake read them; recorded the gap in the table and going on from ${earliest}${skipLostRecords ? " (--skip-lost-records)" : ""}`);
         } else {
           reportFenced();
         }
         return;
       }
       throw new Error(
-        `${error.message}: the lake's offsets for partition ${p} are at ${at}, but Kafka's log of it starts at ${earliest} — retention deleted records ` +
+        `${error.message}: the lake's table has partition ${p} up to offset ${at}, but Kafka's log of it starts at ${earliest} — retention deleted records ` +
           `${at}..${earliest - 1n} before the lake read them, and they cannot be had from Kafka any more. Everything the lake committed is intact. ` +
-          "To go on from the log's start, recording the gap in the lake's offsets, restart with --skip-lost-records; to keep this lake as it is, " +
-          "point LAKE_DIR at a new lake. Do not move or delete anything under _offsets/: the lake's committed files depend on it.",
+          "To go on from the log's start, recording the gap in the table, restart with --skip-lost-records; to keep this table as it is, " +
+          "point LAKE_URI at a new lake. Do not move or delete anything under _delta_log/: the table is its log.",
       );
     }
     throw new Error(
-      `${error.message}: the lake's offsets for partition ${p} are at ${at}, past the end of Kafka's log of it (${latest ?? "?"}) — the topic was ` +
+      `${error.message}: the lake's table has partition ${p} up to offset ${at}, past the end of Kafka's log of it (${latest ?? "?"}) — the topic was ` +
         "recreated (or the lake belongs to another cluster). Everything the lake committed is intact, but its offsets name records of the old topic: " +
-        "point LAKE_DIR at a new lake for the new topic. Do not move or delete anything under _offsets/: the lake's committed files depend on it.",
+        "point LAKE_URI at a new lake for the new topic. Do not move or delete anything under _delta_log/: the table is its log.",
     );
   };
 
@@ -305,7 +310,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     else {
       fatal = new Error(
         `the final flush did not finish within the ${shutdownTimeoutMs} ms shutdown timeout; its ${buffered} events are not in the lake and stay in Kafka ` +
-          "(the lake's offsets did not move), so the next run writes them. Check the lake's disk, or give the stop more time with --shutdown-timeout",
+          "(the table's offsets did not move), so the next run writes them. Check the lake's storage, or give the stop more time with --shutdown-timeout",
       );
     }
   } catch (error) {
@@ -319,7 +324,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   log(
     `stopped; read ${t.records} records: valid ${t.valid}, invalid ${t.invalid}${corruptBatches > 0 ? `, ${corruptBatches} corrupt batches skipped` : ""}; wrote ${t.files} files, ${(t.bytes / 1e6).toFixed(2)} MB ` +
-      `in ${seconds.toFixed(1)} s; lake now has ${(await listDataFiles(store).catch(() => [])).length} data files`,
+      `in ${seconds.toFixed(1)} s; ${writer.commits.made} commits, the table at version ${writer.version}`,
   );
   if (firstRecordAt !== undefined && lastCommitAt !== undefined && lastCommitAt > firstRecordAt) {
     const drainS = (lastCommitAt - firstRecordAt) / 1000;
@@ -341,5 +346,5 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
 }
 
 const EMPTY = new Uint8Array(0);
-/** How often a flush is retried while the lake's disk is full. */
-const DISK_FULL_RETRY_MS = 1_000;
+/** How often a flush is retried while the lake's disk is full or its object store does not answer. */
+const RETRY_MS = 1_000;

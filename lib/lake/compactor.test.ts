@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { Simulator } from "../event/simulator.ts";
-import { DeltaCompactor } from "./delta-compactor.ts";
+import { LakeCompactor } from "./compactor.ts";
 import { checkpointPath } from "./delta-checkpoint.ts";
 import { readCommit } from "./delta-log.ts";
 import { loadSnapshot } from "./delta-snapshot.ts";
-import { DeltaLakeWriter } from "./delta-writer.ts";
+import { LakeWriter } from "./writer.ts";
 import { decodeLakeFile, type LakeRow } from "./schema.ts";
 import { type LakeStore, MemoryLakeStore } from "./store.ts";
 
@@ -14,9 +14,9 @@ const T0 = Date.UTC(2026, 11, 2, 9);
 const later = { now: () => T0 + 5 * HOUR };
 
 /** A table of 10 flushes of two partitions over two hours: many small files per hour. */
-async function smallFiles(): Promise<{ store: MemoryLakeStore; writer: DeltaLakeWriter }> {
+async function smallFiles(): Promise<{ store: MemoryLakeStore; writer: LakeWriter }> {
   const store = new MemoryLakeStore();
-  const writer = new DeltaLakeWriter(store, { topic: "orders", clock: later, checkpointInterval: 1_000 });
+  const writer = new LakeWriter(store, { topic: "orders", clock: later, checkpointInterval: 1_000 });
   await writer.assign([0, 1]);
   writer.startAt(0, 0n);
   writer.startAt(1, 0n);
@@ -37,12 +37,12 @@ async function rowsOf(store: LakeStore, version?: number): Promise<LakeRow[]> {
 }
 const keys = (rows: readonly LakeRow[]) => rows.map((r) => `${r.kafka_partition}@${r.kafka_offset}`).sort();
 
-describe("DeltaCompactor", () => {
+describe("LakeCompactor", () => {
   test("merges each closed hour's small files in one commit per hour (removes and an add, dataChange false); the table's rows do not change", async () => {
     const { store } = await smallFiles();
     const before = await loadSnapshot(store);
     const rowsBefore = keys(await rowsOf(store));
-    const summary = await new DeltaCompactor(store, { clock: later, checkpointInterval: 2 }).runOnce();
+    const summary = await new LakeCompactor(store, { clock: later, checkpointInterval: 2 }).runOnce();
     expect(summary.compactions).toBe(2);
     expect(summary.inputFiles).toBe(before.files.size);
     expect(summary.checkpoints).toBe(1); // its commits are versions 12 and 13: a checkpoint at 12
@@ -72,7 +72,7 @@ describe("DeltaCompactor", () => {
         return writerFlushed.then(() => store.writeIfAbsent(path, bytes));
       },
     });
-    const summary = await new DeltaCompactor(compactorStore, { clock: later }).runOnce();
+    const summary = await new LakeCompactor(compactorStore, { clock: later }).runOnce();
     expect(summary.raced).toBe(1);
     expect(summary.conflicts).toBe(0);
     expect(summary.compactions).toBe(2);
@@ -82,7 +82,7 @@ describe("DeltaCompactor", () => {
   test("two compactors on one snapshot: one commits, the other finds its inputs gone and gives up; no row doubled", async () => {
     const { store } = await smallFiles();
     const rowsBefore = keys(await rowsOf(store));
-    const [a, b] = await Promise.all([new DeltaCompactor(store, { clock: later }).runOnce(), new DeltaCompactor(store, { clock: later }).runOnce()]);
+    const [a, b] = await Promise.all([new LakeCompactor(store, { clock: later }).runOnce(), new LakeCompactor(store, { clock: later }).runOnce()]);
     expect(a.compactions + b.compactions).toBe(2);
     expect(a.conflicts + b.conflicts).toBe(2);
     expect(keys(await rowsOf(store))).toEqual(rowsBefore);
@@ -90,7 +90,7 @@ describe("DeltaCompactor", () => {
 
   test("an hour not yet closed is left alone", async () => {
     const { store } = await smallFiles();
-    const summary = await new DeltaCompactor(store, { clock: { now: () => T0 + HOUR } }).runOnce();
+    const summary = await new LakeCompactor(store, { clock: { now: () => T0 + HOUR } }).runOnce();
     expect(summary.compactions).toBe(0);
   });
 });

@@ -1,7 +1,5 @@
 /**
- * The compactor's core on the Delta log (issue 19; lib/lake/compactor.ts is the core on the
- * lake's own journal, which workers/compact.ts still runs): merges the small files of closed hour
- * partitions (lib/lake/compaction-plan.ts, planned over the snapshot's `add` sizes) while writers
+ * The compactor's core: merges the small files of closed hour partitions (lib/lake/compaction-plan.ts, planned over the snapshot's `add` sizes) while writers
  * keep appending and readers keep reading.
  *
  * A compaction is one Delta commit: `remove` of each input and `add` of the merged output, both
@@ -22,9 +20,47 @@ import { compactedFileName } from "./layout.ts";
 import { decodeLakeFile, encodeLakeFile, type LakeRow } from "./schema.ts";
 import type { LakeStore } from "./store.ts";
 import type { Clock } from "./writer.ts";
-import { byTimeThenLineage, CompactionInputError, type CompactedHour, type CompactorOptions } from "./compactor.ts";
 
-export interface DeltaCompactionSummary {
+export interface CompactorOptions {
+  clock: Clock;
+  /** Input bytes per output file at most; files of half this or more count as large. Default 64 MiB. */
+  targetBytes?: number;
+  /** An hour is compacted once its end is this far in the past. Default 10 min. */
+  closeAfterMs?: number;
+  /** Fewest small files worth merging. Default 2. */
+  minFiles?: number;
+  /** Rows per row group in an output file. Default 131,072. */
+  rowGroupRows?: number;
+  /** Called after each committed compaction. */
+  onCompacted?: (done: CompactedHour) => void;
+}
+
+export interface CompactedHour {
+  /** The table version of its commit. */
+  version: number;
+  hour: string;
+  inputs: number;
+  rows: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** An input file the snapshot lists is not in storage (vacuumed too early?): the compaction cannot read it. */
+export class CompactionInputError extends Error {
+  override name = "CompactionInputError";
+  readonly code = "COMPACTION_INPUT";
+}
+
+/** Output order: by event time (tight created_at statistics per page and row group), then lineage. */
+export function byTimeThenLineage(a: LakeRow, b: LakeRow): number {
+  return (
+    a.created_at.getTime() - b.created_at.getTime() ||
+    a.kafka_partition - b.kafka_partition ||
+    (a.kafka_offset < b.kafka_offset ? -1 : a.kafka_offset > b.kafka_offset ? 1 : 0)
+  );
+}
+
+export interface CompactionSummary {
   compactions: number;
   inputFiles: number;
   rows: number;
@@ -40,10 +76,10 @@ export interface DeltaCompactionSummary {
   version: number;
 }
 
-export class DeltaCompactor {
+export class LakeCompactor {
   constructor(
     private readonly store: LakeStore,
-    private readonly options: Omit<CompactorOptions, "graceMs"> & {
+    private readonly options: CompactorOptions & {
       clock: Clock;
       /** A checkpoint after a commit whose version is a multiple of this. Default 10. */
       checkpointInterval?: number;
@@ -52,10 +88,10 @@ export class DeltaCompactor {
     },
   ) {}
 
-  async runOnce(): Promise<DeltaCompactionSummary> {
+  async runOnce(): Promise<CompactionSummary> {
     const o = this.options;
     let snapshot = await loadSnapshot(this.store);
-    const summary: DeltaCompactionSummary = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, conflicts: 0, raced: 0, checkpoints: 0, version: snapshot.version };
+    const summary: CompactionSummary = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, conflicts: 0, raced: 0, checkpoints: 0, version: snapshot.version };
     if (snapshot.version < 0) return summary;
     const plans = planCompactions([...snapshot.files].map(([path, add]) => ({ path, bytes: add.size })), {
       nowMs: o.clock.now(),
@@ -94,7 +130,7 @@ export class DeltaCompactor {
         continue;
       }
       snapshot = landed.snapshot;
-      const done: CompactedHour = { seq: snapshot.version, hour: plan.hour, inputs: inputs.size, rows: rows.length, bytesIn, bytesOut: encoded.byteLength };
+      const done: CompactedHour = { version: snapshot.version, hour: plan.hour, inputs: inputs.size, rows: rows.length, bytesIn, bytesOut: encoded.byteLength };
       summary.compactions += 1;
       summary.inputFiles += done.inputs;
       summary.rows += done.rows;
@@ -111,7 +147,7 @@ export class DeltaCompactor {
     base: DeltaSnapshot,
     actions: DeltaAction[],
     inputs: ReadonlySet<string>,
-    summary: DeltaCompactionSummary,
+    summary: CompactionSummary,
   ): Promise<{ ok: boolean; snapshot: DeltaSnapshot }> {
     let snapshot = base;
     for (;;) {

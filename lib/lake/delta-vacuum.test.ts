@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { Simulator } from "../event/simulator.ts";
 import { checkpointPath } from "./delta-checkpoint.ts";
-import { DeltaCompactor } from "./delta-compactor.ts";
+import { LakeCompactor } from "./compactor.ts";
 import { commitPath } from "./delta-log.ts";
 import { loadSnapshot } from "./delta-snapshot.ts";
 import { cleanUpLog, vacuum } from "./delta-vacuum.ts";
-import { DeltaLakeWriter } from "./delta-writer.ts";
+import { LakeWriter } from "./writer.ts";
 import { MemoryLakeStore } from "./store.ts";
 
 const HOUR = 3_600_000;
@@ -16,7 +16,7 @@ const T0 = Date.UTC(2026, 11, 2, 9);
 async function compactedTable() {
   const store = new MemoryLakeStore();
   const clock = { now: () => T0 + 5 * HOUR };
-  const writer = new DeltaLakeWriter(store, { topic: "orders", clock, checkpointInterval: 3 });
+  const writer = new LakeWriter(store, { topic: "orders", clock, checkpointInterval: 3 });
   await writer.assign([0]);
   writer.startAt(0, 0n);
   const sim = new Simulator({ seed: 11, startMs: T0 + 10 * 60_000, ratePerS: 0.5, malformedFraction: 0 });
@@ -24,7 +24,7 @@ async function compactedTable() {
     writer.add(0, BigInt(i), sim.next().value, null);
     if (i % 100 === 99) await writer.flush();
   }
-  await new DeltaCompactor(store, { clock }).runOnce();
+  await new LakeCompactor(store, { clock }).runOnce();
   const orphan = "dt=2026-12-02/hour=09/p0-e9-o0-o5.parquet";
   await store.writeAtomic(orphan, new Uint8Array([1, 2, 3]));
   for (const path of store.files.keys()) store.modified.set(path, T0 + 5 * HOUR);
@@ -47,9 +47,15 @@ describe("vacuum", () => {
     for (const path of snapshot.files.keys()) expect(store.files.has(path)).toBe(true);
   });
 
-  test("refuses a retention under an hour", async () => {
-    const { store } = await compactedTable();
-    await expect(vacuum(store, { nowMs: Date.now(), retentionMs: 59 * 60_000 })).rejects.toThrow("a retention under an hour");
+  test("refuses a retention under an hour, unless a short one is allowed explicitly", async () => {
+    const { store, removedAt } = await compactedTable();
+    const files = store.files.size;
+    await expect(vacuum(store, { nowMs: removedAt + 2 * HOUR, retentionMs: 59 * 60_000 })).rejects.toThrow("a retention under an hour");
+    await expect(cleanUpLog(store, { nowMs: removedAt + 2 * HOUR, retentionMs: 59 * 60_000 })).rejects.toThrow("a retention under an hour");
+    expect(store.files.size).toBe(files);
+    const allowed = await vacuum(store, { nowMs: removedAt + 60_000, retentionMs: 30_000, allowShortRetention: true });
+    expect(allowed.tombstonesDeleted).toBeGreaterThan(2);
+    await expect(vacuum(store, { nowMs: removedAt, retentionMs: -1, allowShortRetention: true })).rejects.toThrow("0 or more");
   });
 });
 

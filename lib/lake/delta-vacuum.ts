@@ -9,7 +9,8 @@
  * written more than `retentionMs` ago. The retention must cover the longest read (a reader of an
  * older version still opens the files that version lists) and the longest flush (a file written
  * and not yet committed is not referenced either): Delta's default is 7 days, and less than an
- * hour is refused.
+ * hour is refused unless `allowShortRetention` says the caller knows better (tests; Delta's own
+ * `retentionDurationCheck.enabled = false`).
  *
  * cleanUpLog — commits and checkpoints before the newest checkpoint written more than
  * `retentionMs` ago are deleted; that checkpoint and everything after it stay, so every version
@@ -36,8 +37,15 @@ export interface VacuumSummary {
   version: number;
 }
 
-export async function vacuum(store: LakeStore, options: { nowMs: number; retentionMs?: number }): Promise<VacuumSummary> {
-  const retentionMs = checkedRetention(options.retentionMs ?? DEFAULT_FILE_RETENTION_MS);
+export interface RetentionOptions {
+  nowMs: number;
+  retentionMs?: number;
+  /** Accept a retention under an hour. Default false. */
+  allowShortRetention?: boolean;
+}
+
+export async function vacuum(store: LakeStore, options: RetentionOptions): Promise<VacuumSummary> {
+  const retentionMs = checkedRetention(options.retentionMs ?? DEFAULT_FILE_RETENTION_MS, options.allowShortRetention);
   const cutoff = options.nowMs - retentionMs;
   const snapshot = await loadSnapshot(store);
   const summary: VacuumSummary = { tombstonesDeleted: 0, orphansDeleted: 0, kept: 0, version: snapshot.version };
@@ -71,8 +79,8 @@ export interface LogCleanupSummary {
   oldestReadable: number;
 }
 
-export async function cleanUpLog(store: LakeStore, options: { nowMs: number; retentionMs?: number }): Promise<LogCleanupSummary> {
-  const retentionMs = checkedRetention(options.retentionMs ?? DEFAULT_LOG_RETENTION_MS);
+export async function cleanUpLog(store: LakeStore, options: RetentionOptions): Promise<LogCleanupSummary> {
+  const retentionMs = checkedRetention(options.retentionMs ?? DEFAULT_LOG_RETENTION_MS, options.allowShortRetention);
   const { commits, checkpoints } = await listLog(store);
   let keepFrom: number | undefined;
   for (const version of checkpoints) {
@@ -94,15 +102,16 @@ export async function cleanUpLog(store: LakeStore, options: { nowMs: number; ret
   return summary;
 }
 
-function checkedRetention(retentionMs: number): number {
-  if (!(retentionMs >= MIN_RETENTION_MS)) {
+function checkedRetention(retentionMs: number, allowShort = false): number {
+  if (!(retentionMs >= 0)) throw new RangeError(`a retention must be 0 or more: got ${retentionMs} ms`);
+  if (!allowShort && retentionMs < MIN_RETENTION_MS) {
     throw new RangeError(`a retention under an hour (${retentionMs} ms) could delete files a reader or a flush in flight still needs: give at least ${MIN_RETENTION_MS} ms`);
   }
   return retentionMs;
 }
 
-/** Every file in the table's hour partitions (`dt=…/hour=…/`), as lake paths. */
-async function listHourFiles(store: LakeStore): Promise<string[]> {
+/** Every file in the table's hour partitions (`dt=…/hour=…/`), committed or not, as lake paths. */
+export async function listHourFiles(store: LakeStore): Promise<string[]> {
   const paths: string[] = [];
   for (const dt of await store.list("")) {
     if (!dt.startsWith("dt=")) continue;

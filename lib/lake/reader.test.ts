@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { Simulator } from "../event/simulator.ts";
-import { DeltaCompactor } from "./delta-compactor.ts";
-import { readTable } from "./delta-reader.ts";
-import { DeltaLakeWriter } from "./delta-writer.ts";
+import { LakeCompactor } from "./compactor.ts";
+import { readLake } from "./reader.ts";
+import { LakeWriter } from "./writer.ts";
 import { type LakeStore, MemoryLakeStore } from "./store.ts";
 
 const T0 = Date.UTC(2026, 11, 2, 9);
@@ -11,7 +11,7 @@ const clock = { now: () => T0 + 5 * 3_600_000 };
 /** 600 events of two Kafka partitions over about two hours, in 6 flushes; and what the table must hold. */
 async function table() {
   const store = new MemoryLakeStore();
-  const writer = new DeltaLakeWriter(store, { topic: "orders", clock });
+  const writer = new LakeWriter(store, { topic: "orders", clock });
   await writer.assign([0, 1]);
   writer.startAt(0, 0n);
   writer.startAt(1, 0n);
@@ -24,10 +24,10 @@ async function table() {
 }
 const keys = (rows: readonly { kafka_partition: number; kafka_offset: bigint }[]) => rows.map((r) => `${r.kafka_partition}@${r.kafka_offset}`).sort();
 
-describe("readTable", () => {
+describe("readLake", () => {
   test("reads every row of the newest version once, and each Kafka partition's committed next offset", async () => {
     const { store, all } = await table();
-    const read = await readTable(store, { topic: "orders" });
+    const read = await readLake(store, { topic: "orders" });
     expect(keys(read.rows)).toEqual(all);
     expect(read.nextOffsets).toEqual(new Map([[0, 300n], [1, 300n]]));
     expect(read.retries).toBe(0);
@@ -35,11 +35,11 @@ describe("readTable", () => {
 
   test("an older version, and hour pruning", async () => {
     const { store, all } = await table();
-    const v2 = await readTable(store, { version: 2 }); // created, claimed, one flush
+    const v2 = await readLake(store, { version: 2 }); // created, claimed, one flush
     expect(v2.rows).toHaveLength(100);
-    const hours = [...new Set((await readTable(store)).files.map((f) => f.slice(0, f.lastIndexOf("/"))))].sort();
+    const hours = [...new Set((await readLake(store)).files.map((f) => f.slice(0, f.lastIndexOf("/"))))].sort();
     expect(hours.length).toBeGreaterThan(1);
-    const first = await readTable(store, { hours: (dir) => dir === hours[0] });
+    const first = await readLake(store, { hours: (dir) => dir === hours[0] });
     expect(first.files.every((f) => f.startsWith(`${hours[0]}/`))).toBe(true);
     expect(first.rows.length).toBeGreaterThan(0);
     expect(first.rows.length).toBeLessThan(all.length);
@@ -47,23 +47,23 @@ describe("readTable", () => {
 
   test("a file vacuumed mid-read: the newest version is read again from a newer snapshot; an old version says it cannot be served", async () => {
     const { store, all } = await table();
-    const before = await readTable(store);
+    const before = await readLake(store);
     // The first time the reader opens a file, a compaction commits and a vacuum with no retention deletes its inputs.
     let raced = false;
     const racing: LakeStore = Object.assign(Object.create(store) as LakeStore, {
       async read(path: string) {
         if (!raced) {
           raced = true;
-          expect((await new DeltaCompactor(store, { clock }).runOnce()).compactions).toBeGreaterThan(0);
+          expect((await new LakeCompactor(store, { clock }).runOnce()).compactions).toBeGreaterThan(0);
           for (const f of before.files) store.files.delete(f);
         }
         return store.read(path);
       },
     });
-    const read = await readTable(racing);
+    const read = await readLake(racing);
     expect(read.retries).toBe(1);
     expect(read.version).toBeGreaterThan(before.version);
     expect(keys(read.rows)).toEqual(all);
-    await expect(readTable(store, { version: before.version })).rejects.toThrow(`version ${before.version} lists`);
+    await expect(readLake(store, { version: before.version })).rejects.toThrow(`version ${before.version} lists`);
   });
 });

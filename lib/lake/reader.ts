@@ -1,21 +1,20 @@
 /**
  * Reading the lake's Delta table: the files of one snapshot (the newest, or a given version),
- * pruned by hour partition if asked, their rows decoded with hyparquet. The reader of issue 19,
- * for the notebooks and the tests once the workers write the Delta log (lib/lake/reader.ts reads
- * the offsets-log lake they write today).
+ * pruned by hour partition if asked, their rows decoded with hyparquet. The notebooks, the
+ * benchmarks and the tests read the lake through it.
  *
  * A snapshot's files stay on storage until vacuum deletes them, which it does only past its
  * retention; a read of the newest version that still finds one gone (a read slower than the
  * retention, or a vacuum run with a short one) starts again from a newer snapshot. A read of a
  * given older version whose files are gone cannot be served, and says so.
  */
-import { partitionOfOffsetsAppId } from "./delta-writer.ts";
+import { partitionOfOffsetsAppId } from "./writer.ts";
 import { loadSnapshot } from "./delta-snapshot.ts";
 import { dirOf } from "./layout.ts";
 import { decodeLakeFile, type LakeRow } from "./schema.ts";
 import type { LakeStore } from "./store.ts";
 
-export interface DeltaReadOptions {
+export interface LakeReadOptions {
   /** The version to read. Default: the newest. */
   version?: number;
   /** Only hour partitions this accepts (`dt=…/hour=…`) are read: partition pruning. Default: all. */
@@ -26,7 +25,7 @@ export interface DeltaReadOptions {
   maxAttempts?: number;
 }
 
-export interface DeltaRead {
+export interface LakeRead {
   version: number;
   /** The files read, sorted. */
   files: string[];
@@ -37,7 +36,7 @@ export interface DeltaRead {
   retries: number;
 }
 
-export async function readTable(store: LakeStore, options: DeltaReadOptions = {}): Promise<DeltaRead> {
+export async function readLake(store: LakeStore, options: LakeReadOptions = {}): Promise<LakeRead> {
   const maxAttempts = options.maxAttempts ?? 5;
   for (let attempt = 0; ; attempt++) {
     const snapshot = await loadSnapshot(store, options.version);

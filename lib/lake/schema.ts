@@ -22,6 +22,7 @@
 import { parquetReadObjects } from "hyparquet";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
 import type { OrderEvent } from "../event/order-event.ts";
+import { type ValidateOptions, type ValidationResult, validateOrder } from "../event/validate-order.ts";
 
 /** A row as hyparquet reads it back: INT64 as bigint, the timestamp as a Date. */
 export interface LakeRow {
@@ -122,6 +123,18 @@ export const LAKE_SCHEMA: SchemaElement[] = [
     logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MILLIS" },
   },
 ];
+
+/** Every rule of the validator but its time bounds: the lake judges an event by itself, never by a clock. */
+const EVENT_RULES_ONLY: ValidateOptions = { nowMs: 0, maxFutureMs: Number.POSITIVE_INFINITY, maxPastMs: Number.POSITIVE_INFINITY };
+
+/**
+ * Whether the lake keeps a record: lib/event/validate-order.ts's verdict with every rule but the
+ * time bounds (how old an event is, or how far ahead, is the hot path's concern). The same
+ * for every writer, whenever it runs: it reads no clock.
+ */
+export function validateLakeEvent(value: Uint8Array): ValidationResult {
+  return validateOrder(value, EVENT_RULES_ONLY);
+}
 
 /** The row of one valid event read from `partition` at `offset`, whose Kafka timestamp was `timestampMs` (null: unknown). */
 export function toLakeRow(event: OrderEvent, eventTimeMs: number, partition: number, offset: bigint, timestampMs: number | null = null): LakeRow {

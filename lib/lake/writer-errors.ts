@@ -1,10 +1,11 @@
 /**
  * The errors the lake writer's run loop branches on (lib/consume/run-lake-writer.ts): a lake that
- * holds another stream (stop), and a write that failed (wait out a full disk, stop on anything else).
+ * holds another stream (stop), and a write that failed (wait out a full disk or an object store
+ * that does not answer, stop on anything else).
  */
 import { isDiskFullError } from "../runtime/durable-fs.ts";
 
-/** The lake's offsets file names another topic: the lake directory belongs to another stream. */
+/** The lake's table names another topic (its property orderpulse.topic): it belongs to another stream. */
 export class LakeTopicMismatchError extends Error {
   override name = "LakeTopicMismatchError";
   readonly code = "LAKE_TOPIC_MISMATCH";
@@ -37,4 +38,18 @@ export class LakeFlushError extends Error {
     this.committed = options.committed ?? false;
   }
   readonly committed: boolean;
+}
+
+/**
+ * Whether a lake operation failed for a reason that passes by itself, so that it is worth
+ * retrying as it is: the local disk is full (space gets freed), or the object store did not
+ * answer or answered 5xx (lib/lake/s3-store.ts's code S3_UNAVAILABLE). Anything else is not.
+ */
+export function transientLakeProblem(error: unknown): "disk-full" | "unavailable" | undefined {
+  for (let e = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof LakeFlushError && e.diskFull) return "disk-full";
+    if (isDiskFullError(e)) return "disk-full";
+    if ((e as { code?: unknown }).code === "S3_UNAVAILABLE") return "unavailable";
+  }
+  return undefined;
 }

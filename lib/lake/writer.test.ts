@@ -3,10 +3,11 @@ import { Simulator } from "../event/simulator.ts";
 import { checkpointPath } from "./delta-checkpoint.ts";
 import { commitPath, readCommit } from "./delta-log.ts";
 import { loadSnapshot } from "./delta-snapshot.ts";
-import { DeltaLakeWriter, offsetsAppId, ownerAppId, partitionOfOffsetsAppId } from "./delta-writer.ts";
+import { LakeWriter, offsetsAppId, ownerAppId, partitionOfOffsetsAppId } from "./writer.ts";
 import { decodeLakeFile, type LakeRow } from "./schema.ts";
 import { type LakeStore, MemoryLakeStore } from "./store.ts";
-import { LakeTopicMismatchError, validateLakeEvent } from "./writer.ts";
+import { LakeTopicMismatchError } from "./writer-errors.ts";
+import { validateLakeEvent } from "./schema.ts";
 
 const clock = { now: () => Date.UTC(2026, 11, 2, 12) };
 const TOPIC = "orders";
@@ -30,7 +31,7 @@ async function tableRows(store: LakeStore): Promise<string[]> {
 
 const key = (partition: number, offset: number) => `${partition}@${offset}`;
 
-describe("DeltaLakeWriter", () => {
+describe("LakeWriter", () => {
   test("an offsets application id names its topic and partition, and only offsets ids are read back as partitions", () => {
     expect(partitionOfOffsetsAppId(TOPIC, offsetsAppId(TOPIC, 12))).toBe(12);
     expect(partitionOfOffsetsAppId(TOPIC, ownerAppId(TOPIC, 12))).toBeUndefined();
@@ -40,7 +41,7 @@ describe("DeltaLakeWriter", () => {
 
   test("creates the table, claims its partitions, and commits each flush once with a txn per partition: the last offset it covers", async () => {
     const store = new MemoryLakeStore();
-    const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const writer = new LakeWriter(store, { topic: TOPIC, clock });
     expect(await writer.assign([0, 1])).toEqual(new Map([[0, undefined], [1, undefined]]));
     writer.startAt(0, 0n);
     writer.startAt(1, 100n);
@@ -62,12 +63,12 @@ describe("DeltaLakeWriter", () => {
 
   test("a restarted writer resumes each partition after its txn version, under a new owner epoch", async () => {
     const store = new MemoryLakeStore();
-    const first = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const first = new LakeWriter(store, { topic: TOPIC, clock });
     await first.assign([0]);
     first.startAt(0, 0n);
     for (const [i, r] of records(50).entries()) first.add(0, BigInt(i), r.value, r.timestampMs);
     await first.flush();
-    const second = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const second = new LakeWriter(store, { topic: TOPIC, clock });
     expect(await second.assign([0])).toEqual(new Map([[0, 50n]]));
     expect(second.epoch(0)).toBe(2);
     expect(second.committed(0)).toBe(50n);
@@ -76,12 +77,12 @@ describe("DeltaLakeWriter", () => {
   test("a writer whose partition another writer claimed is fenced: its flush commits nothing of it, and the new owner's rows are the only ones", async () => {
     const store = new MemoryLakeStore();
     const input = records(60);
-    const old = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const old = new LakeWriter(store, { topic: TOPIC, clock });
     await old.assign([0, 1]);
     old.startAt(0, 0n);
     old.startAt(1, 0n);
     for (const [i, r] of input.entries()) old.add(i % 2, BigInt(Math.floor(i / 2)), r.value, r.timestampMs);
-    const newer = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const newer = new LakeWriter(store, { topic: TOPIC, clock });
     expect(await newer.assign([0])).toEqual(new Map([[0, undefined]]));
     newer.startAt(0, 0n);
     for (const [i, r] of input.entries()) if (i % 2 === 0) newer.add(0, BigInt(i / 2), r.value, r.timestampMs);
@@ -96,8 +97,8 @@ describe("DeltaLakeWriter", () => {
 
   test("two writers racing for the same versions both land, each retrying after the commits it missed", async () => {
     const store = new MemoryLakeStore();
-    const a = new DeltaLakeWriter(store, { topic: TOPIC, clock });
-    const b = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const a = new LakeWriter(store, { topic: TOPIC, clock });
+    const b = new LakeWriter(store, { topic: TOPIC, clock });
     await a.assign([0]);
     await b.assign([1]);
     const input = records(400);
@@ -131,7 +132,7 @@ describe("DeltaLakeWriter", () => {
         return inner.writeIfAbsent(path, bytes);
       },
     });
-    const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const writer = new LakeWriter(store, { topic: TOPIC, clock });
     await writer.assign([0]);
     writer.startAt(0, 0n);
     const input = records(90);
@@ -151,7 +152,7 @@ describe("DeltaLakeWriter", () => {
 
   test("a checkpoint every checkpointInterval versions; the table reads the same from it", async () => {
     const store = new MemoryLakeStore();
-    const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock, checkpointInterval: 4 });
+    const writer = new LakeWriter(store, { topic: TOPIC, clock, checkpointInterval: 4 });
     await writer.assign([0]);
     writer.startAt(0, 0n);
     const input = records(100);
@@ -169,17 +170,17 @@ describe("DeltaLakeWriter", () => {
 
   test("the table names its topic, and a writer of another topic is refused before it commits anything", async () => {
     const store = new MemoryLakeStore();
-    await new DeltaLakeWriter(store, { topic: TOPIC, clock }).assign([0]);
+    await new LakeWriter(store, { topic: TOPIC, clock }).assign([0]);
     expect((await loadSnapshot(store)).metadata?.configuration).toEqual({ "orderpulse.topic": TOPIC });
     const version = (await loadSnapshot(store)).version;
-    await expect(new DeltaLakeWriter(store, { topic: "payments", clock }).assign([0])).rejects.toThrow(LakeTopicMismatchError);
-    await expect(new DeltaLakeWriter(store, { topic: "payments", clock }).assign([0])).rejects.toThrow('holds the events of topic "orders"');
+    await expect(new LakeWriter(store, { topic: "payments", clock }).assign([0])).rejects.toThrow(LakeTopicMismatchError);
+    await expect(new LakeWriter(store, { topic: "payments", clock }).assign([0])).rejects.toThrow('holds the events of topic "orders"');
     expect((await loadSnapshot(store)).version).toBe(version);
   });
 
   test("skipTo() commits the skipped range as done, named in the commit, and refuses to go back", async () => {
     const store = new MemoryLakeStore();
-    const writer = new DeltaLakeWriter(store, { topic: TOPIC, clock });
+    const writer = new LakeWriter(store, { topic: TOPIC, clock });
     await writer.assign([3]);
     writer.startAt(3, 0n);
     expect(await writer.skipTo(3, 500n)).toBe(true);

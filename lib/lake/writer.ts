@@ -1,7 +1,6 @@
 /**
- * The lake writer's core on the Delta log (issue 19; lib/lake/writer.ts is the core on the
- * lake's own offsets log, which the worker still runs): valid order events of the Kafka partitions
- * it owns, buffered per partition and written to the table in flushes, exactly once.
+ * The lake writer's core: valid order events of the Kafka partitions it owns, buffered per
+ * partition and written to the lake's Delta table in flushes, exactly once (docs/lake.md).
  *
  * Each flush writes its Parquet files, then makes ONE Delta commit (lib/lake/delta-log.ts) with an
  * `add` per file and, per Kafka partition it moved, a `txn` whose application id names the topic
@@ -19,9 +18,12 @@
  *
  * Files of a flush that never committed (a crash, a fence) are never referenced by the log;
  * vacuum deletes them after its retention. Nothing here deletes a file.
+ *
+ * Validity is the event's own (lib/lake/schema.ts's `validateLakeEvent`: every rule of the
+ * validator but the time bounds): the lake keeps every valid event whatever its age, and nothing
+ * here reads a clock to decide it. Invalid records are counted and skipped (the aggregator
+ * forwards them to the DLQ); their offsets still advance the commit.
  */
-import type { Clock, LakeWriterTotals } from "./writer.ts";
-import { validateLakeEvent } from "./writer.ts";
 import { LakeFlushError, LakeTopicMismatchError } from "./writer-errors.ts";
 import { checkpointOnInterval } from "./delta-checkpoint.ts";
 import { type AddAction, applyCommit, commit, type DeltaAction, type DeltaSnapshot, readCommit } from "./delta-log.ts";
@@ -29,10 +31,25 @@ import { catchUp, loadSnapshot } from "./delta-snapshot.ts";
 import { DEFAULT_FILE_RETENTION_MS } from "./delta-vacuum.ts";
 import { addFileAction, createTableActions, TOPIC_PROPERTY } from "./delta-table.ts";
 import { hourPartition, writerFileName } from "./layout.ts";
-import { encodeLakeFile, type LakeRow, toLakeRow } from "./schema.ts";
+import { encodeLakeFile, type LakeRow, toLakeRow, validateLakeEvent } from "./schema.ts";
 import type { LakeStore } from "./store.ts";
 
-export interface DeltaLakeWriterOptions {
+export { LakeFlushError, LakeTopicMismatchError } from "./writer-errors.ts";
+
+export interface Clock {
+  now(): number;
+}
+
+export interface LakeWriterTotals {
+  records: number;
+  valid: number;
+  invalid: number;
+  /** Data files written (a flush retried after a failed commit writes its files again). */
+  files: number;
+  bytes: number;
+}
+
+export interface LakeWriterOptions {
   /** The Kafka topic read: part of each txn's application id. */
   topic: string;
   /** Commit and file times (`modificationTime`, `commitInfo.timestamp`). Never used to judge an event. */
@@ -64,7 +81,7 @@ export function ownerAppId(topic: string, partition: number): string {
 }
 
 /** A partition this writer lost to another writer's claim: dropped, its buffered rows with it. */
-export interface DeltaFencedPartition {
+export interface FencedPartition {
   partition: number;
   /** This writer's owner epoch of it, now over. */
   epoch: number;
@@ -83,19 +100,19 @@ interface PartitionState {
   rows: LakeRow[];
 }
 
-export class DeltaLakeWriter {
-  readonly totals: LakeWriterTotals = { records: 0, valid: 0, invalid: 0, files: 0, bytes: 0, orphansRemoved: 0, filesLeftAlone: 0 };
+export class LakeWriter {
+  readonly totals: LakeWriterTotals = { records: 0, valid: 0, invalid: 0, files: 0, bytes: 0 };
   /** Commits made by this writer (claims, flushes, skips), lost races retried, checkpoints written and failed. */
   readonly commits = { made: 0, raced: 0, checkpoints: 0, checkpointFailures: 0 };
   /** Why the last checkpoint could not be written (the commit before it stands; the next interval tries again). */
   lastCheckpointError: unknown;
   #partitions = new Map<number, PartitionState>();
-  #fenced: DeltaFencedPartition[] = [];
+  #fenced: FencedPartition[] = [];
   #snapshot: DeltaSnapshot | undefined;
 
   constructor(
     private readonly store: LakeStore,
-    private readonly options: DeltaLakeWriterOptions,
+    private readonly options: LakeWriterOptions,
   ) {}
 
   get bufferedRows(): number {
@@ -155,7 +172,7 @@ export class DeltaLakeWriter {
     for (const p of partitions) this.#partitions.delete(p);
   }
 
-  takeFenced(): DeltaFencedPartition[] {
+  takeFenced(): FencedPartition[] {
     const fenced = this.#fenced;
     this.#fenced = [];
     return fenced;

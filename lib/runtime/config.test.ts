@@ -94,6 +94,7 @@ describe("parsers", () => {
       500, 2_000, 60_000, 3_600_000,
     ]);
     expect(parseDurationMs("1m30s")).toBe(90_000);
+    expect([parseDurationMs("7d"), parseDurationMs("1d12h")]).toEqual([604_800_000, 129_600_000]);
     expect(parseDurationMs("250")).toBe(250);
     expect(parseDurationMs("1.5s")).toBe(1_500);
   });

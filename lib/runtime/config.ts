@@ -101,13 +101,13 @@ export function parseTopic(raw: string): string {
   return raw;
 }
 
-const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
-/** A duration such as `500ms`, `2s`, `1m`, `1h` or `1m30s`, in milliseconds. Bare numbers are ms. */
+/** A duration such as `500ms`, `2s`, `1m`, `1h`, `7d` or `1m30s`, in milliseconds. Bare numbers are ms. */
 export function parseDurationMs(raw: string): number {
   const text = raw.trim();
   if (/^\d+$/.test(text)) return Number(text);
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let totalMs = 0;
   let consumed = 0;
   for (const match of text.matchAll(part)) {
@@ -116,7 +116,7 @@ export function parseDurationMs(raw: string): number {
     consumed += match[0].length;
   }
   if (consumed === 0 || consumed !== text.length) {
-    throw new RangeError(`${JSON.stringify(raw)} is not a duration such as 500ms, 2s, 1m or 1h`);
+    throw new RangeError(`${JSON.stringify(raw)} is not a duration such as 500ms, 2s, 1m, 1h or 7d`);
   }
   return Math.round(totalMs);
 }

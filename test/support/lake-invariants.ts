@@ -5,7 +5,7 @@
  * below the snapshot's committed offsets. Returns the problems (empty when all hold).
  */
 import type { LakeRow } from "../../lib/lake/schema.ts";
-import { validateLakeEvent } from "../../lib/lake/writer.ts";
+import { validateLakeEvent } from "../../lib/lake/schema.ts";
 
 export interface ExpectedRecord {
   partition: number;

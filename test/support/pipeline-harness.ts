@@ -3,7 +3,7 @@
  * per partition, running a worker as a real process, and the stream invariants every
  * crash-and-restart test checks (no window lost, none counted twice, totals equal the oracle's).
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { createConsumer, createProducer, type KafkaConnection, MessagesStreamModes } from "../../lib/kafka/client.ts";
 import { Simulator, type SimulatorOptions } from "../../lib/event/simulator.ts";
 import { validateOrder } from "../../lib/event/validate-order.ts";
@@ -145,10 +145,15 @@ export interface WorkerProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-export function startWorker(script: string, args: string[], env: Record<string, string>): WorkerProcess {
-  const child = Bun.spawn([process.execPath, "run", script, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
+/**
+ * Starts `bun run script` (a path from the repository's root) as a child process. With `cwd`,
+ * it runs there instead of in the repository, with TMPDIR there too: a worker on another host's
+ * disk, as far as files go.
+ */
+export function startWorker(script: string, args: string[], env: Record<string, string>, options: { cwd?: string } = {}): WorkerProcess {
+  const child = Bun.spawn([process.execPath, "run", options.cwd ? join(repoRoot, script) : script, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, ...(options.cwd ? { TMPDIR: options.cwd } : {}), ...env },
     stdout: "ignore",
     stderr: "pipe",
   });

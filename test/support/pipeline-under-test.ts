@@ -448,9 +448,9 @@ export class PipelineUnderTest {
           INFLUX_DB: this.db,
         };
       case "lake-writer":
-        return { ...kafka, LAKE_DIR: this.#o.lakeDir, LAKE_GROUP: this.#group("lake-writer"), LAKE_INSTANCE_ID: "rel-lake-writer" };
+        return { ...kafka, LAKE_URI: this.#o.lakeDir, LAKE_GROUP: this.#group("lake-writer"), LAKE_INSTANCE_ID: "rel-lake-writer" };
       case "compactor":
-        return { LAKE_DIR: this.#o.lakeDir };
+        return { LAKE_URI: this.#o.lakeDir };
     }
   }
 
@@ -488,7 +488,8 @@ const ARGS: Record<Exclude<Role, "producer">, string[]> = {
     "--influx-buffer", "2000",
   ],
   "lake-writer": ["--flush-interval", "300ms", "--exit-when-idle", "10s"],
-  compactor: ["--interval", "500ms", "--target-size", "512KB", "--close-after", "0s", "--grace", "0s"],
+  // Vacuum with a short retention, but longer than a flush of the lake writer running beside it.
+  compactor: ["--interval", "500ms", "--target-size", "512KB", "--close-after", "0s", "--retention", "10s", "--vacuum-interval", "0s", "--allow-short-retention"],
 };
 
 function splitLines(bytes: Uint8Array): string[] {
