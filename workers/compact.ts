@@ -7,14 +7,14 @@
  * log entries older than --log-retention that a checkpoint covers (lib/lake/delta-vacuum.ts).
  * Runs every --interval, or once with --once.
  *
- * Several compactors on one table are safe: a merge whose inputs another commit removed first
- * is abandoned, never committed.
+ * Several compactors on one table are safe: each names its outputs after itself, and a merge
+ * whose inputs another commit removed first is abandoned, never committed.
  */
 import { parseCommand } from "../lib/runtime/cli.ts";
 import { intParser, parseDurationMs, type SettingsSpec } from "../lib/runtime/config.ts";
 import { type CompactionSummary, LakeCompactor } from "../lib/lake/compactor.ts";
 import { cleanUpLog, DEFAULT_FILE_RETENTION_MS, DEFAULT_LOG_RETENTION_MS, vacuum } from "../lib/lake/delta-vacuum.ts";
-import { lakeSettings, openLakeStore } from "../lib/lake/open-store.ts";
+import { checkLakeWritable, lakeSettings, openLakeStore, untilLakeAnswers } from "../lib/lake/open-store.ts";
 import { transientLakeProblem } from "../lib/lake/writer-errors.ts";
 import { describeError, log, runMain } from "../lib/runtime/worker-runtime.ts";
 
@@ -38,7 +38,7 @@ const command = {
     retention: {
       type: "string",
       value: "DURATION",
-      describe: "vacuum deletes files the table stopped referencing this long ago, and never-committed files this old; longer than any read or flush (default 7d)",
+      describe: "vacuum deletes files the table stopped referencing this long ago, and never-committed files this old; longer than any read or flush, at most 7d (default 7d)",
     },
     "log-retention": { type: "string", value: "DURATION", describe: "history kept in _delta_log: older commits a checkpoint covers are deleted (default 30d)" },
     "vacuum-interval": { type: "string", value: "DURATION", describe: "vacuum and clean the log at most this often; 0: every pass (default 1h)" },
@@ -77,6 +77,10 @@ runMain(async (signal) => {
     logRetentionMs: duration("log-retention", DEFAULT_LOG_RETENTION_MS),
     allowShortRetention: flags["allow-short-retention"] === true,
   };
+  if (retention.retentionMs > DEFAULT_FILE_RETENTION_MS) {
+    // The writers' checkpoints keep a removed file's tombstone for 7 days; past that, vacuum could only judge it by its age.
+    throw new RangeError(`--retention: at most 7d (the tombstone retention of the table's checkpoints), got ${retention.retentionMs} ms`);
+  }
   for (const [flag, ms] of [["retention", retention.retentionMs], ["log-retention", retention.logRetentionMs]] as const) {
     if (ms < 3_600_000 && !retention.allowShortRetention) {
       throw new RangeError(`--${flag}: ${ms} ms is under an hour and could delete files a reader or a flush still needs; give at least 1h, or add --allow-short-retention`);
@@ -94,6 +98,7 @@ runMain(async (signal) => {
     onCompacted: (c) => log(WORKER, `v${c.version} ${c.hour}: ${c.inputs} files, ${c.rows} rows, ${mb(c.bytesIn)} → 1 file, ${mb(c.bytesOut)}`),
   });
 
+  if (!(await untilLakeAnswers(() => checkLakeWritable(lake), signal, (line) => log(WORKER, line)))) return log(WORKER, "stopped before the lake's object store answered");
   log(
     WORKER,
     `lake ${lake.where}, target ${mb(targetBytes)} per file, ${flags.once ? "one pass" : `a pass every ${intervalMs} ms`}; ` +
@@ -116,10 +121,12 @@ runMain(async (signal) => {
           const l = await cleanUpLog(lake.store, { nowMs, retentionMs: retention.logRetentionMs, allowShortRetention: retention.allowShortRetention });
           lastVacuumAt = performance.now();
           total.deleted += v.tombstonesDeleted + v.orphansDeleted;
-          total.logDeleted += l.commitsDeleted + l.checkpointsDeleted;
+          total.logDeleted += l.commitsDeleted + l.checkpointsDeleted + l.temporariesDeleted;
           cleaned =
             `; vacuum deleted ${v.tombstonesDeleted} replaced and ${v.orphansDeleted} never-committed files (kept ${v.kept} within the retention)` +
-            (l.commitsDeleted + l.checkpointsDeleted > 0 ? `; log clean-up deleted ${l.commitsDeleted} commits and ${l.checkpointsDeleted} checkpoints` : "");
+            (l.commitsDeleted + l.checkpointsDeleted + l.temporariesDeleted > 0
+              ? `; log clean-up deleted ${l.commitsDeleted} commits, ${l.checkpointsDeleted} checkpoints and ${l.temporariesDeleted} temporaries`
+              : "");
         }
       } catch (error) {
         // A full disk or an absent object store passes: a merge that did not commit is invisible to readers.
@@ -142,6 +149,7 @@ runMain(async (signal) => {
         `pass ${passes}: ${s.compactions} merges of ${s.inputFiles} files (${s.rows} rows, ${mb(s.bytesIn)} → ${mb(s.bytesOut)}) in ${seconds.toFixed(2)} s` +
           (s.compactions > 0 ? ` = ${(s.bytesIn / 1e6 / seconds).toFixed(1)} MB/s` : "") +
           (s.conflicts > 0 ? `; ${s.conflicts} merges abandoned (another commit removed their inputs first)` : "") +
+          (s.checkpointError !== undefined ? `; could not write a checkpoint (the next interval tries again): ${describeError(s.checkpointError)}` : "") +
           `; table at version ${s.version}` + cleaned,
       );
       if (flags.once) break;

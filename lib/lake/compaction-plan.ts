@@ -1,11 +1,11 @@
 /**
- * Which files the compactor merges: pure planning over the visible files of the lake.
+ * Which files the compactor merges: pure planning over the files of a table snapshot.
  *
  * An hour partition is closed once its end lies `closeAfterMs` in the past; only closed hours
  * are compacted (an open hour still gets a file per flush). In a closed hour the small files —
  * under half the target size — are packed greedily, in path order, into groups of at most
  * `targetBytes` of input, and every group of at least `minFiles` becomes one compaction (one
- * output file, one journal entry). Late events keep arriving for up to a day: they land as new
+ * output file, one Delta commit). Late events keep arriving for up to a day: they land as new
  * small files in an hour already compacted, and a later run merges them with whatever small
  * files are there, including an earlier output that stayed small.
  */

@@ -88,6 +88,19 @@ describe("LakeCompactor", () => {
     expect(keys(await rowsOf(store))).toEqual(rowsBefore);
   });
 
+  test("two compactors with different options on one snapshot never write over each other's output: every file the table lists holds its own rows", async () => {
+    const { store } = await smallFiles();
+    const rowsBefore = keys(await rowsOf(store));
+    // One packs everything per hour into one file, the other into files of about 24 KiB: different outputs from one plan version.
+    await Promise.all([new LakeCompactor(store, { clock: later }).runOnce(), new LakeCompactor(store, { clock: later, targetBytes: 24 * 1024 }).runOnce()]);
+    const snapshot = await loadSnapshot(store);
+    for (const [path, add] of snapshot.files) {
+      const rows = await decodeLakeFile((await store.read(path))!);
+      expect({ path, rows: rows.length }).toEqual({ path, rows: JSON.parse(add.stats!).numRecords });
+    }
+    expect(keys(await rowsOf(store))).toEqual(rowsBefore);
+  });
+
   test("an hour not yet closed is left alone", async () => {
     const { store } = await smallFiles();
     const summary = await new LakeCompactor(store, { clock: { now: () => T0 + HOUR } }).runOnce();

@@ -72,6 +72,8 @@ export interface CompactionSummary {
   raced: number;
   /** Checkpoints written after its commits (on the same interval as the writers'). */
   checkpoints: number;
+  /** Why the last checkpoint due could not be written (its commit stands), if one could not. */
+  checkpointError?: unknown;
   /** The table version after the last commit. */
   version: number;
 }
@@ -109,14 +111,14 @@ export class LakeCompactor {
         for (const row of await decodeLakeFile(bytes)) rows.push(row);
       }
       rows.sort(byTimeThenLineage);
-      // Named after the version it was planned on: two compactors planning on one version write the same bytes.
-      const output = `${plan.hour}/${compactedFileName(snapshot.version + 1, index)}`;
+      // Named after the version it is meant to be, and this run: another compactor's output never has its name.
+      const output = `${plan.hour}/${compactedFileName(snapshot.version + 1, index, crypto.randomUUID().slice(0, 8))}`;
       const encoded = encodeLakeFile(rows, o.rowGroupRows === undefined ? {} : { rowGroupRows: o.rowGroupRows });
       await this.store.writeAtomic(output, encoded);
       const now = o.clock.now();
       const inputs = new Set(plan.inputs.map((i) => i.path));
       const actions: DeltaAction[] = [
-        { commitInfo: { timestamp: now, operation: "OPTIMIZE", operationParameters: { hour: plan.hour, inputs: String(inputs.size) }, engineInfo: "orderpulse-compactor", isBlindAppend: false } },
+        { commitInfo: { txnId: crypto.randomUUID(), timestamp: now, operation: "OPTIMIZE", operationParameters: { hour: plan.hour, inputs: String(inputs.size) }, engineInfo: "orderpulse-compactor", isBlindAppend: false } },
         ...plan.inputs.map((input): DeltaAction => {
           const add = snapshot.files.get(input.path)!;
           return { remove: { path: add.path, deletionTimestamp: now, dataChange: false, extendedFileMetadata: true, partitionValues: add.partitionValues, size: add.size } };
@@ -159,6 +161,7 @@ export class LakeCompactor {
           tombstonesSinceMs: this.options.clock.now() - (this.options.tombstoneRetentionMs ?? DEFAULT_FILE_RETENTION_MS),
         });
         if (checkpoint.written) summary.checkpoints += 1;
+        if (checkpoint.error !== undefined) summary.checkpointError = checkpoint.error;
         return { ok: true, snapshot: next };
       }
       summary.raced += 1;

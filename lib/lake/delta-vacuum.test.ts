@@ -68,20 +68,31 @@ describe("cleanUpLog", () => {
     store.modified.set(checkpointPath(3), T0 - 2 * DAY);
     store.modified.set(checkpointPath(6), T0 - HOUR);
     const summary = await cleanUpLog(store, { nowMs: T0, retentionMs: DAY });
-    expect(summary).toEqual({ commitsDeleted: 3, checkpointsDeleted: 0, oldestReadable: 3 });
+    expect(summary).toEqual({ commitsDeleted: 3, checkpointsDeleted: 0, temporariesDeleted: 0, oldestReadable: 3 });
     for (const v of [0, 1, 2]) expect(store.files.has(commitPath(v))).toBe(false);
     expect(await loadSnapshot(store)).toEqual(latest);
     expect((await loadSnapshot(store, 3)).version).toBe(3);
     await expect(loadSnapshot(store, 2)).rejects.toThrow("cannot be read");
     // Later, the second checkpoint is past the retention too.
-    expect(await cleanUpLog(store, { nowMs: T0 + 2 * DAY, retentionMs: DAY })).toEqual({ commitsDeleted: 3, checkpointsDeleted: 1, oldestReadable: 6 });
+    expect(await cleanUpLog(store, { nowMs: T0 + 2 * DAY, retentionMs: DAY })).toEqual({ commitsDeleted: 3, checkpointsDeleted: 1, temporariesDeleted: 0, oldestReadable: 6 });
     expect(await loadSnapshot(store)).toEqual(latest);
+  });
+
+  test("deletes temporaries of interrupted writes in _delta_log only once they are older than the retention", async () => {
+    const { store } = await compactedTable();
+    const [old, young] = ["_delta_log/.00000000000000000009.json.tmp-a", "_delta_log/.00000000000000000009.json.tmp-b"];
+    await store.writeAtomic(old, new Uint8Array([1]));
+    await store.writeAtomic(young, new Uint8Array([2]));
+    store.modified.set(old, T0 - 2 * DAY);
+    store.modified.set(young, T0);
+    expect((await cleanUpLog(store, { nowMs: T0, retentionMs: DAY })).temporariesDeleted).toBe(1);
+    expect([store.files.has(old), store.files.has(young)]).toEqual([false, true]);
   });
 
   test("with no checkpoint past the retention it deletes nothing", async () => {
     const { store } = await compactedTable();
     const files = store.files.size;
-    expect(await cleanUpLog(store, { nowMs: T0, retentionMs: 30 * DAY })).toEqual({ commitsDeleted: 0, checkpointsDeleted: 0, oldestReadable: -1 });
+    expect(await cleanUpLog(store, { nowMs: T0, retentionMs: 30 * DAY })).toEqual({ commitsDeleted: 0, checkpointsDeleted: 0, temporariesDeleted: 0, oldestReadable: -1 });
     expect(store.files.size).toBe(files);
   });
 });

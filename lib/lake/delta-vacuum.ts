@@ -14,10 +14,11 @@
  *
  * cleanUpLog — commits and checkpoints before the newest checkpoint written more than
  * `retentionMs` ago are deleted; that checkpoint and everything after it stay, so every version
- * from it on can still be read (Delta's default log retention is 30 days).
+ * from it on can still be read (Delta's default log retention is 30 days). Temporaries a crash
+ * left in `_delta_log/` (a local store's `.name.tmp-…`) go too once that old.
  */
 import { checkpointPath } from "./delta-checkpoint.ts";
-import { commitPath } from "./delta-log.ts";
+import { commitPath, DELTA_LOG_DIR } from "./delta-log.ts";
 import { listLog, loadSnapshot } from "./delta-snapshot.ts";
 import { hourStartMs, joinLake } from "./layout.ts";
 import type { LakeStore } from "./store.ts";
@@ -75,6 +76,8 @@ export async function vacuum(store: LakeStore, options: RetentionOptions): Promi
 export interface LogCleanupSummary {
   commitsDeleted: number;
   checkpointsDeleted: number;
+  /** Temporary files of interrupted writes in `_delta_log/`, past the retention. */
+  temporariesDeleted: number;
   /** The oldest version still readable afterwards (-1: nothing to clean). */
   oldestReadable: number;
 }
@@ -87,7 +90,16 @@ export async function cleanUpLog(store: LakeStore, options: RetentionOptions): P
     const written = await store.modifiedAt(checkpointPath(version));
     if (written !== undefined && written <= options.nowMs - retentionMs) keepFrom = version;
   }
-  const summary: LogCleanupSummary = { commitsDeleted: 0, checkpointsDeleted: 0, oldestReadable: keepFrom ?? -1 };
+  const summary: LogCleanupSummary = { commitsDeleted: 0, checkpointsDeleted: 0, temporariesDeleted: 0, oldestReadable: keepFrom ?? -1 };
+  for (const name of await store.list(DELTA_LOG_DIR)) {
+    if (!(name.startsWith(".") && name.includes(".tmp-"))) continue;
+    const path = joinLake(DELTA_LOG_DIR, name);
+    const written = await store.modifiedAt(path);
+    if (written !== undefined && written <= options.nowMs - retentionMs) {
+      await store.remove(path);
+      summary.temporariesDeleted += 1;
+    }
+  }
   if (keepFrom === undefined) return summary;
   for (const version of checkpoints) {
     if (version >= keepFrom) break;

@@ -6,10 +6,11 @@
  * fsyncs the directory, so the rename survives a power cut. `writeIfAbsent` does the same but
  * hard-links the temporary to the target instead of renaming it: `link(2)` fails with EEXIST
  * when the name is taken, so check and write are one step. A directory the store creates (an
- * hour partition, `_offsets/partition-N`, the lake root) is fsynced into its parent before
+ * hour partition, `_delta_log`, the lake root) is fsynced into its parent before
  * anything is written in it, so a file that survives a power cut is never in a directory that
  * did not. A crash leaves at most a stray temporary file, which no reader looks at (its name
- * starts with `.` and does not end in `.parquet`); `removeTemps` clears them.
+ * starts with `.` and does not end in `.parquet`), which vacuum and the log clean-up delete once
+ * it is older than their retention (lib/lake/delta-vacuum.ts).
  */
 import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -125,18 +126,6 @@ export class FileLakeStore implements LakeStore {
     } catch (error) {
       if (!isErrorCode(error, "ENOENT")) throw error;
     }
-  }
-
-  /** Removes temporary files left in `dir` by a crash mid-write whose names start with `.${prefix}`. */
-  async removeTemps(dir: string, prefix = ""): Promise<number> {
-    let removed = 0;
-    for (const name of await this.list(dir)) {
-      if (name.startsWith(`.${prefix}`) && name.includes(".tmp-")) {
-        await this.remove(dir === "" ? name : `${dir}/${name}`);
-        removed += 1;
-      }
-    }
-    return removed;
   }
 }
 

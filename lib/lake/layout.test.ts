@@ -14,7 +14,8 @@ describe("lake layout", () => {
   });
   test("writer and compacted file names say where their rows came from", () => {
     expect(writerFileName(3, 5, 1200n, 1399n)).toBe("p3-e5-o1200-o1399.parquet");
-    expect(compactedFileName(42, 0)).toBe("c42-0.parquet");
+    expect(compactedFileName(42, 0, "1f2e3d4c")).toBe("c42-0-1f2e3d4c.parquet");
+    expect(() => compactedFileName(42, 0, "../x")).toThrow(RangeError);
   });
   test("writerFileName() refuses a range whose last offset precedes its first", () => {
     expect(() => writerFileName(0, 1, 5n, 4n)).toThrow(RangeError);

@@ -3,7 +3,7 @@
  * relative to the lake root (e.g. `data/lake/orders`) and always use `/`.
  *
  *   dt=2026-11-28/hour=07/p3-e5-o1200-o1399.parquet  a lake writer file: Kafka partition 3, owner epoch 5, rows from offsets 1200..1399
- *   dt=2026-11-28/hour=07/c42-0.parquet              a compaction's first output file, planned on table version 41
+ *   dt=2026-11-28/hour=07/c42-0-1f2e3d4c.parquet     a compaction's first output file, planned on table version 41 by run 1f2e3d4c
  *   _delta_log/00000000000000000042.json             the table's commit of version 42 (lib/lake/delta-log.ts)
  *
  * A data file is part of the table only while the Delta log says so: a file is written first,
@@ -45,9 +45,14 @@ export function writerFileName(partition: number, epoch: number, firstOffset: bi
   return `p${partition}-e${epoch}-o${firstOffset}-o${lastOffset}.parquet`;
 }
 
-/** File name of output `index` of compaction `seq`. */
-export function compactedFileName(seq: number, index: number): string {
-  return `c${seq}-${index}.parquet`;
+/**
+ * File name of output `index` of a compaction that will commit as table version `version`,
+ * with `run` (8 hex digits, random per compaction) keeping apart the outputs of two compactors
+ * that plan on the same version: neither can ever overwrite a file of the other's.
+ */
+export function compactedFileName(version: number, index: number, run: string): string {
+  if (!/^[0-9a-f]{8}$/.test(run)) throw new RangeError(`a compaction run id is 8 hex digits: got ${JSON.stringify(run)}`);
+  return `c${version}-${index}-${run}.parquet`;
 }
 
 /** `dir/name`, where `dir` may be empty (the lake root). */

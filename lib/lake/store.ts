@@ -5,8 +5,8 @@
  *
  * The guarantees everything else rests on: `writeAtomic` and `writeIfAbsent` make a file appear
  * under its name complete or not at all, and durable once the promise resolves; `writeIfAbsent`
- * also never replaces a file, so of two writers racing for one name exactly one wins (the
- * offsets log's fence, lib/lake/offsets.ts).
+ * also never replaces a file, so of two writers racing for one name exactly one wins (a Delta
+ * commit, lib/lake/delta-log.ts). `lib/lake/s3-store.ts` is S3-compatible object storage.
  */
 export interface LakeStore {
   /** Names (not paths) of the entries of a directory, files and directories alike; `[]` when it does not exist. */

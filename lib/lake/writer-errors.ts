@@ -12,11 +12,11 @@ export class LakeTopicMismatchError extends Error {
 }
 
 /**
- * A flush (or a claim) could not write partition N's files or offsets. Either nothing of that
- * partition's flush is committed (its files were taken back, its rows stay buffered), or — with
- * `committed` — the commit did land and only a later step of writing it failed (its files stay,
- * its rows are done). Both ways `flush()` (or `assign()`) may simply be called again. `diskFull`
- * says whether the cause was a full disk or quota (ENOSPC, EDQUOT), which freeing space cures.
+ * A flush could not write partition N's files or its commit, and the commit is not known to have
+ * landed: nothing of the flush counts, its rows stay buffered, and `flush()` may simply be called
+ * again (a commit that did land all the same is recognised then, lib/lake/writer.ts). Files it
+ * wrote stay unreferenced until vacuum deletes them. `diskFull` says whether the cause was a full
+ * disk or quota (ENOSPC, EDQUOT), which freeing space cures.
  */
 export class LakeFlushError extends Error {
   override name = "LakeFlushError";
@@ -25,19 +25,13 @@ export class LakeFlushError extends Error {
   constructor(
     readonly partition: number,
     cause: unknown,
-    options: { what?: string; committed?: boolean } = {},
+    options: { what?: string } = {},
   ) {
     const diskFull = isDiskFullError(cause);
     const what = options.what ?? "files";
-    super(
-      `${options.committed ? `partition ${partition}'s commit landed, but writing it failed` : `cannot write partition ${partition}'s ${what} to the lake`}` +
-        `${diskFull ? ": no space left on the lake's disk" : ""}: ${(cause as Error)?.message ?? String(cause)}`,
-      { cause },
-    );
+    super(`cannot write partition ${partition}'s ${what} to the lake${diskFull ? ": no space left on the lake's disk" : ""}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
     this.diskFull = diskFull;
-    this.committed = options.committed ?? false;
   }
-  readonly committed: boolean;
 }
 
 /**

@@ -150,6 +150,36 @@ describe("LakeWriter", () => {
     expect(await tableRows(inner)).toEqual(want);
   });
 
+  test("a commit that landed although both its write and the read-back failed is taken as done at the next flush: no row twice", async () => {
+    const inner = new MemoryLakeStore();
+    let failing = false;
+    const store: LakeStore = Object.assign(Object.create(inner) as LakeStore, {
+      async writeIfAbsent(path: string, bytes: Uint8Array) {
+        const created = await inner.writeIfAbsent(path, bytes);
+        if (failing && path.startsWith("_delta_log/")) throw new Error("connection reset");
+        return created;
+      },
+      read(path: string) {
+        if (failing && path.startsWith("_delta_log/")) return Promise.reject(new Error("connection reset"));
+        return inner.read(path);
+      },
+    });
+    const writer = new LakeWriter(store, { topic: TOPIC, clock });
+    await writer.assign([0]);
+    writer.startAt(0, 0n);
+    const input = records(90);
+    for (const [i, r] of input.slice(0, 40).entries()) writer.add(0, BigInt(i), r.value, r.timestampMs);
+    failing = true;
+    await expect(writer.flush()).rejects.toThrow("connection reset");
+    failing = false;
+    // It landed (version 2); the writer does not know it, and has read on meanwhile.
+    expect((await loadSnapshot(inner)).transactions.get(offsetsAppId(TOPIC, 0))).toBe(39n);
+    for (const [i, r] of input.slice(40).entries()) writer.add(0, BigInt(40 + i), r.value, r.timestampMs);
+    expect(await writer.flush()).toEqual(new Map([[0, 90n]]));
+    expect(await tableRows(inner)).toEqual(input.flatMap((r, i) => (r.valid ? [key(0, i)] : [])).sort());
+    expect(writer.committed(0)).toBe(90n);
+  });
+
   test("a checkpoint every checkpointInterval versions; the table reads the same from it", async () => {
     const store = new MemoryLakeStore();
     const writer = new LakeWriter(store, { topic: TOPIC, clock, checkpointInterval: 4 });

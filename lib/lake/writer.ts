@@ -250,6 +250,7 @@ export class LakeWriter {
     // What each partition's commit covers, fixed now: rows added during the commit stay for the next flush.
     const covers = new Map(moved.map(([partition, s]) => [partition, { next: s.position!, rows: s.rows.length }]));
     let snapshot = await this.#table();
+    const recovered = new Map<number, bigint>();
     for (;;) {
       for (const partition of [...covers.keys()]) {
         const s = this.#partitions.get(partition)!;
@@ -257,7 +258,23 @@ export class LakeWriter {
         if (epoch !== s.epoch) {
           this.#fence(partition, s, epoch);
           covers.delete(partition);
+          continue;
         }
+        // The table is past what we know we committed, under our own epoch: only we commit this
+        // partition, so an earlier flush of ours landed although its write reported an error and
+        // could not be read back. Take its rows as done, and write what is left afresh.
+        const last = snapshot.transactions.get(offsetsAppId(this.options.topic, partition));
+        if (last !== undefined && last + 1n > (s.committed ?? -1n)) {
+          s.committed = last + 1n;
+          s.rows = s.rows.filter((row) => row.kafka_offset > last);
+          if (s.position === undefined || s.position < s.committed) s.position = s.committed;
+          recovered.set(partition, s.committed);
+        }
+      }
+      if (recovered.size > 0) {
+        const rest = await this.flush();
+        for (const [partition, next] of recovered) if (!rest.has(partition)) rest.set(partition, next);
+        return rest;
       }
       if (covers.size === 0) return new Map();
       const actions: DeltaAction[] = [this.#commitInfo("WRITE", { mode: "Append", partitions: [...covers.keys()].join(",") })];
