@@ -24,6 +24,7 @@ import { readCommit } from "../lib/lake/delta-log.ts";
 import { listHourFiles, vacuum } from "../lib/lake/delta-vacuum.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { readLake } from "../lib/lake/reader.ts";
+import { decodeLakeFile } from "../lib/lake/schema.ts";
 import type { LakeStore } from "../lib/lake/store.ts";
 import { LakeWriter } from "../lib/lake/writer.ts";
 import { Simulator, type SimulatorOptions } from "../lib/event/simulator.ts";
@@ -158,10 +159,10 @@ describe("the lake at its seams", () => {
       expect(staleCommitted).toEqual(new Map());
       const dropped = expected.filter((e) => e.offset >= 1_000n && e.offset < 2_000n).length;
       expect(stale.takeFenced().map((f) => ({ partition: f.partition, droppedRows: f.droppedRows }))).toEqual([{ partition: 0, droppedRows: dropped }]);
-      // The refused flush's files (owner epoch 1) are in storage, never in the table; vacuum deletes them.
+      // The refused flush's files (the stale writer's) are in storage, never in the table; vacuum deletes them.
       const leftOver = (await listHourFiles(store)).filter((f) => !read.files.includes(f));
       expect(leftOver.length).toBeGreaterThan(0);
-      expect(leftOver.every((f) => /\/p0-e1-o1\d{3}-o1\d{3}\.parquet$/.test(f))).toBe(true);
+      expect(leftOver.every((f) => f.endsWith(`-${stale.run}.parquet`))).toBe(true);
       await vacuum(store, { nowMs: Date.now() + 1_000, retentionMs: 0, allowShortRetention: true });
       expect((await listHourFiles(store)).sort()).toEqual(read.files);
       expect(checkLakeRows((await readLake(store)).rows, expected)).toEqual([]);
@@ -227,10 +228,12 @@ describe("the lake at its seams", () => {
     expect(checkLakeRows(rows, all)).toEqual([]);
     expect(rows.length).toBe(all.length);
     expect(nextOffsets.get(0)).toBe(2_000n);
-    // A's refused flush (owner epoch 1) left its file in storage, referenced by no version.
+    // A's refused flush left its files in storage, referenced by no version: A's rows, offsets 0..1,999.
     const refusedFiles = (await listHourFiles(store)).filter((f) => !files.includes(f));
     expect(refusedFiles.length).toBeGreaterThan(0);
-    expect(refusedFiles.every((f) => /\/p0-e1-/.test(f))).toBe(true);
+    const refusedRows = (await Promise.all(refusedFiles.map(async (f) => decodeLakeFile((await store.read(f))!)))).flat();
+    expect(refusedRows.length).toBeGreaterThan(0);
+    expect(refusedRows.every((r) => r.kafka_partition === 0 && r.kafka_offset < 2_000n)).toBe(true);
   }, 90_000);
 
   test("17.7 a flush whose commit landed on disk keeps its files when writing the commit then reports an error", async () => {

@@ -2,7 +2,7 @@
  * Where things live in the lake, by name only (docs/lake.md has the whole picture). Paths are
  * relative to the lake root (e.g. `data/lake/orders`) and always use `/`.
  *
- *   dt=2026-11-28/hour=07/p3-e5-o1200-o1399.parquet  a lake writer file: Kafka partition 3, owner epoch 5, rows from offsets 1200..1399
+ *   dt=2026-11-28/hour=07/w17-5a6b7c8d.parquet       a lake writer file: flush 17 of writer run 5a6b7c8d, rows of the hour from each partition it covered
  *   dt=2026-11-28/hour=07/c42-0-1f2e3d4c.parquet     a compaction's first output file, planned on table version 41 by run 1f2e3d4c
  *   _delta_log/00000000000000000042.json             the table's commit of version 42 (lib/lake/delta-log.ts)
  *
@@ -35,14 +35,14 @@ export function hourEndMs(hourDir: string): number | undefined {
 }
 
 /**
- * File name of the lake writer's rows from one Kafka partition, offsets first..last
- * (inclusive), written under owner epoch `epoch` (≥ 1).
+ * File name of flush `flush` of the lake writer run `run` (8 hex digits, random per writer
+ * process), one per event hour of the flush: its rows come from every Kafka partition the flush
+ * covers (the file's kafka_partition and kafka_offset columns say which).
  */
-export function writerFileName(partition: number, epoch: number, firstOffset: bigint, lastOffset: bigint): string {
-  if (!Number.isInteger(partition) || partition < 0) throw new RangeError(`partition must be a whole number ≥ 0: got ${partition}`);
-  if (!Number.isSafeInteger(epoch) || epoch < 1) throw new RangeError(`owner epoch must be a whole number ≥ 1: got ${epoch}`);
-  if (firstOffset < 0n || lastOffset < firstOffset) throw new RangeError(`offsets must satisfy 0 ≤ first ≤ last: got ${firstOffset}..${lastOffset}`);
-  return `p${partition}-e${epoch}-o${firstOffset}-o${lastOffset}.parquet`;
+export function writerFileName(run: string, flush: number): string {
+  if (!/^[0-9a-f]{8}$/.test(run)) throw new RangeError(`a lake writer run id is 8 hex digits: got ${JSON.stringify(run)}`);
+  if (!Number.isSafeInteger(flush) || flush < 1) throw new RangeError(`a flush number is a whole number ≥ 1: got ${flush}`);
+  return `w${flush}-${run}.parquet`;
 }
 
 /**

@@ -106,6 +106,9 @@ export class LakeWriter {
   readonly commits = { made: 0, raced: 0, checkpoints: 0, checkpointFailures: 0 };
   /** Why the last checkpoint could not be written (the commit before it stands; the next interval tries again). */
   lastCheckpointError: unknown;
+  /** 8 hex digits naming this writer's files (with a flush number): no other writer, before or after, writes one of its names. */
+  readonly run = crypto.randomUUID().slice(0, 8);
+  #flushes = 0;
   #partitions = new Map<number, PartitionState>();
   #fenced: FencedPartition[] = [];
   #snapshot: DeltaSnapshot | undefined;
@@ -220,44 +223,49 @@ export class LakeWriter {
   }
 
   /**
-   * Writes every moved partition's buffered rows, then commits them all in one Delta commit.
-   * Resolves with the committed next offset of each partition it moved, for the consumer group's
-   * commit. A partition another writer claimed meanwhile is not committed but dropped
-   * (`takeFenced()`). Throws {@link LakeFlushError} when a file or the commit cannot be written
-   * and the commit did not land: then nothing of the flush is committed, the rows stay buffered,
-   * and `flush()` may be called again (it rewrites the same files under the same names).
+   * Writes every moved partition's buffered rows — one file per event hour, holding the rows of
+   * every partition the flush covers — then commits them all in one Delta commit. Resolves with
+   * the committed next offset of each partition it moved, for the consumer group's commit. A
+   * partition another writer claimed meanwhile is dropped (`takeFenced()`) and the flush starts
+   * over without it (its rows are in the files written so far, which then stay uncommitted).
+   * Throws {@link LakeFlushError} when a file or the commit cannot be written and the commit did
+   * not land: then nothing of the flush is committed, the rows stay buffered, and `flush()` may
+   * be called again (it writes them afresh, under new names).
    */
   async flush(): Promise<Map<number, bigint>> {
     const moved = [...this.#partitions].filter(([, s]) => s.position !== undefined && s.position !== s.committed);
     if (moved.length === 0) return new Map();
-    const files = new Map<number, AddAction[]>();
-    for (const [partition, s] of moved) {
-      const adds: AddAction[] = [];
-      try {
-        for (const [hour, list] of Map.groupBy(s.rows, (row) => hourPartition(row.created_at.getTime()))) {
-          const bytes = encodeLakeFile(list, this.options.rowGroupRows === undefined ? {} : { rowGroupRows: this.options.rowGroupRows });
-          const path = `${hour}/${writerFileName(partition, s.epoch, list[0]!.kafka_offset, list.at(-1)!.kafka_offset)}`;
-          await this.store.writeAtomic(path, bytes);
-          adds.push(addFileAction(path, bytes.byteLength, list, { modificationTime: this.options.clock.now(), dataChange: true }));
-          this.totals.files += 1;
-          this.totals.bytes += bytes.byteLength;
-        }
-      } catch (error) {
-        throw new LakeFlushError(partition, error);
-      }
-      files.set(partition, adds);
-    }
-    // What each partition's commit covers, fixed now: rows added during the commit stay for the next flush.
+    // What the commit covers, fixed now: rows added meanwhile stay for the next flush.
     const covers = new Map(moved.map(([partition, s]) => [partition, { next: s.position!, rows: s.rows.length }]));
+    const rows = moved.flatMap(([, s]) => s.rows);
+    const seq = ++this.#flushes;
+    const adds: AddAction[] = [];
+    try {
+      const hours = [...Map.groupBy(rows, (row) => hourPartition(row.created_at.getTime()))];
+      // The files' writes overlap (each one's fsyncs wait on the disk, not on us); encoding does not.
+      await inBatches(hours, WRITE_CONCURRENCY, async ([hour, list]) => {
+        const bytes = encodeLakeFile(list, this.options.rowGroupRows === undefined ? {} : { rowGroupRows: this.options.rowGroupRows });
+        const path = `${hour}/${writerFileName(this.run, seq)}`;
+        await this.store.writeAtomic(path, bytes);
+        adds.push(addFileAction(path, bytes.byteLength, list, { modificationTime: this.options.clock.now(), dataChange: true }));
+        this.totals.files += 1;
+        this.totals.bytes += bytes.byteLength;
+      });
+    } catch (error) {
+      throw new LakeFlushError(Math.min(...covers.keys()), error);
+    }
+    adds.sort((x, y) => (x.path < y.path ? -1 : 1));
     let snapshot = await this.#table();
     const recovered = new Map<number, bigint>();
     for (;;) {
+      let fenced = false;
       for (const partition of [...covers.keys()]) {
         const s = this.#partitions.get(partition)!;
         const epoch = Number(snapshot.transactions.get(ownerAppId(this.options.topic, partition)) ?? 0n);
         if (epoch !== s.epoch) {
           this.#fence(partition, s, epoch);
           covers.delete(partition);
+          fenced = true;
           continue;
         }
         // The table is past what we know we committed, under our own epoch: only we commit this
@@ -271,15 +279,16 @@ export class LakeWriter {
           recovered.set(partition, s.committed);
         }
       }
-      if (recovered.size > 0) {
+      // The files hold rows of a fenced partition, or rows already committed: write them again without.
+      if (fenced || recovered.size > 0) {
         const rest = await this.flush();
         for (const [partition, next] of recovered) if (!rest.has(partition)) rest.set(partition, next);
         return rest;
       }
       if (covers.size === 0) return new Map();
       const actions: DeltaAction[] = [this.#commitInfo("WRITE", { mode: "Append", partitions: [...covers.keys()].join(",") })];
+      actions.push(...adds.map((add): DeltaAction => ({ add })));
       for (const [partition, { next }] of covers) {
-        actions.push(...files.get(partition)!.map((add): DeltaAction => ({ add })));
         actions.push({ txn: { appId: offsetsAppId(this.options.topic, partition), version: next - 1n, lastUpdated: this.options.clock.now() } });
       }
       let landed: DeltaSnapshot | undefined;
@@ -409,4 +418,25 @@ export class LakeWriter {
     if (!s) throw new RangeError(`partition ${partition} is not assigned to this lake writer; assign() it first`);
     return s;
   }
+}
+
+/** How many of a flush's files are written at once. */
+const WRITE_CONCURRENCY = 8;
+
+/** `work(item)` for every item, at most `concurrency` at a time; rejects with the first failure, after the started ones settle. */
+async function inBatches<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (next < items.length && failure === undefined) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+  if (failure !== undefined) throw failure.error;
 }
