@@ -49,6 +49,26 @@ describe("Delta checkpoints", () => {
     expect(decoded.files).toEqual(snapshot.files);
   });
 
+  test("the newest version loads from _last_checkpoint and the commits after it, without listing _delta_log; without _last_checkpoint, by listing", async () => {
+    const store = new MemoryLakeStore();
+    for (const [v, actions] of history().entries()) expect(await commit(store, v, actions)).toBe(true);
+    await writeCheckpoint(store, await loadSnapshot(store));
+    await commit(store, 3, [{ add: add("dt=2026-12-02/hour=05/d.parquet", "5") }]);
+    const listed: string[] = [];
+    const counting = Object.assign(Object.create(store) as MemoryLakeStore, {
+      list(dir: string) {
+        listed.push(dir);
+        return store.list(dir);
+      },
+    });
+    const newest = await loadSnapshot(counting);
+    expect(listed).toEqual([]);
+    expect(newest).toEqual(replay([...history(), [{ add: add("dt=2026-12-02/hour=05/d.parquet", "5") }]]));
+    store.files.delete(LAST_CHECKPOINT_PATH);
+    expect(await loadSnapshot(counting)).toEqual(newest);
+    expect(listed).toEqual(["_delta_log"]);
+  });
+
   test("loadSnapshot starts from the newest checkpoint: the commits before it may be gone; a version before it then cannot be read", async () => {
     const store = new MemoryLakeStore();
     const commits = history();

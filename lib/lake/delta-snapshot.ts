@@ -1,10 +1,13 @@
 /**
  * Loading the lake's Delta table as of a version: from the newest checkpoint at or before it
- * (lib/lake/delta-checkpoint.ts), then each commit after it (lib/lake/delta-log.ts). One listing
- * of `_delta_log/` finds both; a commit missing between the checkpoint and the version asked for
- * means a damaged log, and a version older than the oldest kept state (cleaned up) is refused by name.
+ * (lib/lake/delta-checkpoint.ts), then each commit after it (lib/lake/delta-log.ts). The newest
+ * version starts from the checkpoint `_last_checkpoint` names and reads the commits after it one
+ * by one until the first that is not there, so a read costs the same however long the history the
+ * log keeps; an older version (or a log without `_last_checkpoint`) lists `_delta_log/`. A commit
+ * missing between the checkpoint and the version asked for means a damaged log, and a version older
+ * than the oldest kept state (cleaned up) is refused by name.
  */
-import { decodeCheckpoint, checkpointPath, parseCheckpointName } from "./delta-checkpoint.ts";
+import { decodeCheckpoint, checkpointPath, parseCheckpointName, readLastCheckpoint } from "./delta-checkpoint.ts";
 import { applyCommit, DELTA_LOG_DIR, type DeltaSnapshot, emptySnapshot, parseCommitName, readCommit } from "./delta-log.ts";
 import type { LakeStore } from "./store.ts";
 
@@ -27,6 +30,12 @@ export async function listLog(store: LakeStore): Promise<{ commits: number[]; ch
  * with no commit yet. Throws when the log has a gap or the version is not (or no longer) there.
  */
 export async function loadSnapshot(store: LakeStore, version?: number): Promise<DeltaSnapshot> {
+  if (version === undefined) {
+    const last = await readLastCheckpoint(store);
+    const bytes = last === undefined ? undefined : await store.read(checkpointPath(last.version));
+    // A checkpoint named but gone (cleaned up after a newer one was written): list instead.
+    if (last !== undefined && bytes !== undefined) return catchUp(store, await decodeCheckpoint(bytes, last.version));
+  }
   const { commits, checkpoints } = await listLog(store);
   const newest = Math.max(commits.at(-1) ?? -1, checkpoints.at(-1) ?? -1);
   const target = version ?? newest;
