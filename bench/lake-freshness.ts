@@ -139,6 +139,6 @@ try {
   console.log(`writer log, last lines:\n${log.trim().split("\n").slice(-4).join("\n")}`);
   console.log(`(${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, broker ${broker.description})`);
 } finally {
-  await broker[Symbol.asyncDispose]?.();
+  await broker.stop();
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -294,11 +294,14 @@ test("17.13 lake-writer stops within its shutdown timeout when its disk is full"
 test("17.13 compact stops within its shutdown timeout when its disk is full", async () => {
   const lakeDir = smallDisk("compact-full", "8m");
   const topic = await liveTopic("bounded-compact");
-  // Small files in a closed hour: events from two hours ago, flushed every 200 of them.
+  // Small files in a closed hour: events from two hours ago, in three runs of the writer (a flush
+  // writes one file per hour, so each run adds at least one to that hour).
   const hourMs = 3_600_000;
-  await produceSimulated(broker.connection("bounded-compact"), topic, 2_000, recentStream(151, Math.floor(Date.now() / hourMs) * hourMs - 2 * hourMs));
-  const writer = start("workers/lake-writer.ts", ["--flush-rows", "200", "--exit-when-idle", "1s", "--shutdown-timeout", SHUTDOWN_TIMEOUT], lakeEnv(topic, lakeDir));
-  expect(await writer.exited).toBe(0);
+  for (const seed of [151, 152, 153]) {
+    await produceSimulated(broker.connection("bounded-compact"), topic, 700, recentStream(seed, Math.floor(Date.now() / hourMs) * hourMs - 2 * hourMs));
+    const writer = start("workers/lake-writer.ts", ["--flush-rows", "200", "--exit-when-idle", "1s", "--shutdown-timeout", SHUTDOWN_TIMEOUT], lakeEnv(topic, lakeDir));
+    expect(await writer.exited).toBe(0);
+  }
   // Room for the compactor's lock file, not for a merged file.
   fillDisk(lakeDir, 16 * 1024);
   const compactor = start("workers/compact.ts", ["--interval", "200ms", "--close-after", "0s"], { LAKE_URI: lakeDir });

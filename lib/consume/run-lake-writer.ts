@@ -122,6 +122,23 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const flush = async () => commitToGroup(await flushLake());
 
   /**
+   * At most one flush runs at a time, beside the fetch loop: while its files are encoded and
+   * written and its commit lands, the next records are already fetched and buffered (they are not
+   * in its commit). `settleFlush()` waits for it and throws what it failed with.
+   */
+  let inFlight: Promise<void> | undefined;
+  let flushFailure: { error: unknown } | undefined;
+  const flushInBackground = () => {
+    inFlight = flush()
+      .catch((error) => void (flushFailure ??= { error }))
+      .finally(() => (inFlight = undefined));
+  };
+  const settleFlush = async () => {
+    if (inFlight) await inFlight;
+    if (flushFailure) throw flushFailure.error;
+  };
+
+  /**
    * writer.flush(), retried while the lake's disk is full or its object store does not answer:
    * fetching waits meanwhile (this runs inside the fetch loop), nothing is committed, and the
    * unwritten records stay in Kafka, so nothing is lost or written twice. Any other write error
@@ -248,12 +265,21 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     await fetcher.join({ sessionTimeoutMs: group.sessionTimeoutMs, heartbeatIntervalMs: group.heartbeatIntervalMs });
     // Byte ranges, not Buffers: the writer reads each value during the call, with its Kafka timestamp.
     const onRecord: RecordRangeHandler = (partition, offset, data, valueStart, valueEnd, _keyStart, _keyEnd, timestampMs) => {
+      // A partition fenced by the flush in flight while this fetch was out is no longer ours.
+      if (writer.epoch(partition) === undefined) return;
       writer.add(partition, BigInt(offset), valueStart < 0 ? EMPTY : data.subarray(valueStart, valueEnd), timestampMs);
     };
     while (!stopped) {
+      if (flushFailure) throw flushFailure.error;
       if (reassignNeeded) {
         reassignNeeded = false;
+        await settleFlush();
         await reassign();
+        continue;
+      }
+      // Backpressure: a second flush's worth buffered while one is still writing (a slow or full disk) waits for it.
+      if (inFlight && writer.bufferedRows >= flushRows) {
+        await settleFlush();
         continue;
       }
       const positions = new Map<number, bigint>();
@@ -262,6 +288,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
         if (at !== undefined) positions.set(p, at);
       }
       if (positions.size === 0) {
+        await settleFlush();
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
       }
@@ -270,6 +297,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
         fetched = await fetcher.fetchRanges(positions, onRecord);
       } catch (error) {
         if (error instanceof OffsetOutOfRangeError) {
+          await settleFlush();
           await outOfRange(error);
           continue;
         }
@@ -295,7 +323,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
         lastRecordAt = now;
         firstRecordAt ??= now;
       }
-      if (writer.bufferedRows >= flushRows || (writer.dirty && now - lastFlushAt >= flushIntervalMs)) await flush();
+      if (!inFlight && (writer.bufferedRows >= flushRows || (writer.dirty && now - lastFlushAt >= flushIntervalMs))) flushInBackground();
       if (exitWhenIdleMs !== undefined && now - lastRecordAt >= exitWhenIdleMs && caughtUp()) {
         log(`no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
         stop();
@@ -305,7 +333,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     }
     log("stopping: final flush");
     const buffered = writer.bufferedRows;
-    const committed = await bounded(flushLake());
+    const committed = await bounded(settleFlush().then(() => flushLake()));
     if (committed !== TIMED_OUT) await commitToGroup(committed);
     else {
       fatal = new Error(
