@@ -17,8 +17,9 @@ import { readLake } from "../lib/lake/reader.ts";
 import { offsetsAppId } from "../lib/lake/writer.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { checkLakeRows, validRecords } from "./support/lake-invariants.ts";
-import { produceSimulated, readTopic, repoRoot, startWorker } from "./support/pipeline-harness.ts";
-import { S3_TEST_CREDENTIALS, s3ServerForSuite } from "./support/s3-server.ts";
+import { produceSimulated, readTopic, startWorker } from "./support/pipeline-harness.ts";
+import { type DeltaEngineView, readDelta } from "./support/read-delta.ts";
+import { s3ServerForSuite } from "./support/s3-server.ts";
 import { s3Lake } from "./support/test-lakes.ts";
 
 const s3 = s3ServerForSuite("lake-s3");
@@ -66,10 +67,12 @@ describe("the lake writer and the compactor on S3", () => {
     // A comes back on its own disk; the group splits the partitions again.
     const a2 = startWorker("workers/lake-writer.ts", [...args, "--exit-when-idle", "4s"], env, { cwd: hosts[0] });
     await producing;
-    expect(await a2.exited).toBe(0);
+    const a2Exit = await a2.exited;
+    expect({ a2Exit, log: a2Exit === 0 ? "" : a2.log() }).toEqual({ a2Exit: 0, log: "" });
     await b.waitForLog(/records 16000:|revoked|assigned/);
     b.kill("SIGTERM");
-    expect(await b.exited).toBe(0);
+    const bExit = await b.exited;
+    expect({ bExit, log: bExit === 0 ? "" : b.log() }).toEqual({ bExit: 0, log: "" });
     // Whatever B held when it stopped is read once more by a last writer.
     const last = startWorker("workers/lake-writer.ts", [...args, "--exit-when-idle", "3s"], env, { cwd: hosts[1] });
     expect(await last.exited).toBe(0);
@@ -106,13 +109,13 @@ describe("the lake writer and the compactor on S3", () => {
     );
     const uri = lake.uri;
     const apps = [0, 1, 2].map((p) => offsetsAppId(topic, p));
-    const reads: { engine: string; view: EngineView; below: Map<number, bigint> }[] = [];
+    const reads: { engine: string; view: DeltaEngineView; below: Map<number, bigint> }[] = [];
     let writerDone = false;
     void writer.exited.then(() => (writerDone = true));
     while (!writerDone || reads.length < 4) {
-      const latest = await readDelta("deltalake", uri, "latest", apps);
+      const latest = await readDelta("deltalake", uri, "latest", apps, s3);
       // Polars at the version delta-rs just read: the same records.
-      const pinned = await readDelta("polars", uri, latest.version, []);
+      const pinned = await readDelta("polars", uri, latest.version, [], s3);
       const below = new Map(apps.flatMap((app, p) => (latest.txn[app] === null || latest.txn[app] === undefined ? [] : [[p, BigInt(latest.txn[app]!) + 1n] as const])));
       reads.push({ engine: "deltalake", view: latest, below }, { engine: "polars", view: pinned, below });
       if (reads.length > 200) throw new Error("the lake writer did not finish");
@@ -131,28 +134,10 @@ describe("the lake writer and the compactor on S3", () => {
     const merges = compactor.log().split("\n").filter((l) => /v\d+ dt=/.test(l)).length;
     expect(merges).toBeGreaterThan(0);
     // The last read covers everything, and reads were taken at several versions.
-    const final = await readDelta("deltalake", uri, "latest", apps);
+    const final = await readDelta("deltalake", uri, "latest", apps, s3);
     expect(final.rows.length).toBe(all.length);
     const versions = [...new Set(reads.map((r) => r.view.version))];
     expect(versions.length).toBeGreaterThan(2);
     console.log(`[lake-s3-engines] ${reads.length} engine reads at versions ${versions.join(", ")}; ${merges} merges`);
   }, 180_000);
 });
-
-interface EngineView {
-  version: number;
-  txn: Record<string, number | null>;
-  rows: [string, string, string, string, string, string, number][];
-}
-
-/** test/support/read_delta.py: the table as delta-rs or Polars reads it. */
-async function readDelta(engine: "deltalake" | "polars", uri: string, version: number | "latest", appIds: string[]): Promise<EngineView> {
-  const child = Bun.spawn([join(repoRoot, ".venv", "bin", "python"), join(repoRoot, "test", "support", "read_delta.py"), engine, uri, String(version), ...appIds], {
-    env: { ...process.env, AWS_ENDPOINT_URL: s3.url, AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey, AWS_REGION: S3_TEST_CREDENTIALS.region },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
-  if (code !== 0) throw new Error(`read_delta.py ${engine} ${uri} ${version} failed (exit ${code}); run \`bash scripts/setup.sh\` if deltalake or polars is missing:\n${err}`);
-  return JSON.parse(out) as EngineView;
-}

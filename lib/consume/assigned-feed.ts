@@ -17,7 +17,7 @@
  * frames nothing) cannot be skipped: the worker stops with one line naming topic, partition and
  * offset.
  */
-import type { OrderConsumer } from "../kafka/client.ts";
+import { onGroupFailure, type OrderConsumer } from "../kafka/client.ts";
 import { UnsupportedBrokerError } from "../kafka/api-versions.ts";
 import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler, UnreadablePartitionError } from "../kafka/group-fetcher.ts";
 import { describeError } from "../runtime/worker-runtime.ts";
@@ -124,6 +124,11 @@ export class AssignedFeed {
       this.#reassignNeeded = true;
       this.#wake?.();
     });
+    let groupFailure: { error: unknown } | undefined;
+    onGroupFailure(this.consumer, () => this.#stopped, (error) => {
+      groupFailure ??= { error };
+      this.#wake?.();
+    });
     await this.#fetcher.join(this.group);
     const engine = this.engine;
     // Records as byte ranges of the fetch response: no Buffer per record (lib/kafka/read-record-batches.ts).
@@ -135,6 +140,9 @@ export class AssignedFeed {
       return !forwarder.congested();
     };
     while (!this.#stopped) {
+      if (groupFailure) {
+        throw new Error(`the consumer group could not be rejoined: ${describeError(groupFailure.error)}; its state and offsets are intact: start the aggregator again`, { cause: groupFailure.error });
+      }
       if (this.#reassignNeeded) {
         this.#reassignNeeded = false;
         await this.#reassign();

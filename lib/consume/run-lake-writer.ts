@@ -14,7 +14,7 @@
  * not finish in time leaves its events in Kafka (the lake's offsets do not move) and the worker
  * exits non-zero saying so.
  */
-import type { OrderConsumer } from "../kafka/client.ts";
+import { onGroupFailure, type OrderConsumer } from "../kafka/client.ts";
 import { UnsupportedBrokerError } from "../kafka/api-versions.ts";
 import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler, UnreadablePartitionError } from "../kafka/group-fetcher.ts";
 import type { LakeWriter } from "../lake/writer.ts";
@@ -80,6 +80,11 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   signal.addEventListener("abort", stop, { once: true });
   consumer.on("consumer:group:join", () => {
     reassignNeeded = true;
+    wake?.();
+  });
+  let groupFailure: { error: unknown } | undefined;
+  onGroupFailure(consumer, () => stopped, (error) => {
+    groupFailure ??= { error };
     wake?.();
   });
 
@@ -271,6 +276,11 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     };
     while (!stopped) {
       if (flushFailure) throw flushFailure.error;
+      if (groupFailure) {
+        throw new Error(`the consumer group could not be rejoined: ${describeError(groupFailure.error)}; the table's offsets are intact: start the lake writer again`, {
+          cause: groupFailure.error,
+        });
+      }
       if (reassignNeeded) {
         reassignNeeded = false;
         await settleFlush();

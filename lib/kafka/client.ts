@@ -198,6 +198,18 @@ export interface ConsumerOptions {
   groupInstanceId?: string;
 }
 
+/**
+ * The client reports a group rejoin that failed — its retries spent, or the consumer closed in
+ * the middle of one (a stop during a rebalance) — as an `error` event, which unheard would end
+ * the process with a stack trace. This hears it: `onFailure` gets the error unless `closing()`
+ * says the worker is stopping (then the consumer is leaving the group anyway).
+ */
+export function onGroupFailure(consumer: OrderConsumer, closing: () => boolean, onFailure: (error: unknown) => void): void {
+  consumer.on("error", (error: unknown) => {
+    if (!closing()) onFailure(error);
+  });
+}
+
 export function createConsumer(conn: KafkaConnection, options: ConsumerOptions): OrderConsumer {
   return new Consumer({
     clientId: `${conn.clientId}-${options.role}`,
