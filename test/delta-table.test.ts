@@ -24,8 +24,8 @@ import { hourPartition } from "../lib/lake/layout.ts";
 import { decodeLakeFile, encodeLakeFile, type LakeRow, toLakeRow } from "../lib/lake/schema.ts";
 import type { LakeStore } from "../lib/lake/store.ts";
 import { validateLakeEvent } from "../lib/lake/schema.ts";
-import { repoRoot } from "./support/pipeline-harness.ts";
-import { S3_TEST_CREDENTIALS, s3ServerForSuite } from "./support/s3-server.ts";
+import { type DeltaEngineView, readDelta } from "./support/read-delta.ts";
+import { s3ServerForSuite } from "./support/s3-server.ts";
 
 const s3 = s3ServerForSuite("lake");
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-delta-table-"));
@@ -63,33 +63,14 @@ async function writeFiles(store: LakeStore, name: string, rows: readonly LakeRow
   return actions;
 }
 
-interface DeltaRsView {
-  version: number;
-  protocol: [number, number];
-  partitionColumns: string[];
-  fields: [string, string][];
-  files: number;
-  txn: Record<string, number | null>;
-  rows: [string, string, string, string, string, string, number][];
-}
+type DeltaRsView = DeltaEngineView;
 
 /** The table at `version` as delta-rs reads it; with Polars reading the same rows too, which must match. */
 async function readWithDeltaRs(uri: string, version: number | "latest", appIds: string[]): Promise<DeltaRsView> {
-  const [deltaRs, polars] = await Promise.all([readDelta("deltalake", uri, version, appIds), readDelta("polars", uri, version, [])]);
+  const [deltaRs, polars] = await Promise.all([readDelta("deltalake", uri, version, appIds, s3), readDelta("polars", uri, version, [], s3)]);
   const sorted = (rows: DeltaRsView["rows"]) => rows.map((r) => JSON.stringify(r)).sort();
   expect(sorted(polars.rows)).toEqual(sorted(deltaRs.rows));
   return deltaRs;
-}
-
-async function readDelta(engine: "deltalake" | "polars", uri: string, version: number | "latest", appIds: string[]): Promise<DeltaRsView> {
-  const child = Bun.spawn([join(repoRoot, ".venv", "bin", "python"), join(repoRoot, "test", "support", "read_delta.py"), engine, uri, String(version), ...appIds], {
-    env: { ...process.env, AWS_ENDPOINT_URL: s3.url, AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey, AWS_REGION: S3_TEST_CREDENTIALS.region },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
-  if (code !== 0) throw new Error(`read_delta.py ${engine} ${uri} failed (exit ${code}); run \`bash scripts/setup.sh\` if deltalake or polars is missing:\n${err}`);
-  return JSON.parse(out) as DeltaRsView;
 }
 
 const appId = (partition: number) => `orderpulse-lake-orders-${partition}`;

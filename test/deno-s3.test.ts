@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { repoRoot } from "./support/pipeline-harness.ts";
+import { runDeno } from "./support/deno.ts";
 import { S3_TEST_CREDENTIALS, s3ServerForSuite } from "./support/s3-server.ts";
 
 const s3 = s3ServerForSuite("lake");
@@ -46,16 +47,7 @@ console.log(JSON.stringify({
 }));
 `,
   );
-  // Deno is a devDependency (the npm package `deno`), so `bun install` brings the pinned version.
-  const deno = Bun.which("deno", { PATH: join(repoRoot, "node_modules", ".bin") });
-  if (!deno) throw new Error("node_modules/.bin/deno is missing; run `bun install`");
-  const child = Bun.spawn([deno, "run", "--quiet", "--check", `--allow-net=${new URL(s3.url).host}`, script], {
-    cwd: repoRoot,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const { code, stdout, stderr } = await runDeno(["run", "--quiet", "--check", `--allow-net=${new URL(s3.url).host}`, script]);
   expect({ code, stderr: stderr.trim() }).toEqual({ code: 0, stderr: "" });
   expect(JSON.parse(stdout)).toEqual({
     runtime: "deno",
