@@ -4,7 +4,8 @@
  * group, are the source of truth), hands every record to the LakeWriter (lib/lake/writer.ts),
  * flushes every `flushIntervalMs` or `flushRows` events, and commits the flushed offsets to the
  * group for lag tools. A full disk, or an object store that does not answer, is waited out
- * (fetching stops, nothing is committed, nothing lost); any other write error stops it. A
+ * (fetching stops once another flush's worth is buffered, nothing is committed, nothing lost);
+ * any other write error stops it. A
  * partition another writer claimed in the table (the group moved it while this one was paused,
  * say) is dropped with one line: the table refused this writer's commit, and the new owner reads
  * the dropped rows again. A committed offset outside the partition's log stops it with advice that
@@ -145,7 +146,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
 
   /**
    * writer.flush(), retried while the lake's disk is full or its object store does not answer:
-   * fetching waits meanwhile (this runs inside the fetch loop), nothing is committed, and the
+   * fetching stops once another flush's worth is buffered, nothing is committed, and the
    * unwritten records stay in Kafka, so nothing is lost or written twice. Any other write error
    * stops the worker. On a stop request it gives up with an error that says the records will be
    * read again at the next start.
