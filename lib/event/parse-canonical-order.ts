@@ -77,8 +77,15 @@ const TAIL = lit('"}');
 export interface CanonicalFacts {
   event_id: string;
   user_id: string;
+  /** event_id and user_id as byte ranges too (the lake copies the bytes, no string needed). */
+  eventIdStart: number;
+  eventIdEnd: number;
+  userIdStart: number;
+  userIdEnd: number;
   orderIdStart: number;
   orderIdEnd: number;
+  /** False: event_id and user_id are left empty, their ranges only are set (default true). */
+  idStrings?: boolean;
   createdAtStart: number;
   createdAtEnd: number;
   items: CanonicalFactsItem[];
@@ -105,6 +112,10 @@ export function newCanonicalFacts(): CanonicalFacts {
   return {
     event_id: "",
     user_id: "",
+    eventIdStart: 0,
+    eventIdEnd: 0,
+    userIdStart: 0,
+    userIdEnd: 0,
     orderIdStart: 0,
     orderIdEnd: 0,
     createdAtStart: 0,
@@ -266,8 +277,17 @@ export function parseCanonicalFacts(bytes: Uint8Array, start: number, end: numbe
   const status = intern(b);
   if (!expect(b, TAIL) || pos !== limit) return false;
   // The two strings counting keeps (dedup state, distinct customers), made only now the event is whole.
-  into.event_id = freshRange(b, eventIdStart, eventIdEnd);
-  into.user_id = freshRange(b, userIdStart, userIdEnd);
+  if (into.idStrings === false) {
+    into.event_id = "";
+    into.user_id = "";
+  } else {
+    into.event_id = freshRange(b, eventIdStart, eventIdEnd);
+    into.user_id = freshRange(b, userIdStart, userIdEnd);
+  }
+  into.eventIdStart = eventIdStart;
+  into.eventIdEnd = eventIdEnd;
+  into.userIdStart = userIdStart;
+  into.userIdEnd = userIdEnd;
   items.length = n;
   into.discount_minor = discountMinor;
   into.amount_minor = amountMinor;

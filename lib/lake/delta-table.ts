@@ -12,6 +12,7 @@
 import { stringifyWithBigInts } from "../runtime/json-integers.ts";
 import type { AddAction, DeltaAction, MetadataAction, ProtocolAction } from "./delta-log.ts";
 import { hourStartMs } from "./layout.ts";
+import type { LakeFileSummary } from "./lake-encoder.ts";
 import { LAKE_COLUMNS, type LakeRow } from "./schema.ts";
 
 /** Reader version 1, writer version 2: no table features, so every Delta reader can read it. */
@@ -108,16 +109,91 @@ export function partitionValuesOf(path: string): Record<"dt" | "hour", string> {
 /**
  * The `add` action of the data file at `path` (in its hour partition), `size` bytes long,
  * holding `rows`. `dataChange` is false for a compaction's output (the same rows, rearranged).
+ * The statistics come from the rows, or from the encoder's summary of them
+ * (lib/lake/lake-encoder.ts): the same JSON.
  */
-export function addFileAction(path: string, size: number, rows: readonly LakeRow[], options: { modificationTime: number; dataChange: boolean }): AddAction {
+export function addFileAction(
+  path: string,
+  size: number,
+  rows: readonly LakeRow[] | LakeFileSummary,
+  options: { modificationTime: number; dataChange: boolean },
+): AddAction {
   return {
     path: encodeURI(path),
     partitionValues: partitionValuesOf(path),
     size,
     modificationTime: options.modificationTime,
     dataChange: options.dataChange,
-    stats: fileStatistics(rows),
+    stats: Array.isArray(rows) ? fileStatistics(rows) : summaryStatistics(rows as LakeFileSummary),
   };
+}
+
+/** {@link fileStatistics} from an encoder's summary instead of the rows. */
+export function summaryStatistics(summary: LakeFileSummary): string {
+  const minValues: Record<string, unknown> = {};
+  const maxValues: Record<string, unknown> = {};
+  const nullCount: Record<string, number> = {};
+  for (const name of LAKE_COLUMNS) {
+    if (COLUMN_TYPES[name] !== "string" && !STATS_COLUMNS.includes(name)) continue;
+    nullCount[name] = summary.nulls[name] ?? 0;
+  }
+  for (const name of STATS_COLUMNS) {
+    const min = summary.min[name];
+    const max = summary.max[name];
+    if (typeof min !== "number" || typeof max !== "number") continue;
+    const timestamp = COLUMN_TYPES[name] === "timestamp";
+    minValues[name] = timestamp ? new Date(min).toISOString() : min;
+    maxValues[name] = timestamp ? new Date(max).toISOString() : max;
+  }
+  return stringifyWithBigInts({ numRecords: summary.rows, minValues, maxValues, nullCount });
+}
+
+/**
+ * The summary behind an `add`'s statistics (numbers of rows, min, max and nulls per column), to
+ * merge files' statistics without reading them: undefined for a file without statistics.
+ */
+export function summaryOfStatistics(stats: string | undefined): LakeFileSummary | undefined {
+  if (stats === undefined) return undefined;
+  const parsed = JSON.parse(stats) as { numRecords?: number; minValues?: Record<string, unknown>; maxValues?: Record<string, unknown>; nullCount?: Record<string, unknown> };
+  if (typeof parsed.numRecords !== "number") return undefined;
+  const summary: LakeFileSummary = { rows: parsed.numRecords, min: {}, max: {}, nulls: {} };
+  for (const name of STATS_COLUMNS) {
+    const min = asNumber(parsed.minValues?.[name]);
+    const max = asNumber(parsed.maxValues?.[name]);
+    if (min !== undefined && max !== undefined) {
+      summary.min[name] = min;
+      summary.max[name] = max;
+    }
+  }
+  for (const [name, count] of Object.entries(parsed.nullCount ?? {})) if (typeof count === "number") summary.nulls[name] = count;
+  return summary;
+}
+
+function asNumber(value: unknown): number | undefined {
+  if (typeof value === "number") return value;
+  if (typeof value === "string") {
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? undefined : ms;
+  }
+  return undefined;
+}
+
+/** The summary of files holding every row of `summaries` (numbers compared, nulls added). */
+export function mergeSummaries(summaries: readonly LakeFileSummary[]): LakeFileSummary {
+  const merged: LakeFileSummary = { rows: 0, min: {}, max: {}, nulls: {} };
+  for (const s of summaries) {
+    merged.rows += s.rows;
+    for (const [name, count] of Object.entries(s.nulls)) merged.nulls[name] = (merged.nulls[name] ?? 0) + count;
+    for (const [name, min] of Object.entries(s.min)) {
+      const max = s.max[name];
+      if (typeof min !== "number" || typeof max !== "number") continue;
+      const m = merged.min[name];
+      const x = merged.max[name];
+      if (typeof m !== "number" || min < m) merged.min[name] = min;
+      if (typeof x !== "number" || max > x) merged.max[name] = max;
+    }
+  }
+  return merged;
 }
 
 /** Delta's per-file statistics of `rows` as the JSON string an `add` carries. */

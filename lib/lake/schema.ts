@@ -13,16 +13,18 @@
  *   TIMESTAMP WITH TIME ZONE by DuckDB and timestamp[ms, tz=UTC] by Arrow;
  * - money as INT64 minor units next to its currency (exact, and JPY has no cents, so a DECIMAL
  *   with one scale would not fit every currency); `total_usd_cents` for sums across currencies;
- * - SNAPPY, hyparquet-writer's built-in codec (a ZSTD or GZIP name without a real compressor
- *   would label uncompressed pages with that codec); statistics on every column; a page index
- *   on `created_at` and `kafka_offset`.
+ * - SNAPPY, the codec every Parquet reader has built in (hyparquet included); statistics on
+ *   every column; a page index on `created_at` and `kafka_offset`. lib/lake/lake-encoder.ts
+ *   writes the files, from columns (lib/lake/lake-columns.ts), not row objects.
  *
  * Pure: bytes in, bytes out. The dt/hour Hive partition columns live in the path only.
  */
 import { parquetReadObjects } from "hyparquet";
-import { ByteWriter, parquetWrite } from "hyparquet-writer";
+import type { parquetWrite } from "hyparquet-writer";
 import type { OrderEvent } from "../event/order-event.ts";
-import { type ValidateOptions, type ValidationResult, validateOrder } from "../event/validate-order.ts";
+import { type CountingResult, type ValidateOptions, type ValidationResult, validateForCopying, validateOrder } from "../event/validate-order.ts";
+import { LakeRowGroups } from "./lake-columns.ts";
+import { encodeLakeGroups, type EncodedLakeFile } from "./lake-encoder.ts";
 
 /** A row as hyparquet reads it back: INT64 as bigint, the timestamp as a Date. */
 export interface LakeRow {
@@ -47,14 +49,15 @@ export interface LakeRow {
   kafka_timestamp?: Date | null;
 }
 
+/** hyparquet-writer's schema element type (it bundles its own hyparquet types). */
+type SchemaElement = NonNullable<Parameters<typeof parquetWrite>[0]["schema"]>[number];
+
 export interface LakeItem {
   sku: string;
   category: string;
   qty: number;
   unit_price_minor: bigint;
 }
-
-type SchemaElement = NonNullable<Parameters<typeof parquetWrite>[0]["schema"]>[number];
 
 const string = (name: string): SchemaElement => ({ name, type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "REQUIRED" });
 const int64 = (name: string): SchemaElement => ({ name, type: "INT64", repetition_type: "REQUIRED" });
@@ -136,6 +139,17 @@ export function validateLakeEvent(value: Uint8Array): ValidationResult {
   return validateOrder(value, EVENT_RULES_ONLY);
 }
 
+/**
+ * `validateLakeEvent` of the record in `bytes[start, end)`, as the lake writer needs it: a valid
+ * event in the producer's canonical encoding comes back as the validator's reused
+ * CanonicalFacts (byte ranges, its event_id and user_id strings left empty, no new objects;
+ * `"orderIdStart" in result.event` tells), any other
+ * valid one as its OrderEvent. Read the result before the next call.
+ */
+export function validateLakeRecord(bytes: Uint8Array, start: number, end: number): CountingResult {
+  return validateForCopying(bytes, start, end, EVENT_RULES_ONLY);
+}
+
 /** The row of one valid event read from `partition` at `offset`, whose Kafka timestamp was `timestampMs` (null: unknown). */
 export function toLakeRow(event: OrderEvent, eventTimeMs: number, partition: number, offset: bigint, timestampMs: number | null = null): LakeRow {
   return {
@@ -167,32 +181,19 @@ export interface EncodeOptions {
   pageBytes?: number;
 }
 
-/** Columns with a page index (ColumnIndex + OffsetIndex): the ones range queries filter on. */
-const PAGE_INDEXED = new Set<string>(["created_at", "kafka_offset"]);
+/** One Parquet file holding `rows`, in the order given, with what Delta's `add` records of it. Throws a RangeError for no rows. */
+export function encodeLakeRows(rows: readonly LakeRow[], options: EncodeOptions = {}): EncodedLakeFile {
+  const groups = new LakeRowGroups(options.rowGroupRows ?? 131_072);
+  for (const row of rows) groups.current().appendRow(row);
+  return encodeLakeGroups(groups.groups, options.pageBytes === undefined ? {} : { pageBytes: options.pageBytes });
+}
 
 /**
  * One Parquet file holding `rows`, in the order given. Throws a RangeError for no rows (a lake
  * file always holds at least one).
  */
 export function encodeLakeFile(rows: readonly LakeRow[], options: EncodeOptions = {}): Uint8Array {
-  if (rows.length === 0) throw new RangeError("a lake file needs at least one row: got 0");
-  const columnData = LAKE_COLUMNS.map((name) => ({
-    name,
-    data: rows.map((r) => r[name] ?? null) as unknown[],
-    columnIndex: PAGE_INDEXED.has(name),
-  }));
-  const writer = new ByteWriter();
-  void parquetWrite({
-    writer,
-    schema: LAKE_SCHEMA,
-    columnData: columnData as never,
-    codec: "SNAPPY",
-    statistics: true,
-    rowGroupSize: options.rowGroupRows ?? 131_072,
-    pageSize: options.pageBytes ?? 256 * 1024,
-    createdBy: "orderpulse lake (hyparquet-writer 0.17.0)",
-  });
-  return writer.getBytes();
+  return encodeLakeRows(rows, options).bytes;
 }
 
 /** Every row of a lake file, in file order (`kafka_timestamp` null where the file has none). */
