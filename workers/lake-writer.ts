@@ -14,6 +14,7 @@
 import { runLakeWriter } from "../lib/consume/run-lake-writer.ts";
 import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka/client.ts";
 import { checkLakeWritable, lakeSettings, openLakeStore, untilLakeAnswers } from "../lib/lake/open-store.ts";
+import { EncoderThread } from "../lib/lake/encoder-thread.ts";
 import { LakeWriter } from "../lib/lake/writer.ts";
 import { parseCommand } from "../lib/runtime/cli.ts";
 import { groupSettings, intParser, kafkaSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
@@ -40,13 +41,13 @@ const command = {
     "partition another writer took over can no longer commit it (docs/lake.md).",
   flags: {
     "flush-interval": { type: "string", value: "DURATION", describe: "flush buffered events at least this often (default 30s)" },
-    "flush-rows": { type: "string", value: "N", describe: "flush as soon as this many events are buffered (default 20000)" },
+    "flush-rows": { type: "string", value: "N", describe: "flush as soon as this many events are buffered (default 100000)" },
     "row-group-rows": { type: "string", value: "N", describe: "rows per Parquet row group (default 131072)" },
     "skip-lost-records": {
       type: "boolean",
       describe: "when Kafka deleted records (retention) before the lake read them, record the gap in the table and go on from the log's start instead of stopping",
     },
-    "exit-when-idle": { type: "string", value: "DURATION", describe: "flush and stop by itself after no records arrived for this long (tests, batch runs)" },
+    "exit-when-idle": { type: "string", value: "DURATION", describe: "stop by itself after no records arrived for this long (tests, batch runs); it flushes as soon as it has read to the end of every partition" },
     "shutdown-timeout": { type: "string", value: "DURATION", describe: "on stop, how long the final flush, commit and leaving the group may take (default 30s)" },
   },
   settings,
@@ -75,15 +76,18 @@ runMain(async (signal) => {
     }
   };
   const flushIntervalMs = duration("flush-interval", 30_000);
-  const flushRows = count("flush-rows", 20_000);
+  const flushRows = count("flush-rows", 100_000);
   const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
   const topic = parseTopic(config.ORDERS_TOPIC);
   const conn = connectionFromConfig(config);
   const lake = openLakeStore(config, process.env);
+  // Files are encoded on a thread of their own, beside the fetching and validating.
+  const encoder = new EncoderThread();
   const writer = new LakeWriter(lake.store, {
     topic,
     clock: { now: () => Date.now() },
     rowGroupRows: count("row-group-rows", 131_072),
+    encoder,
   });
 
   if (!(await waitForBroker(conn, { signal, onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) }))) {
@@ -113,5 +117,5 @@ runMain(async (signal) => {
     shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
     signal,
     log: (line) => log(WORKER, line),
-  });
+  }).finally(() => encoder.close());
 });

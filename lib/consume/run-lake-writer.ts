@@ -137,8 +137,14 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const flushInBackground = () => {
     inFlight = flush()
       .catch((error) => void (flushFailure ??= { error }))
-      .finally(() => (inFlight = undefined));
+      .finally(() => {
+        inFlight = undefined;
+        // A batch run that has read everything writes the rest now, not after the next empty fetch's wait.
+        if (!flushFailure && !stopped && batchDone()) flushInBackground();
+      });
   };
+  /** A batch run (--exit-when-idle) writes what it holds once it has read to the end of every partition. */
+  const batchDone = () => exitWhenIdleMs !== undefined && writer.dirty && caughtUp();
   const settleFlush = async () => {
     if (inFlight) await inFlight;
     if (flushFailure) throw flushFailure.error;
@@ -273,7 +279,8 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     const onRecord: RecordRangeHandler = (partition, offset, data, valueStart, valueEnd, _keyStart, _keyEnd, timestampMs) => {
       // A partition fenced by the flush in flight while this fetch was out is no longer ours.
       if (writer.epoch(partition) === undefined) return;
-      writer.add(partition, BigInt(offset), valueStart < 0 ? EMPTY : data.subarray(valueStart, valueEnd), timestampMs);
+      if (valueStart < 0) writer.addRange(partition, offset, EMPTY, 0, 0, timestampMs);
+      else writer.addRange(partition, offset, data, valueStart, valueEnd, timestampMs);
     };
     while (!stopped) {
       if (flushFailure) throw flushFailure.error;
@@ -289,7 +296,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
         continue;
       }
       // Backpressure: a second flush's worth buffered while one is still writing (a slow or full disk) waits for it.
-      if (inFlight && writer.bufferedRows >= flushRows) {
+      if (inFlight && writer.waitingRows >= flushRows) {
         await settleFlush();
         continue;
       }
@@ -334,7 +341,8 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
         lastRecordAt = now;
         firstRecordAt ??= now;
       }
-      if (!inFlight && (writer.bufferedRows >= flushRows || (writer.dirty && now - lastFlushAt >= flushIntervalMs))) flushInBackground();
+      // A batch run does not hold what it read through the idle wait: the backlog is in the table once it is read.
+      if (!inFlight && (writer.bufferedRows >= flushRows || (writer.dirty && now - lastFlushAt >= flushIntervalMs) || batchDone())) flushInBackground();
       if (exitWhenIdleMs !== undefined && now - lastRecordAt >= exitWhenIdleMs && caughtUp()) {
         log(`no records for ${exitWhenIdleMs} ms; stopping (--exit-when-idle)`);
         stop();

@@ -24,6 +24,8 @@ export interface FileLakeStoreOptions {
 
 export class FileLakeStore implements LakeStore {
   readonly #syncDirectory: (dir: string) => Promise<void>;
+  /** True unless given its own `syncDirectory`: another thread's FileLakeStore of the same root writes exactly as this one. */
+  readonly writableFromAnyThread: boolean;
 
   /** `root` is the lake's directory, e.g. `data/lake/orders`; created on the first write. */
   constructor(
@@ -31,6 +33,7 @@ export class FileLakeStore implements LakeStore {
     options: FileLakeStoreOptions = {},
   ) {
     this.#syncDirectory = options.syncDirectory ?? syncDirectory;
+    this.writableFromAnyThread = options.syncDirectory === undefined;
   }
 
   #abs(path: string): string {

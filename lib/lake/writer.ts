@@ -1,6 +1,7 @@
 /**
- * The lake writer's core: valid order events of the Kafka partitions it owns, buffered per
- * partition and written to the lake's Delta table in flushes, exactly once (docs/lake.md).
+ * The lake writer's core: valid order events of the Kafka partitions it owns, buffered as columns
+ * by event hour (lib/lake/hour-batch.ts) and written to the lake's Delta table in flushes, exactly
+ * once (docs/lake.md).
  *
  * Each flush writes its Parquet files, then makes ONE Delta commit (lib/lake/delta-log.ts) with an
  * `add` per file and, per Kafka partition it moved, a `txn` whose application id names the topic
@@ -19,7 +20,7 @@
  * Files of a flush that never committed (a crash, a fence) are never referenced by the log;
  * vacuum deletes them after its retention. Nothing here deletes a file.
  *
- * Validity is the event's own (lib/lake/schema.ts's `validateLakeEvent`: every rule of the
+ * Validity is the event's own (lib/lake/schema.ts's `validateLakeRecord`: every rule of the
  * validator but the time bounds): the lake keeps every valid event whatever its age, and nothing
  * here reads a clock to decide it. Invalid records are counted and skipped (the aggregator
  * forwards them to the DLQ); their offsets still advance the commit.
@@ -31,7 +32,11 @@ import { catchUp, loadSnapshot } from "./delta-snapshot.ts";
 import { DEFAULT_FILE_RETENTION_MS } from "./delta-vacuum.ts";
 import { addFileAction, createTableActions, TOPIC_PROPERTY } from "./delta-table.ts";
 import { hourPartition, writerFileName } from "./layout.ts";
-import { encodeLakeFile, type LakeRow, toLakeRow, validateLakeEvent } from "./schema.ts";
+import type { OrderEvent } from "../event/order-event.ts";
+import type { CanonicalFacts } from "../event/parse-canonical-order.ts";
+import { HourBatch } from "./hour-batch.ts";
+import { encodeInThread, type LakeFileEncoder } from "./encoder-thread.ts";
+import { validateLakeRecord } from "./schema.ts";
 import type { LakeStore } from "./store.ts";
 
 export { LakeFlushError, LakeTopicMismatchError } from "./writer-errors.ts";
@@ -60,6 +65,8 @@ export interface LakeWriterOptions {
   checkpointInterval?: number;
   /** Tombstones older than this are left out of checkpoints (vacuum may have deleted their files). Default 7 days. */
   tombstoneRetentionMs?: number;
+  /** Where files are encoded: lib/lake/encoder-thread.ts's EncoderThread, or (default) this thread. */
+  encoder?: LakeFileEncoder;
 }
 
 /** The txn application id that carries partition `partition`'s last committed offset. */
@@ -97,7 +104,10 @@ interface PartitionState {
   committed: bigint | undefined;
   /** The next offset to read: past every record handed to `add`/`advance`. */
   position: bigint | undefined;
-  rows: LakeRow[];
+  /** Valid rows read and not committed (in a flush in flight or waiting for one). */
+  rows: number;
+  /** The next offset after the last record `addRange` took, as a number (-1: none since `position` was last brought up to date). */
+  read: number;
 }
 
 export class LakeWriter {
@@ -112,16 +122,28 @@ export class LakeWriter {
   #partitions = new Map<number, PartitionState>();
   #fenced: FencedPartition[] = [];
   #snapshot: DeltaSnapshot | undefined;
+  /** Rows read since the last flush took its batch. */
+  #pending: HourBatch;
+  /** Rows of a flush that did not commit (or must be written again without some), older than `#pending`'s. */
+  #carried: HourBatch | undefined;
 
   constructor(
     private readonly store: LakeStore,
     private readonly options: LakeWriterOptions,
-  ) {}
+  ) {
+    this.#pending = new HourBatch(options.rowGroupRows);
+  }
 
+  /** Valid rows read and not committed, the flush in flight's included. */
   get bufferedRows(): number {
     let n = 0;
-    for (const s of this.#partitions.values()) n += s.rows.length;
+    for (const s of this.#partitions.values()) n += s.rows;
     return n;
+  }
+
+  /** Valid rows read and not committed that no flush in flight holds: what the next flush takes. */
+  get waitingRows(): number {
+    return this.#pending.rows + (this.#carried?.rows ?? 0);
   }
 
   owned(): number[] {
@@ -159,7 +181,7 @@ export class LakeWriter {
           for (const p of fresh) {
             const last = snapshot.transactions.get(offsetsAppId(this.options.topic, p));
             const committed = last === undefined ? undefined : last + 1n;
-            this.#partitions.set(p, { epoch: epochs.get(p)!, committed, position: committed, rows: [] });
+            this.#partitions.set(p, { epoch: epochs.get(p)!, committed, position: committed, rows: 0, read: -1 });
           }
           break;
         }
@@ -167,12 +189,17 @@ export class LakeWriter {
         this.#snapshot = snapshot;
       }
     }
-    return new Map(partitions.map((p) => [p, this.#partitions.get(p)!.position]));
+    return new Map(partitions.map((p) => [p, position(this.#partitions.get(p)!)]));
   }
 
   /** Gives up partitions: their buffered rows are dropped (the next owner reads them again from the table's txn). */
   revoke(partitions: readonly number[]): void {
-    for (const p of partitions) this.#partitions.delete(p);
+    let buffered = false;
+    for (const p of partitions) {
+      buffered ||= (this.#partitions.get(p)?.rows ?? 0) > 0;
+      this.#partitions.delete(p);
+    }
+    if (buffered) this.#dropRowsOfLostPartitions();
   }
 
   takeFenced(): FencedPartition[] {
@@ -182,7 +209,8 @@ export class LakeWriter {
   }
 
   position(partition: number): bigint | undefined {
-    return this.#partitions.get(partition)?.position;
+    const s = this.#partitions.get(partition);
+    return s && position(s);
   }
 
   /** The partition's committed next offset, while this writer owns it. */
@@ -193,32 +221,51 @@ export class LakeWriter {
   /** Sets where an unread partition starts (the log's beginning, when the table has nothing of it). */
   startAt(partition: number, offset: bigint): void {
     const s = this.#state(partition);
-    if (s.position === undefined) s.position = offset;
+    if (position(s) === undefined) s.position = offset;
   }
 
   /** One record of `partition` at `offset`, in offset order, with its Kafka timestamp when known. `value` is read during the call only. */
   add(partition: number, offset: bigint, value: Uint8Array, timestampMs: number | null = null): void {
+    this.addRange(partition, Number(offset), value, 0, value.length, timestampMs);
+  }
+
+  /**
+   * `add` of the record whose value is `bytes[start, end)` (the fetch's own buffer: no copy, no
+   * view), at an offset below 2^53 (Kafka's are). What the fetch loop calls for every record.
+   */
+  addRange(partition: number, offset: number, bytes: Uint8Array, start: number, end: number, timestampMs: number | null): void {
     const s = this.#state(partition);
     this.totals.records += 1;
-    const result = validateLakeEvent(value);
+    const result = validateLakeRecord(bytes, start, end);
     if (result.ok) {
-      s.rows.push(toLakeRow(result.event, result.eventTimeMs, partition, offset, timestampMs));
+      const group = this.#pending.groupFor(result.eventTimeMs);
+      const event = result.event;
+      // The validator's fast path leaves byte ranges of `bytes` (no strings); its general path, an OrderEvent.
+      if ("orderIdStart" in event) group.appendFacts(bytes, event as CanonicalFacts, result.eventTimeMs, partition, offset, timestampMs);
+      else group.appendEvent(event as OrderEvent, result.eventTimeMs, partition, offset, timestampMs);
+      s.rows += 1;
       this.totals.valid += 1;
     } else {
       this.totals.invalid += 1;
     }
-    if (s.position === undefined || offset + 1n > s.position) s.position = offset + 1n;
+    // A number here, a bigint only when asked for (position()): no BigInt per record.
+    if (offset + 1 > s.read) s.read = offset + 1;
   }
 
   /** The fetch moved past `next` (control batches, records before the position): nothing to store, but the offset counts. */
   advance(partition: number, next: bigint): void {
     const s = this.#partitions.get(partition);
-    if (s && (s.position === undefined || next > s.position)) s.position = next;
+    if (!s) return;
+    const at = position(s);
+    if (at === undefined || next > at) s.position = next;
   }
 
   /** True when some owned partition has read past its committed offset. */
   get dirty(): boolean {
-    for (const s of this.#partitions.values()) if (s.position !== undefined && s.position !== s.committed) return true;
+    for (const s of this.#partitions.values()) {
+      const at = position(s);
+      if (at !== undefined && at !== s.committed) return true;
+    }
     return false;
   }
 
@@ -233,82 +280,99 @@ export class LakeWriter {
    * be called again (it writes them afresh, under new names).
    */
   async flush(): Promise<Map<number, bigint>> {
-    const moved = [...this.#partitions].filter(([, s]) => s.position !== undefined && s.position !== s.committed);
+    const moved = [...this.#partitions].filter(([, s]) => position(s) !== undefined && s.position !== s.committed);
     if (moved.length === 0) return new Map();
-    // What the commit covers, fixed now: rows added meanwhile stay for the next flush.
-    const covers = new Map(moved.map(([partition, s]) => [partition, { next: s.position!, rows: s.rows.length }]));
-    const rows = moved.flatMap(([, s]) => s.rows);
-    const seq = ++this.#flushes;
-    const adds: AddAction[] = [];
-    try {
-      const hours = [...Map.groupBy(rows, (row) => hourPartition(row.created_at.getTime()))];
-      // The files' writes overlap (each one's fsyncs wait on the disk, not on us); encoding does not.
-      await inBatches(hours, WRITE_CONCURRENCY, async ([hour, list]) => {
-        const bytes = encodeLakeFile(list, this.options.rowGroupRows === undefined ? {} : { rowGroupRows: this.options.rowGroupRows });
-        const path = `${hour}/${writerFileName(this.run, seq)}`;
-        await this.store.writeAtomic(path, bytes);
-        adds.push(addFileAction(path, bytes.byteLength, list, { modificationTime: this.options.clock.now(), dataChange: true }));
-        this.totals.files += 1;
-        this.totals.bytes += bytes.byteLength;
-      });
-    } catch (error) {
-      throw new LakeFlushError(Math.min(...covers.keys()), error);
-    }
-    adds.sort((x, y) => (x.path < y.path ? -1 : 1));
-    let snapshot = await this.#table();
-    const recovered = new Map<number, bigint>();
-    for (;;) {
-      let fenced = false;
-      for (const partition of [...covers.keys()]) {
-        const s = this.#partitions.get(partition)!;
-        const epoch = Number(snapshot.transactions.get(ownerAppId(this.options.topic, partition)) ?? 0n);
-        if (epoch !== s.epoch) {
-          this.#fence(partition, s, epoch);
-          covers.delete(partition);
-          fenced = true;
-          continue;
-        }
-        // The table is past what we know we committed, under our own epoch: only we commit this
-        // partition, so an earlier flush of ours landed although its write reported an error and
-        // could not be read back. Take its rows as done, and write what is left afresh.
-        const last = snapshot.transactions.get(offsetsAppId(this.options.topic, partition));
-        if (last !== undefined && last + 1n > (s.committed ?? -1n)) {
-          s.committed = last + 1n;
-          s.rows = s.rows.filter((row) => row.kafka_offset > last);
-          if (s.position === undefined || s.position < s.committed) s.position = s.committed;
-          recovered.set(partition, s.committed);
-        }
-      }
-      // The files hold rows of a fenced partition, or rows already committed: write them again without.
-      if (fenced || recovered.size > 0) {
-        const rest = await this.flush();
-        for (const [partition, next] of recovered) if (!rest.has(partition)) rest.set(partition, next);
-        return rest;
-      }
-      if (covers.size === 0) return new Map();
-      const actions: DeltaAction[] = [this.#commitInfo("WRITE", { mode: "Append", partitions: [...covers.keys()].join(",") })];
-      actions.push(...adds.map((add): DeltaAction => ({ add })));
-      for (const [partition, { next }] of covers) {
-        actions.push({ txn: { appId: offsetsAppId(this.options.topic, partition), version: next - 1n, lastUpdated: this.options.clock.now() } });
-      }
-      let landed: DeltaSnapshot | undefined;
+    // What the commit covers, fixed now: rows added meanwhile go into the next batch.
+    const covers = new Map(moved.map(([partition, s]) => [partition, s.position!]));
+    let batch = this.#carried === undefined ? this.#pending : this.#carried.concat(this.#pending);
+    this.#carried = undefined;
+    this.#pending = new HourBatch(this.options.rowGroupRows);
+    {
+      const seq = ++this.#flushes;
+      const adds: AddAction[] = [];
       try {
-        landed = await this.#commit(snapshot, actions);
+        // The files' writes overlap (each one's fsyncs wait on the disk, not on us); so does encoding, on an encoder thread.
+        await inBatches(batch.hours(), WRITE_CONCURRENCY, async ([hourStartMs, groups]) => {
+          const path = `${hourPartition(hourStartMs)}/${writerFileName(this.run, seq)}`;
+          const { size, summary } = await (this.options.encoder ?? encodeInThread).write(this.store, path, groups);
+          adds.push(addFileAction(path, size, summary, { modificationTime: this.options.clock.now(), dataChange: true }));
+          this.totals.files += 1;
+          this.totals.bytes += size;
+        });
       } catch (error) {
-        throw new LakeFlushError(Math.min(...covers.keys()), error, { what: "commit" });
+        this.#carried = batch;
+        throw new LakeFlushError(Math.min(...covers.keys()), error);
       }
-      if (landed) {
-        const result = new Map<number, bigint>();
-        for (const [partition, { next, rows }] of covers) {
+      adds.sort((x, y) => (x.path < y.path ? -1 : 1));
+      let snapshot = await this.#table();
+      const recovered = new Map<number, bigint>();
+      for (;;) {
+        let fenced = false;
+        for (const partition of [...covers.keys()]) {
           const s = this.#partitions.get(partition)!;
-          s.committed = next;
-          s.rows = s.rows.slice(rows);
-          result.set(partition, next);
+          const epoch = Number(snapshot.transactions.get(ownerAppId(this.options.topic, partition)) ?? 0n);
+          if (epoch !== s.epoch) {
+            this.#fence(partition, s, epoch);
+            covers.delete(partition);
+            fenced = true;
+            continue;
+          }
+          // The table is past what we know we committed, under our own epoch: only we commit this
+          // partition, so an earlier flush of ours landed although its write reported an error and
+          // could not be read back. Take its rows as done, and write what is left afresh.
+          const last = snapshot.transactions.get(offsetsAppId(this.options.topic, partition));
+          if (last !== undefined && last + 1n > (s.committed ?? -1n)) {
+            s.committed = last + 1n;
+            const at = position(s);
+            if (at === undefined || at < s.committed) s.position = s.committed;
+            recovered.set(partition, s.committed);
+          }
         }
-        return result;
+        // The files hold rows of a fenced partition, or rows already committed: write them again without.
+        if (fenced || recovered.size > 0) {
+          const before = batch.rowsByPartition();
+          batch = batch.filter((partition, offset) => {
+            if (!this.#partitions.has(partition)) return false;
+            const done = recovered.get(partition);
+            return done === undefined || offset >= Number(done);
+          });
+          const after = batch.rowsByPartition();
+          for (const [partition] of recovered) this.#partitions.get(partition)!.rows -= (before.get(partition) ?? 0) - (after.get(partition) ?? 0);
+          this.#carried = batch;
+          const rest = await this.flush();
+          for (const [partition, next] of recovered) if (!rest.has(partition)) rest.set(partition, next);
+          return rest;
+        }
+        if (covers.size === 0) {
+          this.#carried = batch;
+          return new Map();
+        }
+        const actions: DeltaAction[] = [this.#commitInfo("WRITE", { mode: "Append", partitions: [...covers.keys()].join(",") })];
+        actions.push(...adds.map((add): DeltaAction => ({ add })));
+        for (const [partition, next] of covers) {
+          actions.push({ txn: { appId: offsetsAppId(this.options.topic, partition), version: next - 1n, lastUpdated: this.options.clock.now() } });
+        }
+        let landed: DeltaSnapshot | undefined;
+        try {
+          landed = await this.#commit(snapshot, actions);
+        } catch (error) {
+          this.#carried = batch;
+          throw new LakeFlushError(Math.min(...covers.keys()), error, { what: "commit" });
+        }
+        if (landed) {
+          const counts = batch.rowsByPartition();
+          const result = new Map<number, bigint>();
+          for (const [partition, next] of covers) {
+            const s = this.#partitions.get(partition)!;
+            s.committed = next;
+            s.rows -= counts.get(partition) ?? 0;
+            result.set(partition, next);
+          }
+          return result;
+        }
+        snapshot = await catchUp(this.store, snapshot);
+        this.#snapshot = snapshot;
       }
-      snapshot = await catchUp(this.store, snapshot);
-      this.#snapshot = snapshot;
     }
   }
 
@@ -320,8 +384,8 @@ export class LakeWriter {
    */
   async skipTo(partition: number, offset: bigint): Promise<boolean> {
     const s = this.#state(partition);
-    const from = s.position;
-    if (from === undefined || s.rows.length > 0 || from !== (s.committed ?? from)) {
+    const from = position(s);
+    if (from === undefined || s.rows > 0 || from !== (s.committed ?? from)) {
       throw new RangeError(`partition ${partition} can skip only from its committed offset with nothing buffered: flush() first`);
     }
     if (offset <= from) throw new RangeError(`partition ${partition}: skipTo() goes forward only: ${offset} is not past ${from}`);
@@ -409,8 +473,16 @@ export class LakeWriter {
   }
 
   #fence(partition: number, s: PartitionState, newerEpoch: number): void {
-    this.#fenced.push({ partition, epoch: s.epoch, newerEpoch, droppedRows: s.rows.length });
+    this.#fenced.push({ partition, epoch: s.epoch, newerEpoch, droppedRows: s.rows });
     this.#partitions.delete(partition);
+    if (s.rows > 0) this.#dropRowsOfLostPartitions();
+  }
+
+  /** Drops the waiting rows of partitions this writer no longer owns (a flush in flight filters its own batch). */
+  #dropRowsOfLostPartitions(): void {
+    const owned = (partition: number) => this.#partitions.has(partition);
+    this.#pending = this.#pending.filter(owned);
+    if (this.#carried !== undefined) this.#carried = this.#carried.filter(owned);
   }
 
   #state(partition: number): PartitionState {
@@ -420,8 +492,18 @@ export class LakeWriter {
   }
 }
 
+/** The partition's next offset to read, brought up to date with what `addRange` took. */
+function position(s: PartitionState): bigint | undefined {
+  if (s.read >= 0) {
+    const read = BigInt(s.read);
+    if (s.position === undefined || read > s.position) s.position = read;
+    s.read = -1;
+  }
+  return s.position;
+}
+
 /** How many of a flush's files are written at once. */
-const WRITE_CONCURRENCY = 8;
+const WRITE_CONCURRENCY = 32;
 
 /** `work(item)` for every item, at most `concurrency` at a time; rejects with the first failure, after the started ones settle. */
 async function inBatches<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
