@@ -38,22 +38,23 @@ async function rowsOf(store: LakeStore, version?: number): Promise<LakeRow[]> {
 const keys = (rows: readonly LakeRow[]) => rows.map((r) => `${r.kafka_partition}@${r.kafka_offset}`).sort();
 
 describe("LakeCompactor", () => {
-  test("merges each closed hour's small files in one commit per hour (removes and an add, dataChange false); the table's rows do not change", async () => {
+  test("merges each closed hour's small files into one file, all hours in one commit (removes and an add per hour, dataChange false); the table's rows do not change", async () => {
     const { store } = await smallFiles();
     const before = await loadSnapshot(store);
     const rowsBefore = keys(await rowsOf(store));
     const summary = await new LakeCompactor(store, { clock: later, checkpointInterval: 2 }).runOnce();
     expect(summary.compactions).toBe(2);
     expect(summary.inputFiles).toBe(before.files.size);
-    expect(summary.checkpoints).toBe(1); // its commits are versions 12 and 13: a checkpoint at 12
+    expect(summary.checkpoints).toBe(1); // its commit is version 12: a checkpoint at 12
     const after = await loadSnapshot(store);
-    expect(after.version).toBe(before.version + 2);
+    expect(after.version).toBe(before.version + 1);
     expect(after.files.size).toBe(2);
     expect(keys(await rowsOf(store))).toEqual(rowsBefore);
     expect(keys(await rowsOf(store, before.version))).toEqual(rowsBefore); // the older version still reads: nothing deleted
     const actions = (await readCommit(store, after.version))!;
     expect(actions.filter((a) => "remove" in a).every((a) => "remove" in a && a.remove.dataChange === false)).toBe(true);
-    expect(actions.filter((a) => "add" in a).map((a) => "add" in a && a.add.dataChange)).toEqual([false]);
+    expect(actions.filter((a) => "add" in a).map((a) => "add" in a && a.add.dataChange)).toEqual([false, false]);
+    expect(actions.filter((a) => "remove" in a)).toHaveLength(before.files.size);
     expect(after.transactions).toEqual(before.transactions);
     expect(store.files.has(checkpointPath(12))).toBe(true);
   });
