@@ -1,12 +1,14 @@
 /**
  * The cold path's figures: lake writer throughput, bytes per event on disk, compaction MB/s.
  *
- *   bun run bench/lake.ts [--count N] [--flush-rows N]
+ *   bun run bench/lake.ts [--count N] [--flush-rows N] [--topic NAME]
  *
  * 1. Produces N simulated events (seeded, 2 % malformed) to a fresh 6-partition topic — on its
- *    own LocalBroker unless KAFKA_BROKERS is set — then drains that backlog with
- *    workers/lake-writer.ts as a real process, and prints the worker's own drain rate (first
- *    record read to last offsets committed; process start-up and the idle wait excluded).
+ *    own LocalBroker unless KAFKA_BROKERS is set — or, with --topic, takes a topic already
+ *    loaded (bench/pipeline.ts passes the one its aggregator drained: the same events). Then
+ *    drains that backlog with workers/lake-writer.ts as a real process, and prints the worker's
+ *    own drain rate (first record read to last offsets committed; process start-up and the idle
+ *    wait excluded).
  * 2. Bytes per event: the lake's data files over the valid events in it, as the writer left it.
  * 3. Compacts the same lake with workers/compact.ts --once (every hour closed) and prints its
  *    MB/s (input bytes over the pass's time) and bytes per event afterwards.
@@ -23,7 +25,7 @@ import { produceSimulated } from "../test/support/pipeline-harness.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { count: { type: "string", default: "300000" }, "flush-rows": { type: "string", default: "20000" } },
+  options: { count: { type: "string", default: "300000" }, "flush-rows": { type: "string", default: "100000" }, topic: { type: "string" } },
 });
 const count = Number(values.count);
 const repoRoot = resolve(import.meta.dirname, "..");
@@ -50,11 +52,15 @@ async function lakeBytes(): Promise<{ files: number; bytes: number; rows: number
 
 try {
   const conn = { brokers, clientId: "bench-lake" };
-  const topic = `bench-lake-${Date.now()}`;
-  await ensureTopics(conn, [{ name: topic, partitions: 6 }]);
-  const startMs = Date.now() - 6 * 3_600_000; // six hours ago: within the validator's day, every hour closed
-  await produceSimulated(conn, topic, count, { seed: 1, startMs, ratePerS: 1_000, malformedFraction: 0.02 });
-  console.log(`produced ${count.toLocaleString("en-US")} events to ${topic}`);
+  const topic = values.topic ?? `bench-lake-${Date.now()}`;
+  if (values.topic === undefined) {
+    await ensureTopics(conn, [{ name: topic, partitions: 6 }]);
+    const startMs = Date.now() - 6 * 3_600_000; // six hours ago: within the validator's day, every hour closed
+    await produceSimulated(conn, topic, count, { seed: 1, startMs, ratePerS: 1_000, malformedFraction: 0.02 });
+    console.log(`produced ${count.toLocaleString("en-US")} events to ${topic}`);
+  } else {
+    console.log(`draining topic ${topic} as it is`);
+  }
 
   const writerLog = await run("workers/lake-writer.ts", ["--exit-when-idle", "2s", "--flush-rows", values["flush-rows"]!, "--flush-interval", "10s"], {
     KAFKA_BROKERS: brokers.join(","),
@@ -65,6 +71,7 @@ try {
   const drain = /drain: (\d+) records in ([\d.]+) s .* = (\d+) records\/s; ([\d.]+) bytes per event written; peak rss (\d+) MB/.exec(writerLog);
   if (!drain) throw new Error(`no drain line in the lake writer's log:\n${writerLog}`);
   const written = await lakeBytes();
+  console.log(writerLog.split("\n").filter((l) => l.includes("DEBUG")).join("\n"));
   console.log(`lake writer: ${Number(drain[1]).toLocaleString("en-US")} records in ${drain[2]} s = ${Number(drain[3]).toLocaleString("en-US")} records/s (peak rss ${drain[5]} MB)`);
   console.log(`on disk after the writer: ${written.files} files, ${(written.bytes / 1e6).toFixed(1)} MB, ${(written.bytes / written.rows).toFixed(1)} bytes per event`);
 

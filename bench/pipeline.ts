@@ -9,7 +9,7 @@
  * 2. our aggregator: backlog drain with one worker and with two, CPU % and peak RSS; latency
  *    (created_at to emission) at a steady `--rate`;
  * 3. the baseline, the original design: bench/baseline-spark (PySpark, local[2]), drain and latency;
- * 4. the lake writer's events/s and the compactor's MB/s (bench/lake.ts);
+ * 4. the lake writer's events/s on the topic the aggregator drained, and the compactor's MB/s (bench/lake.ts --topic);
  * 5. with `--live R`: the aggregator on live traffic at R events/s until its state plateaus, then
  *    SIGKILLed and restarted (bench/aggregate-live.ts).
  * Writes a markdown table to bench/results/pipeline-<date>.md and prints it.
@@ -185,7 +185,8 @@ try {
 
   // 4. The lake.
   say(`lake writer and compactor; load ${load()}`);
-  const lake = await runScript(["bench/lake.ts"], { KAFKA_BROKERS: broker.bootstrap });
+  // The same topic the aggregator drained: the same events, side by side.
+  const lake = await runScript(["bench/lake.ts", "--topic", topic], { KAFKA_BROKERS: broker.bootstrap });
   const writer = /lake writer: ([\d,]+) records in ([\d.]+) s = ([\d,]+) records\/s/.exec(lake.out);
   const compaction = /compaction: .* = ([\d.]+) MB\/s/.exec(lake.out);
   const perEvent = /after the writer: .* ([\d.]+) bytes per event/.exec(lake.out);
