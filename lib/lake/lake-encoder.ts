@@ -5,8 +5,9 @@
  * already hold.
  *
  * - ids (event_id, order_id, user_id) PLAIN; every other string dictionary-encoded
- *   (RLE_DICTIONARY over a PLAIN dictionary page); created_at and kafka_offset PLAIN; every
- *   other integer dictionary-encoded when at most a quarter of its values are distinct, else PLAIN;
+ *   (RLE_DICTIONARY over a PLAIN dictionary page); created_at PLAIN; kafka_offset
+ *   DELTA_BINARY_PACKED (hyparquet-writer's) while it fits 32 bits, else PLAIN; every other
+ *   integer dictionary-encoded when at most a quarter of its values are distinct, else PLAIN;
  * - data pages v1 (levels RLE/bit-packed), every page SNAPPY (lib/lake/snappy.ts);
  * - min/max and null counts for every column chunk, a page index (ColumnIndex and OffsetIndex)
  *   on created_at and kafka_offset;
@@ -15,6 +16,8 @@
  * It also returns what Delta's `add.stats` needs, so nobody walks the rows again for it.
  */
 import { type FileMetaData, readOffsetIndex, type SchemaElement } from "hyparquet";
+import { ByteWriter } from "hyparquet-writer";
+import { deltaBinaryPack } from "hyparquet-writer/src/delta.js";
 import { unconvertMinMax } from "hyparquet-writer/src/unconvert.js";
 import { Bytes, type LakeColumns, type Numbers, PlainStrings, StringDictionary } from "./lake-columns.ts";
 import {
@@ -45,15 +48,17 @@ interface Leaf {
   nested: boolean;
   /** kafka_timestamp: definition levels, NaN is null. */
   optional: boolean;
-  /** Integers: always PLAIN (values nearly all distinct), else dictionary when it pays. */
+  /** Integers: never dictionary-encoded (values nearly all distinct), else dictionary when it pays. */
   plain: boolean;
+  /** DELTA_BINARY_PACKED where the values fit 32 bits (kafka_offset), else PLAIN. */
+  delta: boolean;
   pageIndex: boolean;
 }
 
-function leaf(path: string[], pick: ColumnOf, options: Partial<Pick<Leaf, "nested" | "optional" | "plain" | "pageIndex">> = {}): Leaf {
+function leaf(path: string[], pick: ColumnOf, options: Partial<Pick<Leaf, "nested" | "optional" | "plain" | "delta" | "pageIndex">> = {}): Leaf {
   const name = path[path.length - 1]!;
   const element = LAKE_SCHEMA.find((e) => e.name === name && e.type !== undefined)!;
-  return { path, element: element as SchemaElement, pick, nested: false, optional: false, plain: false, pageIndex: false, ...options };
+  return { path, element: element as SchemaElement, pick, nested: false, optional: false, plain: false, delta: false, pageIndex: false, ...options };
 }
 
 /** The leaf columns in file order (LAKE_SCHEMA's depth-first order); built on first use (schema.ts imports this module). */
@@ -79,7 +84,7 @@ function lakeLeaves(): readonly Leaf[] {
   leaf(["items", "list", "element", "unit_price_minor"], (c) => c.unit_price_minor, { nested: true }),
   leaf(["schema_version"], (c) => c.schema_version),
   leaf(["kafka_partition"], (c) => c.kafka_partition),
-  leaf(["kafka_offset"], (c) => c.kafka_offset, { plain: true, pageIndex: true }),
+  leaf(["kafka_offset"], (c) => c.kafka_offset, { plain: true, delta: true, pageIndex: true }),
   leaf(["kafka_timestamp"], (c) => c.kafka_timestamp, { optional: true }),
   ]);
 }
@@ -116,6 +121,7 @@ interface ChunkResult {
 const body = new Bytes(1 << 16);
 let compressed = new Uint8Array(1 << 16);
 const header = new Bytes(256);
+const delta = new ByteWriter(1 << 16);
 const headerWriter = new CompactWriter(header);
 
 /** One Parquet file holding `groups` (one row group each, in order). Throws a RangeError for no rows. */
@@ -344,6 +350,7 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
   let max: number | Uint8Array | undefined;
   let nulls = 0;
   let levelCount = 0;
+  let usedDelta = false;
 
   for (let firstRow = 0; firstRow < rows; firstRow += perPage) {
     const endRow = Math.min(rows, firstRow + perPage);
@@ -373,6 +380,7 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
       writeLevels(body, def, 1);
     }
     let pageNulls = 0;
+    let pageEncoding: number = Encoding.PLAIN;
     let pageMin = Number.POSITIVE_INFINITY;
     let pageMax = Number.NEGATIVE_INFINITY;
     if (column.optional) {
@@ -415,13 +423,26 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
       }
     } else {
       const nums = (data as Numbers).data;
-      body.ensure((to - from) * 8);
       for (let i = from; i < to; i++) {
         const v = nums[i]!;
         if (Number.isNaN(v)) continue;
-        writeInteger(body, v, int64);
         if (v < pageMin) pageMin = v;
         if (v > pageMax) pageMax = v;
+      }
+      pageEncoding = column.delta && !column.optional && pageMin >= -2_147_483_648 && pageMax <= 2_147_483_647 ? Encoding.DELTA_BINARY_PACKED : Encoding.PLAIN;
+      if (pageEncoding === Encoding.DELTA_BINARY_PACKED) {
+        // Offsets rise by one within a partition's run: a few bits a row instead of eight bytes.
+        delta.offset = 0;
+        delta.index = 0;
+        deltaBinaryPack(delta, Array.from(nums.subarray(from, to)), "INT64");
+        body.bytes(delta.getBytes());
+        usedDelta = true;
+      } else {
+        body.ensure((to - from) * 8);
+        for (let i = from; i < to; i++) {
+          const v = nums[i]!;
+          if (!Number.isNaN(v)) writeInteger(body, v, int64);
+        }
       }
     }
     if (!(data instanceof PlainStrings) && !(data instanceof StringDictionary) && pageMin <= pageMax) {
@@ -431,7 +452,7 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
     nulls += pageNulls;
     levelCount += pageLevels;
     const pageOffset = out.length;
-    uncompressed += writePage(out, body.view(), PageType.DATA_PAGE, pageLevels, indices ? Encoding.RLE_DICTIONARY : Encoding.PLAIN);
+    uncompressed += writePage(out, body.view(), PageType.DATA_PAGE, pageLevels, indices ? Encoding.RLE_DICTIONARY : pageEncoding);
     if (pageIndex) {
       const nullPage = pageNulls === to - from;
       pageIndex.nullPages.push(nullPage);
@@ -454,7 +475,7 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
 
   const chunk: ChunkMeta = {
     type: PhysicalType[type],
-    encodings: indices ? [Encoding.PLAIN, Encoding.RLE, Encoding.RLE_DICTIONARY] : [Encoding.PLAIN, Encoding.RLE],
+    encodings: indices ? [Encoding.PLAIN, Encoding.RLE, Encoding.RLE_DICTIONARY] : usedDelta ? [Encoding.PLAIN, Encoding.RLE, Encoding.DELTA_BINARY_PACKED] : [Encoding.PLAIN, Encoding.RLE],
     path: column.path,
     numValues: levelCount,
     uncompressed,

@@ -20,7 +20,7 @@ const STRUCT = 12;
 
 /** parquet.thrift's enums, as numbers. */
 export const PageType = { DATA_PAGE: 0, DICTIONARY_PAGE: 2 } as const;
-export const Encoding = { PLAIN: 0, RLE: 3, RLE_DICTIONARY: 8 } as const;
+export const Encoding = { PLAIN: 0, RLE: 3, DELTA_BINARY_PACKED: 5, RLE_DICTIONARY: 8 } as const;
 export const PhysicalType = { BOOLEAN: 0, INT32: 1, INT64: 2, INT96: 3, FLOAT: 4, DOUBLE: 5, BYTE_ARRAY: 6, FIXED_LEN_BYTE_ARRAY: 7 } as const;
 export const CODEC_SNAPPY = 1;
 

@@ -5,9 +5,10 @@
  * reference's skip heuristic (the longer no match is found, the bigger the steps), so
  * incompressible bytes — the lake's random ids — cost little.
  *
- * It writes into one preallocated buffer, never byte by byte through a growing writer: about
- * ten times hyparquet-writer's snappy here (bench/results/lake.md). Any Snappy decompressor
- * reads its output; lib/lake/snappy.test.ts holds it to hyparquet's.
+ * It writes into one preallocated buffer, never byte by byte through a growing writer: on UUID
+ * text about four times hyparquet-writer's snappy here (180–210 MB/s against 50–55), with the
+ * same ratio. Any Snappy decompressor reads its output; lib/lake/snappy.test.ts holds it to
+ * hyparquet's.
  */
 
 const BLOCK = 1 << 16;
