@@ -4,12 +4,12 @@
  * encodes only the rows of small ones again (lib/lake/merge-lake-files.ts); the output's
  * statistics are its inputs' merged, so no row is read for them.
  *
- * Compactions are Delta commits of up to 64 merges each: per merge, a `remove` of each input and the `add` of the merged output, both
- * with `dataChange: false` (the same rows, rearranged; streaming readers skip it). The commit is
- * put-if-absent on the next version; after losing the race the compactor reads the commits it
- * missed: appends by lake writers do not conflict (they only add new files), but a commit that
- * removed one of its inputs (another compactor) does, and then this compaction is abandoned —
- * its output never referenced. Nothing is deleted here: the inputs stay on storage for readers of
+ * Compactions are Delta commits of up to 64 merges each: per merge, a `remove` of each input and
+ * the `add` of the merged output, both with `dataChange: false` (the same rows, rearranged;
+ * streaming readers skip it). The commit is put-if-absent on the next version; after losing the
+ * race the compactor reads the commits it missed: appends by lake writers do not conflict (they
+ * only add new files), but a commit that removed one of its inputs (another compactor) does, and
+ * then that merge is left out of the commit — its output never referenced. Nothing is deleted here: the inputs stay on storage for readers of
  * older versions until vacuum deletes them after its retention.
  */
 import { type PlannedCompaction, planCompactions } from "./compaction-plan.ts";
@@ -102,16 +102,9 @@ export class LakeCompactor {
       minFiles: o.minFiles ?? 2,
     });
     const run = crypto.randomUUID().slice(0, 8);
-    let pending: PreparedMerge[] = [];
-    let pendingBytes = 0;
-    const commitPending = async () => {
-      if (pending.length === 0) return;
-      snapshot = await this.#commitMerges(snapshot, pending, summary);
-      pending = [];
-      pendingBytes = 0;
-    };
-    // Up to 8 merges read, merge and write at once (each output's fsyncs wait on the disk, not on
-    // us), holding at most 256 MiB of inputs between them (one larger merge runs alone).
+    // The plans in chunks of up to 64 merges, each chunk one commit. Up to 8 merges read, merge
+    // and write at once (each output's fsyncs wait on the disk, not on us), holding at most
+    // 256 MiB of inputs between them (one larger merge runs alone).
     for (let first = 0; first < plans.length; first += MERGES_PER_COMMIT) {
       const chunk = plans.slice(first, first + MERGES_PER_COMMIT);
       const prepared: (PreparedMerge | undefined)[] = new Array(chunk.length);
@@ -137,14 +130,9 @@ export class LakeCompactor {
       await Promise.all(running);
       // Outputs already written stay unreferenced (vacuum deletes them); nothing was committed for them.
       if (failure) throw failure.error;
-      for (const merge of prepared) {
-        if (!merge) continue;
-        pending.push(merge);
-        pendingBytes += merge.bytesIn;
-      }
-      if (pending.length >= MERGES_PER_COMMIT || pendingBytes >= BYTES_PER_COMMIT) await commitPending();
+      const merges = prepared.filter((m) => m !== undefined);
+      if (merges.length > 0) snapshot = await this.#commitMerges(snapshot, merges, summary);
     }
-    await commitPending();
     summary.version = snapshot.version;
     return summary;
   }
@@ -255,9 +243,8 @@ interface PreparedMerge {
   rewrittenRows: number;
 }
 
-/** Merges per commit at most, and input bytes per commit at most. */
+/** Merges per commit at most. */
 const MERGES_PER_COMMIT = 64;
 /** Merges prepared at once, and the input bytes they may hold together. */
 const MERGE_CONCURRENCY = 8;
 const MERGE_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
-const BYTES_PER_COMMIT = 1024 * 1024 * 1024;
