@@ -3,9 +3,10 @@
  * future row group of lib/lake/schema.ts's table. Values go straight into the buffers the Parquet
  * pages are cut from — ids already in PLAIN's length-prefixed form, enum-like strings as
  * dictionary indices, numbers in a Float64Array — so a record costs no row object, no string of
- * its order_id or skus, and a few dozen bytes of memory.
+ * its order_id or skus, and about 220 bytes of memory in use (290 allocated, with the buffers'
+ * spare room; measured on 100,000 simulated rows).
  *
- * Three ways in, one result (lib/lake/lake-columns.test.ts): `appendFacts` from the validator's
+ * Three ways in, one result (lib/lake/lake-encoder.test.ts): `appendFacts` from the validator's
  * fast path (byte ranges of the record itself), `appendEvent` from its general path, `appendRow`
  * from a decoded {@link LakeRow}. `appendFrom` copies a row of another LakeColumns (to filter or
  * reorder). Numbers are exact below 2^53, which the validator's limits and Kafka's offsets keep.
