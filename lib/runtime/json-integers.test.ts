@@ -32,3 +32,11 @@ test("a bigint written by stringifyWithBigInts() comes back the same through big
   const value = { revenueUsdCents: -(2n ** 70n) + 12345n };
   expect(JSON.parse(stringifyWithBigInts(value), bigintsAt(["revenueUsdCents"]))).toEqual(value);
 });
+
+test("stringifyWithBigInts() of a value without a bigint is JSON.stringify's, and a cycle still throws", () => {
+  const value = { add: { path: "dt=2026-12-01/hour=10/a.parquet", size: 12, stats: '{"numRecords":1}' }, n: [1, 2.5, null] };
+  expect(stringifyWithBigInts(value)).toBe(JSON.stringify(value));
+  const cyclic: Record<string, unknown> = { a: 1n };
+  cyclic.self = cyclic;
+  expect(() => stringifyWithBigInts(cyclic)).toThrow(TypeError);
+});
