@@ -19,6 +19,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parquetReadObjects } from "hyparquet";
+import { LAKE_COMPRESSORS } from "../lib/lake/compressors.ts";
 import { ensureTopics } from "../lib/kafka/client.ts";
 import { readCommit } from "../lib/lake/delta-log.ts";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
@@ -84,7 +85,7 @@ try {
         if (!("add" in action)) continue;
         const bytes = (await store.read(action.add.path))!;
         const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-        for (const row of (await parquetReadObjects({ file, columns: ["kafka_timestamp"] })) as { kafka_timestamp: Date | null }[]) {
+        for (const row of (await parquetReadObjects({ file, columns: ["kafka_timestamp"], compressors: LAKE_COMPRESSORS })) as { kafka_timestamp: Date | null }[]) {
           if (row.kafka_timestamp) freshness.push(info.commitInfo.timestamp - row.kafka_timestamp.getTime());
         }
       }

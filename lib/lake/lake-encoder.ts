@@ -8,7 +8,8 @@
  *   (RLE_DICTIONARY over a PLAIN dictionary page); created_at PLAIN; kafka_offset
  *   DELTA_BINARY_PACKED (hyparquet-writer's) while it fits 32 bits, else PLAIN; every other
  *   integer dictionary-encoded when at most a quarter of its values are distinct, else PLAIN;
- * - data pages v1 (levels RLE/bit-packed), every page SNAPPY (lib/lake/snappy.ts);
+ * - data pages v1 (levels RLE/bit-packed), every page ZSTD at level 1 (the runtime's zlib), or
+ *   SNAPPY (lib/lake/snappy.ts) when asked; a row group of fewer than 64 rows UNCOMPRESSED;
  * - min/max and null counts for every column chunk, a page index (ColumnIndex and OffsetIndex)
  *   on created_at and kafka_offset;
  * - page headers, page indexes and footer by lib/lake/parquet-thrift.ts.
@@ -22,6 +23,7 @@ import { unconvertMinMax } from "hyparquet-writer/src/unconvert.js";
 import { Bytes, type LakeColumns, type Numbers, PlainStrings, StringDictionary } from "./lake-columns.ts";
 import {
   type ChunkMeta,
+  Codec,
   CompactWriter,
   Encoding,
   PageType,
@@ -35,6 +37,7 @@ import {
 } from "./parquet-thrift.ts";
 import { LAKE_SCHEMA } from "./schema.ts";
 import { maxCompressedLength, snappyCompressInto } from "./snappy.ts";
+import { constants as zlib, zstdCompressSync } from "node:zlib";
 
 export const LAKE_CREATED_BY = "orderpulse lake encoder 1";
 
@@ -92,6 +95,12 @@ function lakeLeaves(): readonly Leaf[] {
 export interface LakeEncodeOptions {
   /** Target uncompressed bytes of a data page. Default 256 KiB. */
   pageBytes?: number;
+  /**
+   * The pages' compression. Default ZSTD (level 1): on the lake's rows about half SNAPPY's size
+   * at twice the speed of lib/lake/snappy.ts (bench/results/lake.md). Every reader of the lake
+   * has it (DuckDB, pyarrow, delta-rs, Spark; hyparquet through lib/lake/compressors.ts).
+   */
+  codec?: "ZSTD" | "SNAPPY";
 }
 
 /** What a Delta `add` records of a file: its row count and, per top-level column, min, max and nulls. */
@@ -150,10 +159,12 @@ export class LakeFileBuilder {
   readonly #rowGroups: RowGroupMeta[] = [];
   readonly #indexes: PendingIndex[] = [];
   readonly #pageBytes: number;
+  readonly #codec: number;
   readonly summary: LakeFileSummary = { rows: 0, min: {}, max: {}, nulls: {} };
 
   constructor(options: LakeEncodeOptions = {}) {
     this.#pageBytes = options.pageBytes ?? 256 * 1024;
+    this.#codec = Codec[options.codec ?? "ZSTD"];
     this.#out.bytes(MAGIC);
   }
 
@@ -167,8 +178,11 @@ export class LakeFileBuilder {
     const groupStart = out.length;
     const columns: ChunkMeta[] = [];
     let uncompressed = 0;
+    // A group of a few rows is stored as it is: its pages are a few bytes, and compressing each
+    // one (and decompressing it in every reader) costs a call per page for nothing.
+    const codec = group.rows < COMPRESS_FROM_ROWS ? Codec.UNCOMPRESSED : this.#codec;
     for (const column of lakeLeaves()) {
-      const result = encodeChunk(out, group, column, this.#pageBytes);
+      const result = encodeChunk(out, group, column, this.#pageBytes, codec);
       columns.push(result.chunk);
       uncompressed += result.chunk.uncompressed;
       if (result.pageIndex) {
@@ -211,6 +225,7 @@ export class LakeFileBuilder {
         type: PhysicalType[m.type],
         encodings: m.encodings.map((e) => ENCODING_IDS.indexOf(e)),
         path: m.path_in_schema,
+        codec: Codec[m.codec as keyof typeof Codec] ?? unsupportedCodec(m.codec),
         numValues: Number(m.num_values),
         uncompressed: Number(m.total_uncompressed_size),
         compressed: Number(m.total_compressed_size),
@@ -275,6 +290,10 @@ export function hasLakeLayout(metadata: FileMetaData): boolean {
 
 const MAGIC = new TextEncoder().encode("PAR1");
 
+function unsupportedCodec(codec: string): never {
+  throw new RangeError(`a lake file's column chunk is compressed with ${codec}: only ZSTD, SNAPPY and UNCOMPRESSED chunks can be copied`);
+}
+
 function mergeSummary(summary: LakeFileSummary, name: string, result: ChunkResult): void {
   summary.nulls[name] = (summary.nulls[name] ?? 0) + result.nulls;
   if (result.min === undefined || result.max === undefined) return;
@@ -303,7 +322,7 @@ function pageRows(rows: number, bytesPerRow: number, pageBytes: number): number 
   return Math.max(1, Math.min(rows, Math.floor(pageBytes / Math.max(1, bytesPerRow))));
 }
 
-function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: number): ChunkResult {
+function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: number, codec: number): ChunkResult {
   const data = column.pick(group);
   const rows = group.rows;
   const values = column.nested ? group.items : rows;
@@ -321,7 +340,7 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
     indices = data.indices.view();
     dictionarySize = data.size;
     dictionaryOffset = out.length;
-    uncompressed += writePage(out, data.entries.plain.view(), PageType.DICTIONARY_PAGE, dictionarySize, Encoding.PLAIN);
+    uncompressed += writePage(out, data.entries.plain.view(), PageType.DICTIONARY_PAGE, dictionarySize, Encoding.PLAIN, codec);
   } else if (!(data instanceof PlainStrings) && !column.plain) {
     const found = numberIndices(data.view(), column.optional);
     if (found) {
@@ -331,7 +350,7 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
       body.length = 0;
       for (const v of numberDictionary) writeInteger(body, v, int64);
       dictionaryOffset = out.length;
-      uncompressed += writePage(out, body.view(), PageType.DICTIONARY_PAGE, dictionarySize, Encoding.PLAIN);
+      uncompressed += writePage(out, body.view(), PageType.DICTIONARY_PAGE, dictionarySize, Encoding.PLAIN, codec);
     }
   }
   const bitWidth = Math.max(1, Math.ceil(Math.log2(Math.max(1, dictionarySize))));
@@ -360,89 +379,59 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
     let pageLevels = to - from;
     // Levels: repetition (items), then definition (items, kafka_timestamp).
     if (column.nested) {
-      const rep: number[] = [];
-      const def: number[] = [];
-      for (let r = firstRow; r < endRow; r++) {
-        const a = group.itemStarts.data[r]!;
-        const b = group.itemStarts.data[r + 1]!;
-        if (a === b) {
-          rep.push(0);
-          def.push(0);
-          continue;
-        }
-        for (let j = a; j < b; j++) {
-          rep.push(j === a ? 0 : 1);
-          def.push(1);
-        }
-      }
-      pageLevels = rep.length;
-      writeLevels(body, rep, 1);
-      writeLevels(body, def, 1);
+      // At most one level per item, or one for a row without items.
+      const rep = levelScratch(0, to - from + (endRow - firstRow));
+      const def = levelScratch(1, to - from + (endRow - firstRow));
+      const n = itemLevels(group.itemStarts.data, firstRow, endRow, rep, def);
+      pageLevels = n;
+      writeLevels(body, rep, n, 1);
+      writeLevels(body, def, n, 1);
     }
     let pageNulls = 0;
     let pageEncoding: number = Encoding.PLAIN;
     let pageMin = Number.POSITIVE_INFINITY;
     let pageMax = Number.NEGATIVE_INFINITY;
     if (column.optional) {
-      const nums = (data as Numbers).data;
-      const def = new Array<number>(to - from);
-      for (let i = from; i < to; i++) {
-        const isNull = Number.isNaN(nums[i]!);
-        def[i - from] = isNull ? 0 : 1;
-        if (isNull) pageNulls += 1;
-      }
-      writeLevels(body, def, 1);
+      const def = levelScratch(0, to - from);
+      pageNulls = presenceLevels((data as Numbers).data, from, to, def);
+      writeLevels(body, def, to - from, 1);
     }
     // Values.
     if (data instanceof PlainStrings) {
       const start = data.starts.data[from]!;
       const end = to < data.starts.length ? data.starts.data[to]! : data.plain.length;
       body.bytes(data.plain.data, start, end);
-      for (let i = from; i < to; i++) {
-        const [s, e] = data.range(i);
-        if (min === undefined || compareBytes(data.plain.data, s, e, min as Uint8Array, 0, (min as Uint8Array).length) < 0) min = data.plain.data.slice(s, e);
-        if (max === undefined || compareBytes(data.plain.data, s, e, max as Uint8Array, 0, (max as Uint8Array).length) > 0) max = data.plain.data.slice(s, e);
-      }
+      const range = stringsMinMax(data, from, to, min as Uint8Array | undefined, max as Uint8Array | undefined);
+      min = range.min;
+      max = range.max;
     } else if (indices) {
       body.u8(bitWidth);
       if (column.optional) {
-        const nums = (data as Numbers).data;
-        const present: number[] = [];
-        for (let i = from; i < to; i++) if (!Number.isNaN(nums[i]!)) present.push(indices[i]!);
-        writeHybrid(body, present, present.length, bitWidth);
+        const present = levelScratch(1, to - from);
+        writeHybrid(body, present, presentIndices((data as Numbers).data, indices, from, to, present), bitWidth);
       } else {
         writeHybrid(body, indices.subarray(from, to), to - from, bitWidth);
       }
       if (!(data instanceof StringDictionary)) {
-        const nums = (data as Numbers).data;
-        for (let i = from; i < to; i++) {
-          const v = nums[i]!;
-          if (v < pageMin) pageMin = v;
-          if (v > pageMax) pageMax = v;
-        }
+        numbersMinMax((data as Numbers).data, from, to);
+        pageMin = rangeMin;
+        pageMax = rangeMax;
       }
     } else {
       const nums = (data as Numbers).data;
-      for (let i = from; i < to; i++) {
-        const v = nums[i]!;
-        if (Number.isNaN(v)) continue;
-        if (v < pageMin) pageMin = v;
-        if (v > pageMax) pageMax = v;
-      }
+      numbersMinMax(nums, from, to);
+      pageMin = rangeMin;
+      pageMax = rangeMax;
       pageEncoding = column.delta && !column.optional && pageMin >= -2_147_483_648 && pageMax <= 2_147_483_647 ? Encoding.DELTA_BINARY_PACKED : Encoding.PLAIN;
       if (pageEncoding === Encoding.DELTA_BINARY_PACKED) {
         // Offsets rise by one within a partition's run: a few bits a row instead of eight bytes.
         delta.offset = 0;
         delta.index = 0;
-        deltaBinaryPack(delta, Array.from(nums.subarray(from, to)), "INT64");
+        deltaBinaryPack(delta, nums.subarray(from, to), "INT64");
         body.bytes(delta.getBytes());
         usedDelta = true;
       } else {
-        body.ensure((to - from) * 8);
-        for (let i = from; i < to; i++) {
-          const v = nums[i]!;
-          if (!Number.isNaN(v)) writeInteger(body, v, int64);
-        }
+        writePlainIntegers(body, nums, from, to, int64);
       }
     }
     if (!(data instanceof PlainStrings) && !(data instanceof StringDictionary) && pageMin <= pageMax) {
@@ -452,7 +441,7 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
     nulls += pageNulls;
     levelCount += pageLevels;
     const pageOffset = out.length;
-    uncompressed += writePage(out, body.view(), PageType.DATA_PAGE, pageLevels, indices ? Encoding.RLE_DICTIONARY : pageEncoding);
+    uncompressed += writePage(out, body.view(), PageType.DATA_PAGE, pageLevels, indices ? Encoding.RLE_DICTIONARY : pageEncoding, codec);
     if (pageIndex) {
       const nullPage = pageNulls === to - from;
       pageIndex.nullPages.push(nullPage);
@@ -465,18 +454,16 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
 
   if (data instanceof StringDictionary) {
     // Every entry of a group's dictionary is used by the group.
-    for (let i = 0; i < data.size; i++) {
-      const [s, e] = data.entries.range(i);
-      const d = data.entries.plain.data;
-      if (min === undefined || compareBytes(d, s, e, min as Uint8Array, 0, (min as Uint8Array).length) < 0) min = d.slice(s, e);
-      if (max === undefined || compareBytes(d, s, e, max as Uint8Array, 0, (max as Uint8Array).length) > 0) max = d.slice(s, e);
-    }
+    const range = stringsMinMax(data.entries, 0, data.size, undefined, undefined);
+    min = range.min;
+    max = range.max;
   }
 
   const chunk: ChunkMeta = {
     type: PhysicalType[type],
     encodings: indices ? [Encoding.PLAIN, Encoding.RLE, Encoding.RLE_DICTIONARY] : usedDelta ? [Encoding.PLAIN, Encoding.RLE, Encoding.DELTA_BINARY_PACKED] : [Encoding.PLAIN, Encoding.RLE],
     path: column.path,
+    codec,
     numValues: levelCount,
     uncompressed,
     compressed: out.length - chunkStart,
@@ -491,12 +478,114 @@ function encodeChunk(out: Bytes, group: LakeColumns, column: Leaf, pageBytes: nu
   return pageIndex ? { chunk, pageIndex, min, max, nulls } : { chunk, min, max, nulls };
 }
 
+/*
+ * The per-value loops of encodeChunk, each in a function of its own: small loops the JIT
+ * optimizes in a few milliseconds, where encodeChunk holding them all (every column kind's
+ * branches) was optimized again and again, over a second of compile time per 2,000,000 rows.
+ */
+
+/** Repetition and definition levels of rows [firstRow, endRow) of a list column, into `rep` and `def`; returns how many. */
+function itemLevels(itemStarts: Int32Array, firstRow: number, endRow: number, rep: Int32Array, def: Int32Array): number {
+  let n = 0;
+  for (let r = firstRow; r < endRow; r++) {
+    const a = itemStarts[r]!;
+    const b = itemStarts[r + 1]!;
+    if (a === b) {
+      rep[n] = 0;
+      def[n++] = 0;
+      continue;
+    }
+    for (let j = a; j < b; j++) {
+      rep[n] = j === a ? 0 : 1;
+      def[n++] = 1;
+    }
+  }
+  return n;
+}
+
+/** Definition levels of an optional column's values [from, to) into `def` (0 for NaN, a null); returns the nulls. */
+function presenceLevels(nums: Float64Array, from: number, to: number, def: Int32Array): number {
+  let nulls = 0;
+  for (let i = from; i < to; i++) {
+    const isNull = Number.isNaN(nums[i]!);
+    def[i - from] = isNull ? 0 : 1;
+    if (isNull) nulls += 1;
+  }
+  return nulls;
+}
+
+/** The dictionary indices of the non-null values [from, to) into `out`; returns how many. */
+function presentIndices(nums: Float64Array, indices: Int32Array, from: number, to: number, out: Int32Array): number {
+  let n = 0;
+  for (let i = from; i < to; i++) if (!Number.isNaN(nums[i]!)) out[n++] = indices[i]!;
+  return n;
+}
+
+/** numbersMinMax's result: +Infinity/-Infinity when every value was NaN. */
+let rangeMin = 0;
+let rangeMax = 0;
+
+/** The least and greatest non-NaN value of [from, to), into rangeMin and rangeMax. */
+function numbersMinMax(nums: Float64Array, from: number, to: number): void {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (let i = from; i < to; i++) {
+    const v = nums[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  rangeMin = lo;
+  rangeMax = hi;
+}
+
+/** The byte-wise least and greatest of values [from, to) of `strings`, starting from `min`/`max` (copies). */
+function stringsMinMax(strings: PlainStrings, from: number, to: number, min: Uint8Array | undefined, max: Uint8Array | undefined): { min: Uint8Array | undefined; max: Uint8Array | undefined } {
+  const d = strings.plain.data;
+  const starts = strings.starts.data;
+  for (let i = from; i < to; i++) {
+    const lengthAt = starts[i]!;
+    const s = lengthAt + 4;
+    const e = s + (d[lengthAt]! | (d[lengthAt + 1]! << 8) | (d[lengthAt + 2]! << 16) | (d[lengthAt + 3]! << 24));
+    if (min === undefined || compareBytes(d, s, e, min, 0, min.length) < 0) min = d.slice(s, e);
+    if (max === undefined || compareBytes(d, s, e, max, 0, max.length) > 0) max = d.slice(s, e);
+  }
+  return { min, max };
+}
+
+/** Values [from, to) that are not NaN, PLAIN. */
+function writePlainIntegers(body: Bytes, nums: Float64Array, from: number, to: number, int64: boolean): void {
+  body.ensure((to - from) * 8);
+  for (let i = from; i < to; i++) {
+    const v = nums[i]!;
+    if (!Number.isNaN(v)) writeInteger(body, v, int64);
+  }
+}
+
+let indexScratch = new Int32Array(0);
+/** Two scratch arrays for a page's levels (or its present indices), reused page after page. */
+const levelScratches = [new Int32Array(0), new Int32Array(0)];
+
+/** Scratch array `which` (0 or 1), with room for `n` values; what it held is not kept. */
+function levelScratch(which: 0 | 1, n: number): Int32Array {
+  if (levelScratches[which]!.length < n) levelScratches[which] = new Int32Array(Math.max(n, 2 * levelScratches[which]!.length));
+  return levelScratches[which]!;
+}
+
 /** Dictionary indices of `values` when at most a quarter are distinct (NaN, a null, gets none); else undefined. */
 function numberIndices(values: Float64Array, optional: boolean): { indices: Int32Array; dictionary: number[] } | undefined {
   const limit = Math.max(1, values.length >>> 2);
-  const seen = new Map<number, number>();
   const dictionary: number[] = [];
-  const indices = new Int32Array(values.length);
+  // Scratch reused by every chunk (each chunk's pages are written before the next is encoded).
+  if (indexScratch.length < values.length) indexScratch = new Int32Array(Math.max(values.length, 2 * indexScratch.length));
+  const indices = indexScratch.subarray(0, values.length);
+  // Values seen, by open addressing: a table at least twice the limit, cleared for this chunk.
+  const bits = Math.max(6, Math.ceil(Math.log2(limit + 1)) + 1);
+  const mask = (1 << bits) - 1;
+  if (seenSlots.length <= mask) {
+    seenSlots = new Int32Array(mask + 1);
+    seenValues = new Float64Array(mask + 1);
+  }
+  seenSlots.fill(0, 0, mask + 1);
   let last = Number.NaN;
   let lastIndex = -1;
   for (let i = 0; i < values.length; i++) {
@@ -505,13 +594,28 @@ function numberIndices(values: Float64Array, optional: boolean): { indices: Int3
       indices[i] = lastIndex;
       continue;
     }
-    if (optional && Number.isNaN(v)) continue;
-    let index = seen.get(v);
-    if (index === undefined) {
-      index = dictionary.length;
-      if (index >= limit) return undefined;
-      dictionary.push(v);
-      seen.set(v, index);
+    if (optional && Number.isNaN(v)) {
+      indices[i] = 0;
+      continue;
+    }
+    // Integers below 2^53: both 32-bit halves in the hash.
+    let slot = Math.imul((v | 0) ^ ((v / 4294967296) | 0), 0x9e3779b1) >>> (32 - bits);
+    let index: number;
+    for (;;) {
+      const held = seenSlots[slot]!;
+      if (held === 0) {
+        index = dictionary.length;
+        if (index >= limit) return undefined;
+        dictionary.push(v);
+        seenSlots[slot] = index + 1;
+        seenValues[slot] = v;
+        break;
+      }
+      if (seenValues[slot] === v) {
+        index = held - 1;
+        break;
+      }
+      slot = (slot + 1) & mask;
     }
     indices[i] = index;
     last = v;
@@ -519,6 +623,10 @@ function numberIndices(values: Float64Array, optional: boolean): { indices: Int3
   }
   return { indices, dictionary };
 }
+
+/** numberIndices' table: dictionary index + 1 by slot (0: empty), and the value in each slot. */
+let seenSlots = new Int32Array(0);
+let seenValues = new Float64Array(0);
 
 function writeInteger(to: Bytes, v: number, int64: boolean): void {
   if (!int64) return to.u32(v | 0);
@@ -533,23 +641,35 @@ function integerBytes(v: number, int64: boolean): Uint8Array {
   return b.view();
 }
 
-/** A page: header then SNAPPY body. Returns its uncompressed size, header included. */
-function writePage(out: Bytes, page: Uint8Array, type: number, count: number, encoding: number): number {
-  const room = maxCompressedLength(page.length);
-  if (compressed.length < room) compressed = new Uint8Array(room);
-  const compressedLength = snappyCompressInto(page, compressed, 0);
+/** A page: header then its body compressed with `codec`. Returns its uncompressed size, header included. */
+function writePage(out: Bytes, page: Uint8Array, type: number, count: number, encoding: number, codec: number): number {
+  let body: Uint8Array;
+  if (codec === Codec.UNCOMPRESSED) {
+    body = page;
+  } else if (codec === Codec.ZSTD) {
+    body = zstdCompressSync(page, ZSTD_LEVEL_1);
+  } else {
+    const room = maxCompressedLength(page.length);
+    if (compressed.length < room) compressed = new Uint8Array(room);
+    body = compressed.subarray(0, snappyCompressInto(page, compressed, 0));
+  }
   header.length = 0;
-  writePageHeader(headerWriter, { type, uncompressed: page.length, compressed: compressedLength, count, encoding });
+  writePageHeader(headerWriter, { type, uncompressed: page.length, compressed: body.length, count, encoding });
   out.bytes(header.data, 0, header.length);
-  out.bytes(compressed, 0, compressedLength);
+  out.bytes(body);
   return header.length + page.length;
 }
 
-/** Levels of a v1 data page: their byte length (4 bytes), then the RLE/bit-packed hybrid. */
-function writeLevels(to: Bytes, levels: ArrayLike<number>, bitWidth: number): void {
+/** Row groups with fewer rows are written UNCOMPRESSED. */
+const COMPRESS_FROM_ROWS = 64;
+
+const ZSTD_LEVEL_1 = { params: { [zlib.ZSTD_c_compressionLevel]: 1 } };
+
+/** Levels `levels[0, count)` of a v1 data page: their byte length (4 bytes), then the RLE/bit-packed hybrid. */
+function writeLevels(to: Bytes, levels: ArrayLike<number>, count: number, bitWidth: number): void {
   const lengthAt = to.length;
   to.u32(0);
-  writeHybrid(to, levels, levels.length, bitWidth);
+  writeHybrid(to, levels, count, bitWidth);
   const n = to.length - lengthAt - 4;
   to.data[lengthAt] = n & 0xff;
   to.data[lengthAt + 1] = (n >>> 8) & 0xff;

@@ -58,4 +58,18 @@ describe("mergeLakeFiles()", () => {
     const last = pages.at(-1)!;
     expect(Number(last.offset) + last.compressed_page_size).toBe(Number(createdAt.meta_data!.data_page_offset) + Number(createdAt.meta_data!.total_compressed_size));
   });
+
+  test("SNAPPY files (the lake before ZSTD) merge with ZSTD ones: copied groups keep their codec, rewritten rows are ZSTD", async () => {
+    const old = rows(3_000, 10, 0);
+    const recent = rows(2_000, 11, 1);
+    const few = rows(70, 12, 2);
+    const files = [encodeLakeRows(old, { codec: "SNAPPY" }).bytes, encodeLakeRows(recent).bytes, encodeLakeRows(few, { codec: "SNAPPY" }).bytes];
+    const merged = await mergeLakeFiles(files, { copyMinRows: 1_000 });
+    expect(merged.copiedGroups).toBe(2);
+    const codecs = parquetMetadata(merged.bytes.slice().buffer as ArrayBuffer).row_groups.map((g) => [...new Set(g.columns.map((c) => c.meta_data!.codec))]);
+    expect(codecs).toEqual([["SNAPPY"], ["ZSTD"], ["ZSTD"]]);
+    const back = await decodeLakeFile(merged.bytes);
+    expect(back.map(key).sort()).toEqual([...old, ...recent, ...few].map(key).sort());
+    expect(back.slice(0, 3_000)).toEqual(old);
+  });
 });

@@ -9,6 +9,7 @@
  * decoded and encoded again.
  */
 import { parquetMetadata, parquetReadObjects, type FileMetaData } from "hyparquet";
+import { LAKE_COMPRESSORS } from "./compressors.ts";
 import { LakeRowGroups } from "./lake-columns.ts";
 import { hasLakeLayout, LakeFileBuilder } from "./lake-encoder.ts";
 import type { LakeRow } from "./schema.ts";
@@ -53,7 +54,7 @@ export async function mergeLakeFiles(files: readonly Uint8Array[], options: Merg
     let smallFrom = -1;
     const decodeSmall = async (end: number) => {
       if (smallFrom < 0) return;
-      const rows = (await parquetReadObjects({ file: buffer, rowStart: smallFrom, rowEnd: end })) as LakeRow[];
+      const rows = (await parquetReadObjects({ file: buffer, rowStart: smallFrom, rowEnd: end, compressors: LAKE_COMPRESSORS })) as LakeRow[];
       for (const row of rows) {
         row.kafka_timestamp ??= null;
         rewrite.push(row);

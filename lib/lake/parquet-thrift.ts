@@ -22,7 +22,8 @@ const STRUCT = 12;
 export const PageType = { DATA_PAGE: 0, DICTIONARY_PAGE: 2 } as const;
 export const Encoding = { PLAIN: 0, RLE: 3, DELTA_BINARY_PACKED: 5, RLE_DICTIONARY: 8 } as const;
 export const PhysicalType = { BOOLEAN: 0, INT32: 1, INT64: 2, INT96: 3, FLOAT: 4, DOUBLE: 5, BYTE_ARRAY: 6, FIXED_LEN_BYTE_ARRAY: 7 } as const;
-export const CODEC_SNAPPY = 1;
+/** parquet.thrift's CompressionCodec, the ones the lake writes or copies. */
+export const Codec = { UNCOMPRESSED: 0, SNAPPY: 1, ZSTD: 6 } as const;
 
 export class CompactWriter {
   #fid = 0;
@@ -177,6 +178,7 @@ export interface ChunkMeta {
   type: number;
   encodings: number[];
   path: string[];
+  codec: number;
   numValues: number;
   uncompressed: number;
   compressed: number;
@@ -247,7 +249,7 @@ export function writeFileMetaData(w: CompactWriter, schema: readonly SchemaNode[
         .i32(1, c.type)
         .i32List(2, c.encodings)
         .stringList(3, c.path)
-        .i32(4, CODEC_SNAPPY)
+        .i32(4, c.codec)
         .i64(5, c.numValues)
         .i64(6, c.uncompressed)
         .i64(7, c.compressed)

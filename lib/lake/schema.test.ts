@@ -50,10 +50,14 @@ describe("lake schema", () => {
     });
     expect(await decodeLakeFile(writer.getBytes())).toEqual([{ ...row, kafka_timestamp: null }]);
   });
-  test("encodeLakeFile() writes SNAPPY pages, UTC millisecond timestamps and min/max statistics", () => {
-    const meta = parquetMetadata(encodeLakeFile([toLakeRow(event, eventTimeMs, 0, 7n)]).slice().buffer as ArrayBuffer);
+  test("encodeLakeFile() writes ZSTD pages (a row group under 64 rows uncompressed), UTC millisecond timestamps and min/max statistics", async () => {
+    const rows = Array.from({ length: 64 }, (_, i) => toLakeRow(event, eventTimeMs + i, 0, BigInt(7 + i)));
+    const meta = parquetMetadata(encodeLakeFile(rows).slice().buffer as ArrayBuffer);
     const chunks = meta.row_groups[0]!.columns.map((c) => c.meta_data!);
-    expect(new Set(chunks.map((c) => c.codec))).toEqual(new Set(["SNAPPY"]));
+    expect(new Set(chunks.map((c) => c.codec))).toEqual(new Set(["ZSTD"]));
+    const few = encodeLakeFile(rows.slice(0, 63));
+    expect(new Set(parquetMetadata(few.slice().buffer as ArrayBuffer).row_groups[0]!.columns.map((c) => c.meta_data!.codec))).toEqual(new Set(["UNCOMPRESSED"]));
+    expect(await decodeLakeFile(few)).toEqual(rows.slice(0, 63));
     expect(meta.schema.find((e) => e.name === "created_at")!.logical_type).toEqual({ type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MILLIS" });
     const createdAt = chunks.find((c) => c.path_in_schema[0] === "created_at")!;
     expect(createdAt.statistics?.min_value).toEqual(new Date(eventTimeMs));

@@ -13,13 +13,15 @@
  *   TIMESTAMP WITH TIME ZONE by DuckDB and timestamp[ms, tz=UTC] by Arrow;
  * - money as INT64 minor units next to its currency (exact, and JPY has no cents, so a DECIMAL
  *   with one scale would not fit every currency); `total_usd_cents` for sums across currencies;
- * - SNAPPY, the codec every Parquet reader has built in (hyparquet included); statistics on
- *   every column; a page index on `created_at` and `kafka_offset`. lib/lake/lake-encoder.ts
- *   writes the files, from columns (lib/lake/lake-columns.ts), not row objects.
+ * - ZSTD pages (level 1): every engine reads them, hyparquet with lib/lake/compressors.ts (the
+ *   lake's files before issue 20's step 3 are SNAPPY, and read the same); statistics on every
+ *   column; a page index on `created_at` and `kafka_offset`. lib/lake/lake-encoder.ts writes
+ *   the files, from columns (lib/lake/lake-columns.ts), not row objects.
  *
  * Pure: bytes in, bytes out. The dt/hour Hive partition columns live in the path only.
  */
 import { parquetReadObjects } from "hyparquet";
+import { LAKE_COMPRESSORS } from "./compressors.ts";
 import type { parquetWrite } from "hyparquet-writer";
 import type { OrderEvent } from "../event/order-event.ts";
 import { type CountingResult, type ValidateOptions, type ValidationResult, validateForCopying, validateOrder } from "../event/validate-order.ts";
@@ -175,17 +177,19 @@ export function toLakeRow(event: OrderEvent, eventTimeMs: number, partition: num
 }
 
 export interface EncodeOptions {
-  /** Rows per row group. Default 131,072: about 8–10 MB of SNAPPY pages per group for these rows. */
+  /** Rows per row group. Default 131,072: about 5 MB of ZSTD pages per group for these rows. */
   rowGroupRows?: number;
   /** Target uncompressed page size, bytes; smaller pages let the page index skip more. Default 256 KiB. */
   pageBytes?: number;
+  /** The pages' compression (lib/lake/lake-encoder.ts's LakeEncodeOptions). Default ZSTD. */
+  codec?: "ZSTD" | "SNAPPY";
 }
 
 /** One Parquet file holding `rows`, in the order given, with what Delta's `add` records of it. Throws a RangeError for no rows. */
 export function encodeLakeRows(rows: readonly LakeRow[], options: EncodeOptions = {}): EncodedLakeFile {
   const groups = new LakeRowGroups(options.rowGroupRows ?? 131_072);
   for (const row of rows) groups.current().appendRow(row);
-  return encodeLakeGroups(groups.groups, options.pageBytes === undefined ? {} : { pageBytes: options.pageBytes });
+  return encodeLakeGroups(groups.groups, { pageBytes: options.pageBytes, codec: options.codec });
 }
 
 /**
@@ -199,7 +203,7 @@ export function encodeLakeFile(rows: readonly LakeRow[], options: EncodeOptions 
 /** Every row of a lake file, in file order (`kafka_timestamp` null where the file has none). */
 export async function decodeLakeFile(bytes: Uint8Array): Promise<LakeRow[]> {
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  const rows = (await parquetReadObjects({ file })) as LakeRow[];
+  const rows = (await parquetReadObjects({ file, compressors: LAKE_COMPRESSORS })) as LakeRow[];
   for (const row of rows) row.kafka_timestamp ??= null;
   return rows;
 }

@@ -65,7 +65,8 @@ function emitLiteral(input: Uint8Array, from: number, length: number, out: Uint8
     out[op++] = n & 0xff;
     out[op++] = n >>> 8;
   }
-  if (length < 16) {
+  if (length <= 128) {
+    // A loop beats making a view to copy from, up to a hundred bytes or so.
     for (let i = 0; i < length; i++) out[op + i] = input[from + i]!;
   } else {
     out.set(input.subarray(from, from + length), op);
