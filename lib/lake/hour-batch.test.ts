@@ -22,7 +22,7 @@ async function keys(batch: HourBatch): Promise<string[]> {
 
 describe("HourBatch", () => {
   test("groups rows by event hour, oldest first, rolling over to a new row group at the limit", () => {
-    const batch = new HourBatch(100);
+    const batch = new HourBatch(100, 10);
     fill(batch, 1_000, Date.UTC(2026, 11, 1, 10, 55));
     const hours = batch.hours();
     expect(hours.length).toBeGreaterThan(1);
@@ -33,6 +33,7 @@ describe("HourBatch", () => {
       expect(groups.slice(0, -1).every((g) => g.rows === 100)).toBe(true);
     }
     expect(hours.reduce((n, [, groups]) => n + groups.reduce((m, g) => m + g.rows, 0), 0)).toBe(batch.rows);
+    expect(hours.some(([, groups]) => groups.length > 1)).toBe(true);
   });
 
   test("rowsByPartition(), filter() and concat() keep every row they should, in order", async () => {
@@ -49,5 +50,35 @@ describe("HourBatch", () => {
     const both = a.concat(b);
     expect(both.rows).toBe(a.rows + b.rows);
     expect((await keys(both)).sort()).toEqual([...all, ...(await keys(b))].sort());
+  });
+
+  test("an hour's first rows share row groups with the other hours; a busy hour gets its own, its first rows included; every file keeps read order", () => {
+    const batch = new HourBatch(1_000, 50);
+    // A busy hour, and stragglers days away: 3 rows in each of 20 hours.
+    const rows: { hour: number; offset: number }[] = [];
+    const busy = Date.UTC(2026, 11, 1, 10);
+    let offset = 0;
+    const sim = new Simulator({ seed: 13, startMs: busy, ratePerS: 1, malformedFraction: 0 });
+    for (let i = 0; i < 400; i++) {
+      const v = validateLakeEvent(sim.next().value);
+      if (!v.ok) continue;
+      const at = i % 7 === 0 ? busy - (1 + (i % 20)) * 24 * HOUR + (i % 3) : busy + (i % 60) * 1_000;
+      batch.groupFor(at).appendEvent(v.event, at, 0, offset, null);
+      rows.push({ hour: Math.floor(at / HOUR) * HOUR, offset: offset++ });
+    }
+    const { files, shared } = batch.files();
+    const stragglers = files.filter((f) => f.hourStartMs !== busy);
+    expect(stragglers.length).toBe(20);
+    expect(stragglers.every((f) => f.inShared && f.groups.length === 0)).toBe(true);
+    const own = files.find((f) => f.hourStartMs === busy)!;
+    expect(own.inShared).toBe(false);
+    expect(own.groups.reduce((n, g) => n + g.rows, 0)).toBe(rows.filter((r) => r.hour === busy).length);
+    // The busy hour's first 50 rows stay in the shared groups too, counted once.
+    expect(shared.reduce((n, g) => n + g.rows, 0)).toBe(50 + rows.filter((r) => r.hour !== busy).length);
+    expect(batch.rowsByPartition()).toEqual(new Map([[0, rows.length]]));
+    for (const [hour, groups] of batch.hours()) {
+      const offsets = groups.flatMap((g) => Array.from({ length: g.rows }, (_, i) => g.offsetOf(i)));
+      expect(offsets).toEqual(rows.filter((r) => r.hour === hour).map((r) => r.offset));
+    }
   });
 });

@@ -14,18 +14,20 @@
 import type { CanonicalFacts } from "../event/parse-canonical-order.ts";
 import type { OrderEvent } from "../event/order-event.ts";
 import type { LakeRow } from "./schema.ts";
+import { giveBuffer, takeBuffer } from "./buffer-pool.ts";
 
 /** A growable byte buffer. */
 export class Bytes {
   data: Uint8Array;
   length = 0;
   constructor(capacity = 1024) {
-    this.data = new Uint8Array(capacity);
+    this.data = new Uint8Array(takeBuffer(capacity));
   }
   ensure(extra: number): void {
     if (this.length + extra <= this.data.length) return;
-    const next = new Uint8Array(Math.max(64, this.data.length * 2, this.length + extra));
+    const next = new Uint8Array(takeBuffer(Math.max(64, this.data.length * 2, this.length + extra)));
     next.set(this.data.subarray(0, this.length));
+    giveBuffer(this.data.buffer);
     this.data = next;
   }
   u8(value: number): void {
@@ -75,8 +77,9 @@ export class Numbers {
   }
   push(value: number): void {
     if (this.length === this.data.length) {
-      const next = new Float64Array(Math.max(64, this.data.length * 2));
+      const next = new Float64Array(takeBuffer(Math.max(64, this.data.length * 2) * 8));
       next.set(this.data);
+      giveBuffer(this.data.buffer);
       this.data = next;
     }
     this.data[this.length++] = value;
@@ -95,8 +98,9 @@ export class Indices {
   }
   push(value: number): void {
     if (this.length === this.data.length) {
-      const next = new Int32Array(Math.max(64, this.data.length * 2));
+      const next = new Int32Array(takeBuffer(Math.max(64, this.data.length * 2) * 4));
       next.set(this.data);
+      giveBuffer(this.data.buffer);
       this.data = next;
     }
     this.data[this.length++] = value;
@@ -394,6 +398,22 @@ export class LakeColumns {
     return this.created_at.data[i]!;
   }
 
+  /**
+   * Gives the columns' buffers to the thread's pool (lib/lake/buffer-pool.ts) for the rows read
+   * next. Only for a group done with — its file written and committed, no view of it kept — and
+   * the group is not used again (it is left with no rows; its dictionaries keep their values).
+   */
+  release(): void {
+    for (const name of STRING_COLUMNS) {
+      releaseArray(this[name].plain);
+      releaseArray(this[name].starts);
+    }
+    for (const name of DICTIONARY_COLUMNS) releaseArray(this[name].indices);
+    for (const name of NUMBER_COLUMNS) releaseArray(this[name]);
+    releaseArray(this.itemStarts);
+    this.rows = 0;
+  }
+
   #endRow(schemaVersion: number, partition: number, offset: number, timestampMs: number | null): void {
     this.schema_version.push(schemaVersion);
     this.kafka_partition.push(partition);
@@ -402,6 +422,13 @@ export class LakeColumns {
     this.itemStarts.push(this.qty.length);
     this.rows += 1;
   }
+}
+
+function releaseArray(array: Bytes | Numbers | Indices): void {
+  giveBuffer(array.data.buffer);
+  // An empty array of its own: no view of the given buffer stays here to be given twice.
+  array.data = new (array.data.constructor as new (n: number) => typeof array.data)(0);
+  array.length = 0;
 }
 
 function copyString(from: PlainStrings, i: number, to: PlainStrings): void {

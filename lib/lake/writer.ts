@@ -291,11 +291,12 @@ export class LakeWriter {
       const seq = ++this.#flushes;
       const adds: AddAction[] = [];
       try {
-        // The files' writes overlap (each one's fsyncs wait on the disk, not on us); so does encoding, on an encoder thread.
-        await inBatches(batch.hours(), WRITE_CONCURRENCY, async ([hourStartMs, groups]) => {
-          const path = `${hourPartition(hourStartMs)}/${writerFileName(this.run, seq)}`;
-          const { size, summary } = await (this.options.encoder ?? encodeInThread).write(this.store, path, groups);
-          adds.push(addFileAction(path, size, summary, { modificationTime: this.options.clock.now(), dataChange: true }));
+        // Encoded (and for a local lake written) on the encoder thread, while this one goes on reading.
+        const layout = batch.files();
+        const files = layout.files.map(({ hourStartMs, groups, inShared }) => ({ path: `${hourPartition(hourStartMs)}/${writerFileName(this.run, seq)}`, groups, ...(inShared ? { hourStartMs } : {}) }));
+        const written = await (this.options.encoder ?? encodeInThread).writeFiles(this.store, files, layout.shared);
+        written.forEach(({ size, summary }, i) => {
+          adds.push(addFileAction(files[i]!.path, size, summary, { modificationTime: this.options.clock.now(), dataChange: true }));
           this.totals.files += 1;
           this.totals.bytes += size;
         });
@@ -368,6 +369,8 @@ export class LakeWriter {
             s.rows -= counts.get(partition) ?? 0;
             result.set(partition, next);
           }
+          // Its files are written and committed: the next batch's rows go into its buffers.
+          batch.release();
           return result;
         }
         snapshot = await catchUp(this.store, snapshot);
@@ -500,25 +503,4 @@ function position(s: PartitionState): bigint | undefined {
     s.read = -1;
   }
   return s.position;
-}
-
-/** How many of a flush's files are written at once. */
-const WRITE_CONCURRENCY = 32;
-
-/** `work(item)` for every item, at most `concurrency` at a time; rejects with the first failure, after the started ones settle. */
-async function inBatches<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const lane = async () => {
-    while (next < items.length && failure === undefined) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
-  if (failure !== undefined) throw failure.error;
 }
