@@ -574,8 +574,11 @@ describe("workers/healthcheck.ts", () => {
     // The check looks only at argv, so a bun process given the script path as an argument stands in for a worker.
     const idle = Bun.spawn([process.execPath, "-e", "setInterval(() => {}, 1000)", script]);
     const check = () => Bun.spawnSync([process.execPath, "run", "workers/healthcheck.ts", script], { cwd: repoRoot }).exitCode;
+    const listed = () => listProcesses().some((p) => p.pid === idle.pid && p.argv.includes(script));
     try {
-      expect(listProcesses().some((p) => p.pid === idle.pid && p.argv.includes(script))).toBe(true);
+      // Bun.spawn returns before the child has exec'd: until then /proc shows the parent's argv.
+      for (const deadline = performance.now() + 5_000; !listed() && performance.now() < deadline; ) await Bun.sleep(20);
+      expect(listed()).toBe(true);
       expect(check()).toBe(0);
     } finally {
       idle.kill();
