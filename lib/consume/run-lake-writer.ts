@@ -119,13 +119,21 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     if (committed.size > 0) lastCommitAt = lastFlushAt;
     return committed;
   };
-  /** Informational (lag tools); the table's txn versions are what the writer resumes from. */
-  const commitToGroup = async (committed: ReadonlyMap<number, bigint>) => {
-    if (committed.size === 0) return;
+  /**
+   * Informational (lag tools); the table's txn versions are what the writer resumes from. One
+   * after another, in flush order, and beside the flushes, not in them: the commit's answer
+   * comes on the connection the fetches use, behind a fetch that may be waiting for data (up to
+   * its maxWaitMs), and a flush that waited for it held back the next flush. A batch run's last
+   * flush started half a second late that way.
+   */
+  let groupCommits: Promise<unknown> = Promise.resolve();
+  const commitToGroup = (committed: ReadonlyMap<number, bigint>): Promise<unknown> => {
+    if (committed.size === 0) return groupCommits;
     const offsets = [...committed].map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: -1 }));
-    await bounded(consumer.commit({ offsets }).catch(() => {}));
+    groupCommits = groupCommits.then(() => bounded(consumer.commit({ offsets }).catch(() => {})));
+    return groupCommits;
   };
-  const flush = async () => commitToGroup(await flushLake());
+  const flush = async () => void commitToGroup(await flushLake());
 
   /**
    * At most one flush runs at a time, beside the fetch loop: while its files are encoded and
