@@ -36,8 +36,8 @@ import {
   writePageHeader,
 } from "./parquet-thrift.ts";
 import { LAKE_SCHEMA } from "./schema.ts";
+import { zstdCompress } from "./compressors.ts";
 import { maxCompressedLength, snappyCompressInto } from "./snappy.ts";
-import { constants as zlib, zstdCompressSync } from "node:zlib";
 
 export const LAKE_CREATED_BY = "orderpulse lake encoder 1";
 
@@ -635,10 +635,22 @@ function writeInteger(to: Bytes, v: number, int64: boolean): void {
   to.u32(hi | 0);
 }
 
+/** `v` as PLAIN bytes (a statistic): 4 or 8 bytes, little-endian, in a Uint8Array of its own. */
 function integerBytes(v: number, int64: boolean): Uint8Array {
-  const b = new Bytes(8);
-  writeInteger(b, v, int64);
-  return b.view();
+  const b = new Uint8Array(int64 ? 8 : 4);
+  const hi = int64 ? Math.floor(v / 4294967296) : 0;
+  const lo = int64 ? v - hi * 4294967296 : v | 0;
+  b[0] = lo & 0xff;
+  b[1] = (lo >>> 8) & 0xff;
+  b[2] = (lo >>> 16) & 0xff;
+  b[3] = (lo >>> 24) & 0xff;
+  if (int64) {
+    b[4] = hi & 0xff;
+    b[5] = (hi >>> 8) & 0xff;
+    b[6] = (hi >>> 16) & 0xff;
+    b[7] = (hi >>> 24) & 0xff;
+  }
+  return b;
 }
 
 /** A page: header then its body compressed with `codec`. Returns its uncompressed size, header included. */
@@ -647,7 +659,7 @@ function writePage(out: Bytes, page: Uint8Array, type: number, count: number, en
   if (codec === Codec.UNCOMPRESSED) {
     body = page;
   } else if (codec === Codec.ZSTD) {
-    body = zstdCompressSync(page, ZSTD_LEVEL_1);
+    body = zstdCompress(page);
   } else {
     const room = maxCompressedLength(page.length);
     if (compressed.length < room) compressed = new Uint8Array(room);
@@ -662,8 +674,6 @@ function writePage(out: Bytes, page: Uint8Array, type: number, count: number, en
 
 /** Row groups with fewer rows are written UNCOMPRESSED. */
 const COMPRESS_FROM_ROWS = 64;
-
-const ZSTD_LEVEL_1 = { params: { [zlib.ZSTD_c_compressionLevel]: 1 } };
 
 /** Levels `levels[0, count)` of a v1 data page: their byte length (4 bytes), then the RLE/bit-packed hybrid. */
 function writeLevels(to: Bytes, levels: ArrayLike<number>, count: number, bitWidth: number): void {
