@@ -56,6 +56,10 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   // with a reason; here it is named in the log and counted.
   let corruptBatches = 0;
   const fetcher = new GroupFetcher(consumer, topic, {
+    // Rounds of 8 MiB, 512 KiB a partition: 3 % faster than the default 4 MiB and 256 KiB on a
+    // 2,000,000-record backlog (three runs each, alternated), no faster at 16 MiB and 1 MiB.
+    maxBytes: 8 * 1024 * 1024,
+    partitionMaxBytes: 512 * 1024,
     onCorruptBatch: (partition, batch) => {
       corruptBatches += 1;
       log(`${topic}/${partition}: skipped a corrupt record batch, offsets ${batch.firstOffset}-${batch.lastOffset} (${batch.problem}): ${batch.detail}; the aggregator's DLQ holds its bytes`);
