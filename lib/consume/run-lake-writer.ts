@@ -304,6 +304,8 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       if (reassignNeeded) {
         reassignNeeded = false;
         await settleFlush();
+        // The old assignment's offsets go to the group before the new one's can.
+        await groupCommits;
         await reassign();
         continue;
       }

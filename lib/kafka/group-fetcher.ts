@@ -217,7 +217,7 @@ export class GroupFetcher {
         // The request reaches the socket a few promise steps later (the cached metadata, the
         // leader's connection): one turn of the event loop puts it on the wire before this
         // round's records take the thread. Delivered first, it went out only after them, and the
-        // broker answered while nothing else could run: the lake writer, whose rounds are 4 MiB,
+        // broker answered while nothing else could run: the lake writer (4 MiB rounds then)
         // waited 0.8 s per 2,000,000 records for responses it had asked for ahead.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
