@@ -9,6 +9,8 @@ Why not plain nbclient or `jupyter nbconvert --execute`: the Deno kernel sometim
 `status: idle` before a cell's last output message, and nbclient stops reading a cell's
 outputs at idle, so that output is silently lost (14 of 80 cells over 20 runs). This runner
 keeps reading the cell's output messages for a short grace period after idle (0 of 80 lost).
+It also starts the kernel again, on new ports, when it dies before answering: Jupyter chooses
+the ports by binding port 0 and letting go, and another process may take one in between.
 
 The kernel is the project's pinned Deno (node_modules/deno/deno), through a kernelspec written
 to a temporary directory, so a run never depends on which `deno` a user-wide
@@ -76,6 +78,25 @@ def run(args: argparse.Namespace, spec_root: Path) -> int:
         """A NotebookClient that reads a cell's late outputs for `grace` seconds after idle."""
 
         grace: float = 0.5
+        start_attempts: int = 3
+
+        async def async_start_new_kernel_client(self):
+            # Jupyter picks the kernel's five ports by binding port 0 and letting go of it, so
+            # another process can take one before the kernel binds it; Deno then exits at start
+            # ("AddrInUse: Address already in use"). A new kernel manager picks new ports.
+            for attempt in range(1, self.start_attempts + 1):
+                try:
+                    return await super().async_start_new_kernel_client()
+                except RuntimeError as error:
+                    if attempt == self.start_attempts:
+                        raise
+                    print(
+                        f"run_notebook: the kernel died before it answered ({error}); "
+                        f"starting another on new ports (attempt {attempt + 1} of {self.start_attempts})",
+                        file=sys.stderr,
+                    )
+                    self.km = self.create_kernel_manager()
+                    await self.async_start_new_kernel()
 
         async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
             assert self.kc is not None
