@@ -1,7 +1,7 @@
 /**
  * The cold path's figures: lake writer throughput, bytes per event on disk, compaction MB/s.
  *
- *   bun run bench/lake.ts [--count N] [--flush-rows N] [--topic NAME]
+ *   bun run bench/lake.ts [--count N] [--flush-rows N] [--topic NAME] [--keep]
  *
  * 1. Produces N simulated events (seeded, 2 % malformed) to a fresh 6-partition topic — on its
  *    own LocalBroker unless KAFKA_BROKERS is set — or, with --topic, takes a topic already
@@ -12,6 +12,12 @@
  * 2. Bytes per event: the lake's data files over the valid events in it, as the writer left it.
  * 3. Compacts the same lake with workers/compact.ts --once (every hour closed) and prints its
  *    MB/s (input bytes over the pass's time) and bytes per event afterwards.
+ *
+ * With --keep the lake stays where it was written (under TMPDIR) for the caller to remove.
+ * bench/pipeline.ts removes its lakes only after its last measurement: on an ext4 without a
+ * journal (this machine's root file system), a file created within about 30 s of thousands of
+ * deletions costs far more (the allocator skips each recently deleted inode), and a writer run
+ * right after removing the previous run's lake measured 7–16 % slower (bench/results/lake.md).
  */
 import { cpus, tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,7 +31,7 @@ import { produceSimulated } from "../test/support/pipeline-harness.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { count: { type: "string", default: "300000" }, "flush-rows": { type: "string", default: "100000" }, topic: { type: "string" } },
+  options: { count: { type: "string", default: "300000" }, "flush-rows": { type: "string", default: "100000" }, topic: { type: "string" }, keep: { type: "boolean", default: false } },
 });
 const count = Number(values.count);
 const repoRoot = resolve(import.meta.dirname, "..");
@@ -87,5 +93,6 @@ try {
   console.log(`(${cpus().length} cores, broker ${broker.description})`);
 } finally {
   await broker.stop();
-  rmSync(scratch, { recursive: true, force: true });
+  if (values.keep) console.log(`lake kept in ${lakeDir}`);
+  else rmSync(scratch, { recursive: true, force: true });
 }

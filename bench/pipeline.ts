@@ -2,14 +2,17 @@
  * The benchmark of issue 9 in one command: the pipeline against Spark Structured Streaming and
  * against the machine's limit, measured in the same run, one step after the other.
  *
- *   bun run bench/pipeline.ts [--events 5000000] [--partitions 12] [--rate 20000] [--latency-duration 60s] [--skip-spark] [--live 20000]
+ *   bun run bench/pipeline.ts [--events 5000000] [--partitions 12] [--rate 20000] [--latency-duration 60s] [--skip-spark] [--pairs 3] [--live 20000]
  *
  * 1. raw limit: the fastest plain consume of the topic with our Kafka client, and TextDecoder +
  *    JSON.parse alone over the same bytes (a 500,000-record sample held in memory);
  * 2. our aggregator: backlog drain with one worker and with two, CPU % and peak RSS; latency
  *    (created_at to emission) at a steady `--rate`;
  * 3. the baseline, the original design: bench/baseline-spark (PySpark, local[2]), drain and latency;
- * 4. the lake writer's events/s on the topic the aggregator drained, and the compactor's MB/s (bench/lake.ts --topic);
+ * 4. the lake writer against the aggregator on the same topic: `--pairs` pairs of drains, the
+ *    aggregator's (one worker) and bench/lake.ts --topic's (the writer, then the compactor), in
+ *    alternating order (A W, W A, A W, …), so that a machine whose speed drifts during the run
+ *    weighs on both alike; the figures are medians, the ratio the median of the pairs' ratios;
  * 5. with `--live R`: the aggregator on live traffic at R events/s until its state plateaus, then
  *    SIGKILLed and restarted (bench/aggregate-live.ts).
  * Writes a markdown table to bench/results/pipeline-<date>.md and prints it.
@@ -32,6 +35,8 @@ const { values } = parseArgs({
     rate: { type: "string", default: "20000" },
     "latency-duration": { type: "string", default: "60s" },
     "skip-spark": { type: "boolean", default: false },
+    /** Pairs of drains, aggregator and lake writer, that step 4 alternates (at least 1). */
+    pairs: { type: "string", default: "3" },
     /** Also run bench/aggregate-live.ts at this rate (events/s): live traffic until the state plateaus, a SIGKILL, a restart (about 9 minutes). */
     live: { type: "string" },
   },
@@ -40,10 +45,20 @@ const events = Number(values.events);
 const partitions = Number(values.partitions);
 const rate = Number(values.rate);
 const latencySeconds = parseDurationMs(values["latency-duration"]!) / 1000;
+const pairs = Number(values.pairs);
+if (!Number.isInteger(pairs) || pairs < 1) {
+  console.error(`bench/pipeline.ts: --pairs must be a whole number of at least 1: got ${values.pairs}`);
+  process.exit(2);
+}
 const repoRoot = resolve(import.meta.dirname, "..");
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-bench-pipeline-"));
 const say = (line: string) => console.error(`[bench] ${line}`);
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const median = (list: number[]) => {
+  const sorted = list.toSorted((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 interface Row {
   what: string;
@@ -121,9 +136,11 @@ try {
   sample.length = 0;
 
   // 2. The aggregator: one worker, then two.
+  let drainRuns = 0;
   const drainRun = async (workers: number) => {
     say(`aggregator drain with ${workers} worker(s); load ${load()}`);
-    const group = `bench-agg${workers}-${topic}`;
+    // A group of its own each time: a group that drained the topic before would resume at its end.
+    const group = `bench-agg${workers}-${++drainRuns}-${topic}`;
     const runs = await Promise.all(
       Array.from({ length: workers }, (_, i) =>
         runScript(["workers/aggregate.ts", "--sink", `jsonl:${join(scratch, `${group}-${i}.jsonl`)}`, "--exit-when-idle", "3s", "--idle-timeout", "2s"], {
@@ -183,15 +200,41 @@ try {
     rows.push({ what: `Spark latency, created_at → emission, at ${fmt(rate)} events/s`, figure: `p50 ${fmt(sparkLatency.p50_ms)} ms, p99 ${fmt(sparkLatency.p99_ms)} ms`, note: `micro-batch p50 ${fmt(sparkLatency.batch_ms_p50)} ms; see bench/baseline-spark/README.md` });
   }
 
-  // 4. The lake.
-  say(`lake writer and compactor; load ${load()}`);
-  // The same topic the aggregator drained: the same events, side by side.
-  const lake = await runScript(["bench/lake.ts", "--topic", topic], { KAFKA_BROKERS: broker.bootstrap });
-  const writer = /lake writer: ([\d,]+) records in ([\d.]+) s = ([\d,]+) records\/s/.exec(lake.out);
-  const compaction = /compaction: .* = ([\d.]+) MB\/s/.exec(lake.out);
-  const perEvent = /after the writer: .* ([\d.]+) bytes per event/.exec(lake.out);
-  rows.push({ what: "lake writer", figure: writer ? `${writer[3]} events/s` : "n/a", note: perEvent ? `${perEvent[1]} bytes per event on disk` : lake.out.trim().split("\n").at(-1) });
-  rows.push({ what: "compactor", figure: compaction ? `${compaction[1]} MB/s (input)` : "n/a" });
+  // 4. The lake writer beside the aggregator, alternated.
+  const lakeRun = async () => {
+    say(`lake writer and compactor; load ${load()}`);
+    // The same topic the aggregator drained: the same events, side by side.
+    // Kept in this run's scratch directory, removed with it at the end (see bench/lake.ts on --keep).
+    const lake = await runScript(["bench/lake.ts", "--topic", topic, "--keep"], { KAFKA_BROKERS: broker.bootstrap, TMPDIR: scratch });
+    const writer = /lake writer: ([\d,]+) records in ([\d.]+) s = ([\d,]+) records\/s/.exec(lake.out);
+    const compaction = /compaction: .* = ([\d.]+) MB\/s/.exec(lake.out);
+    const perEvent = /after the writer: .* ([\d.]+) bytes per event/.exec(lake.out);
+    if (!writer || !compaction || !perEvent) throw new Error(`bench/lake.ts printed no writer, compaction or size line:\n${lake.out}`);
+    return { rate: Number(writer[3]!.replaceAll(",", "")), compactionMBs: Number(compaction[1]), bytesPerEvent: Number(perEvent[1]) };
+  };
+  const aggregatorRates: number[] = [];
+  const lakeRuns: Awaited<ReturnType<typeof lakeRun>>[] = [];
+  for (let pair = 0; pair < pairs; pair++) {
+    say(`pair ${pair + 1} of ${pairs}: ${pair % 2 === 0 ? "aggregator, then lake writer" : "lake writer, then aggregator"}`);
+    const aggregator = async () => aggregatorRates.push((await drainRun(1)).rate);
+    const lake = async () => lakeRuns.push(await lakeRun());
+    if (pair % 2 === 0) {
+      await aggregator();
+      await lake();
+    } else {
+      await lake();
+      await aggregator();
+    }
+  }
+  const pairRatios = lakeRuns.map((l, i) => (l.rate / aggregatorRates[i]!) * 100);
+  const list = (xs: number[], f: (x: number) => string) => xs.map(f).join(" · ");
+  rows.push({ what: `aggregator drain, 1 worker, beside the lake writer (median of ${pairs})`, figure: `${fmt(median(aggregatorRates))} events/s`, note: `runs: ${list(aggregatorRates, fmt)}` });
+  rows.push({
+    what: `lake writer (median of ${pairs})`,
+    figure: `${fmt(median(lakeRuns.map((l) => l.rate)))} events/s`,
+    note: `runs: ${list(lakeRuns.map((l) => l.rate), fmt)}; ${median(lakeRuns.map((l) => l.bytesPerEvent)).toFixed(1)} bytes per event on disk`,
+  });
+  rows.push({ what: `compactor (median of ${pairs})`, figure: `${median(lakeRuns.map((l) => l.compactionMBs)).toFixed(1)} MB/s (input)`, note: `runs: ${list(lakeRuns.map((l) => l.compactionMBs), (x) => x.toFixed(1))}` });
 
   if (values.live) {
     say(`aggregator live at ${fmt(Number(values.live))} events/s until its state plateaus (about 9 minutes); load ${load()}`);
@@ -205,6 +248,12 @@ try {
   const ratios: Row[] = [
     { what: "aggregator (1 worker) / raw consume", figure: `${((one.rate / rawRate) * 100).toFixed(0)} %`, note: "target ≥ 50 %" },
     { what: "aggregator (1 worker) / TextDecoder + JSON.parse", figure: `${((one.rate / parseRate) * 100).toFixed(0)} %` },
+    {
+      what: `lake writer / aggregator (1 worker), median of ${pairs} alternated pairs`,
+      figure: `${median(pairRatios).toFixed(0)} %`,
+      note: `target ≥ 100 %; pairs: ${list(pairRatios, (r) => `${r.toFixed(0)} %`)}`,
+    },
+    { what: "compactor / 50 MB/s", figure: `${((median(lakeRuns.map((l) => l.compactionMBs)) / 50) * 100).toFixed(0)} %`, note: "target ≥ 100 %" },
   ];
   if (sparkDrain) ratios.push({ what: "aggregator drain / Spark drain", figure: `${(one.rate / sparkDrain.events_per_s).toFixed(1)}×`, note: "target ≥ 3×" });
   if (sparkLatency) ratios.push({ what: "aggregator p99 / Spark p99", figure: `${((Number(lat[3]) / sparkLatency.p99_ms) * 100).toFixed(1)} %`, note: "target ≤ 20 %" });
@@ -216,7 +265,7 @@ try {
 
 Machine: ${cpus().length} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB; Bun ${Bun.version}; Kafka ${kafkaVersion()} (local, same machine, 1 GiB heap)${sparkDrain ? `; Spark ${sparkDrain.spark}` : ""}.
 Stream: ${fmt(events)} seeded events (2 % late, 20 % out of order, 1 % duplicates, 0.5 % malformed) over ${partitions} partitions. Load average at the end: ${load()}.
-Command: \`bun run bench/pipeline.ts --events ${events} --partitions ${partitions} --rate ${rate} --latency-duration ${latencySeconds}s${values["skip-spark"] ? " --skip-spark" : ""}${values.live ? ` --live ${values.live}` : ""}\`
+Command: \`bun run bench/pipeline.ts --events ${events} --partitions ${partitions} --rate ${rate} --latency-duration ${latencySeconds}s${values["skip-spark"] ? " --skip-spark" : ""} --pairs ${pairs}${values.live ? ` --live ${values.live}` : ""}\`
 
 ## Figures
 
