@@ -22,7 +22,9 @@ import { sinksFromSpec } from "../lib/hot/sinks-from-spec.ts";
 import { ChangelogStore, CHANGELOG_TOPIC_CONFIG } from "../lib/consume/changelog-store.ts";
 import { connectionFromConfig, createConsumer, createProducer, describeConnection, ensureTopics, type KafkaConnection, type OrderConsumer, partitionCount, topicMaxMessageBytes, waitForBroker } from "../lib/kafka/client.ts";
 import { parseCommand } from "../lib/runtime/cli.ts";
-import { groupSettings, intParser, kafkaSettings, oneOf, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
+import { aggregatorOps } from "../lib/consume/aggregator-metrics.ts";
+import { serveWorkerOps } from "../lib/ops/worker-ops.ts";
+import { groupSettings, intParser, kafkaSettings, oneOf, opsSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
 import { AggregatorEngine, type ResetPolicy } from "../lib/window/aggregator-engine.ts";
 import { FileCheckpointStore } from "../lib/window/file-checkpoint-store.ts";
@@ -53,6 +55,7 @@ const settings = {
     parse: (raw: string) => raw,
   },
   ...groupSettings({ group: "AGGREGATE_GROUP", instanceId: "AGGREGATE_INSTANCE_ID" }, "aggregator", "orderpulse-aggregate"),
+  ...opsSettings,
 } satisfies SettingsSpec;
 
 const command = {
@@ -83,7 +86,8 @@ const command = {
     "influx-buffer": { type: "string", value: "N", describe: "lines the InfluxDB sink holds while its server is away before fetching pauses (default 200000)" },
     "shutdown-timeout": { type: "string", value: "DURATION", describe: "on stop, how long to wait for sinks to take the last results (default 30s)" },
     "no-late-topic": { type: "boolean", describe: "count late events but do not forward them" },
-    "latency-sample": { type: "string", value: "N", describe: "measure created_at-to-emission latency on every Nth counted event; report p50/p99 at exit (default off)" },
+    "latency-sample": { type: "string", value: "N", describe: "measure created_at-to-emission latency on every Nth counted event; report p50/p99 at exit (default off; 100 when metrics are served)" },
+    "metrics-port": { type: "string", value: "PORT", describe: "serve /metrics, /healthz and /readyz on this port (overrides METRICS_PORT)" },
     "exit-when-idle": { type: "string", value: "DURATION", describe: "stop by itself after no records arrived for this long (tests, batch runs)" },
   },
   settings,
@@ -114,6 +118,7 @@ runMain(async (signal) => {
   const conn = connectionFromConfig(config);
   const target = influxTarget(config, (path) => readFileSync(path, "utf8"));
   const influxBuffer = flags["influx-buffer"] ? intParser(100, 100_000_000)(flags["influx-buffer"]) : 200_000;
+  const metricsPort = flags["metrics-port"] === undefined ? config.METRICS_PORT : intParser(0, 65_535)(flags["metrics-port"]);
   const sinks = sinksFromSpec(flags.sink ?? (target ? "console,influx" : "console"), target, {
     window: windowTag(windowSizeMs),
     maxBufferedLines: influxBuffer,
@@ -154,8 +159,11 @@ runMain(async (signal) => {
     stateStore: state.storeFor,
     ...(reset ? { reset } : {}),
     worker: WORKER,
-    latencySampleEvery: flags["latency-sample"] ? intParser(1, 1_000_000)(flags["latency-sample"]) : 0,
+    latencySampleEvery: flags["latency-sample"] ? intParser(1, 1_000_000)(flags["latency-sample"]) : metricsPort === null ? 0 : 100,
+    onLatency: (ms) => ops?.latency.observe(ms / 1000),
   });
+  const ops = metricsPort === null ? undefined : aggregatorOps(engine, sinks, { stallMs: config.READY_STALL_TIMEOUT, now: () => Date.now() });
+  const served = ops && serveWorkerOps(ops, { port: metricsPort!, hostname: config.METRICS_HOST, now: () => Date.now(), log: (line) => log(WORKER, line) });
   log(
     WORKER,
     `topic ${topic}, group ${config.AGGREGATE_GROUP}, window ${windowSizeMs} ms, watermark ${watermarkDelayMs} ms, ` +
@@ -170,19 +178,23 @@ runMain(async (signal) => {
     onReset: (_partition, why) => log(WORKER, `reset: ${why}`),
     log: (line) => log(WORKER, line),
   });
-  await runAggregator({
-    engine,
-    feed,
-    sinks,
-    producer,
-    stateProducer: state.producer,
-    emitIntervalMs,
-    checkpointIntervalMs,
-    exitWhenIdleMs,
-    shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
-    signal,
-    log: (line) => log(WORKER, line),
-  });
+  try {
+    await runAggregator({
+      engine,
+      feed,
+      sinks,
+      producer,
+      stateProducer: state.producer,
+      emitIntervalMs,
+      checkpointIntervalMs,
+      exitWhenIdleMs,
+      shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
+      signal,
+      log: (line) => log(WORKER, line),
+    });
+  } finally {
+    await served?.close();
+  }
 });
 
 /** The state stores of the configured kind, where they are (for the log), and the changelog's producer. */

@@ -11,13 +11,15 @@
  * table's offsets (lib/kafka/group-fetcher.ts) and commits them to the group after each flush, for
  * lag tools only.
  */
-import { runLakeWriter } from "../lib/consume/run-lake-writer.ts";
+import { newLakeWriterProgress, runLakeWriter } from "../lib/consume/run-lake-writer.ts";
 import { connectionFromConfig, createConsumer, describeConnection, waitForBroker } from "../lib/kafka/client.ts";
 import { checkLakeWritable, lakeSettings, openLakeStore, untilLakeAnswers } from "../lib/lake/open-store.ts";
 import { EncoderThread } from "../lib/lake/encoder-thread.ts";
 import { LakeWriter } from "../lib/lake/writer.ts";
 import { parseCommand } from "../lib/runtime/cli.ts";
-import { groupSettings, intParser, kafkaSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
+import { lakeWriterOps } from "../lib/consume/lake-writer-metrics.ts";
+import { serveWorkerOps } from "../lib/ops/worker-ops.ts";
+import { groupSettings, intParser, kafkaSettings, opsSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
 
 const WORKER = "lake-writer";
@@ -27,6 +29,7 @@ const settings = {
   ORDERS_TOPIC: topicSettings.ORDERS_TOPIC,
   ...lakeSettings,
   ...groupSettings({ group: "LAKE_GROUP", instanceId: "LAKE_INSTANCE_ID" }, "lake writer", "orderpulse-lake"),
+  ...opsSettings,
 } satisfies SettingsSpec;
 
 const command = {
@@ -49,6 +52,7 @@ const command = {
     },
     "exit-when-idle": { type: "string", value: "DURATION", describe: "stop by itself after no records arrived for this long (tests, batch runs); it flushes as soon as it has read to the end of every partition" },
     "shutdown-timeout": { type: "string", value: "DURATION", describe: "on stop, how long the final flush, commit and leaving the group may take (default 30s)" },
+    "metrics-port": { type: "string", value: "PORT", describe: "serve /metrics, /healthz and /readyz on this port (overrides METRICS_PORT)" },
   },
   settings,
 } as const;
@@ -78,6 +82,7 @@ runMain(async (signal) => {
   const flushIntervalMs = duration("flush-interval", 30_000);
   const flushRows = count("flush-rows", 100_000);
   const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
+  const metricsPort = flags["metrics-port"] === undefined ? config.METRICS_PORT : intParser(0, 65_535)(flags["metrics-port"]);
   const topic = parseTopic(config.ORDERS_TOPIC);
   const conn = connectionFromConfig(config);
   const lake = openLakeStore(config, process.env);
@@ -104,6 +109,9 @@ runMain(async (signal) => {
     heartbeatIntervalMs,
     ...(config.LAKE_INSTANCE_ID ? { groupInstanceId: config.LAKE_INSTANCE_ID } : {}),
   });
+  const progress = newLakeWriterProgress();
+  const ops = metricsPort === null ? undefined : lakeWriterOps(writer, progress, { stallMs: config.READY_STALL_TIMEOUT, now: () => Date.now() });
+  const served = ops && serveWorkerOps(ops, { port: metricsPort!, hostname: config.METRICS_HOST, now: () => Date.now(), log: (line) => log(WORKER, line) });
   await runLakeWriter({
     consumer,
     writer,
@@ -117,5 +125,9 @@ runMain(async (signal) => {
     shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
     signal,
     log: (line) => log(WORKER, line),
-  }).finally(() => encoder.close());
+    progress,
+  }).finally(async () => {
+    encoder.close();
+    await served?.close();
+  });
 });

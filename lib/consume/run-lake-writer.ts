@@ -46,12 +46,31 @@ export interface LakeWriterRun {
   /** How long a stop may take, from the request to the exit (final flush, commit, close). Default 30 s. */
   shutdownTimeoutMs?: number;
   log: (line: string) => void;
+  /** Filled as the run goes, for metrics and readiness (lib/consume/lake-writer-metrics.ts). */
+  progress?: LakeWriterProgress;
+}
+
+/** What a lake writer's run reports as it goes; times are `Date.now()`. */
+export interface LakeWriterProgress {
+  /** Records between each owned partition's fetch position and its end, at the last fetch answer. */
+  lag: Map<number, bigint>;
+  /** When a fetch last answered; null before one. */
+  fetchedAtMs: number | null;
+  /** When a flush last committed offsets to the table; null before one. */
+  committedAtMs: number | null;
+  /** Corrupt record batches skipped. */
+  corruptBatches: number;
+}
+
+export function newLakeWriterProgress(): LakeWriterProgress {
+  return { lag: new Map(), fetchedAtMs: null, committedAtMs: null, corruptBatches: 0 };
 }
 
 /** Runs until stopped; rejects, after closing the consumer, with the first fatal error. */
 export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
   const { consumer, writer, topic, lakeUri, group, flushIntervalMs, flushRows, exitWhenIdleMs, signal, log } = run;
   const skipLostRecords = run.skipLostRecords ?? false;
+  const progress = run.progress ?? newLakeWriterProgress();
   // A corrupt batch is skipped, not retried forever: the aggregator forwards its bytes to the DLQ
   // with a reason; here it is named in the log and counted.
   let corruptBatches = 0;
@@ -62,6 +81,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     partitionMaxBytes: 512 * 1024,
     onCorruptBatch: (partition, batch) => {
       corruptBatches += 1;
+      progress.corruptBatches = corruptBatches;
       log(`${topic}/${partition}: skipped a corrupt record batch, offsets ${batch.firstOffset}-${batch.lastOffset} (${batch.problem}): ${batch.detail}; the aggregator's DLQ holds its bytes`);
     },
   });
@@ -120,7 +140,10 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       log(`could not write the table's checkpoint after version ${writer.version} (the commit stands; the next interval tries again): ${describeError(writer.lastCheckpointError)}`);
     }
     lastFlushAt = performance.now();
-    if (committed.size > 0) lastCommitAt = lastFlushAt;
+    if (committed.size > 0) {
+      lastCommitAt = lastFlushAt;
+      progress.committedAtMs = Date.now();
+    }
     return committed;
   };
   /**
@@ -349,6 +372,12 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
       for (const [partition, end] of fetched.highWatermarks) highWatermarks.set(partition, end);
       // A partition the broker did not serve this round (no leader, an error) is not caught up, and not idle.
       for (const partition of fetched.unread.keys()) highWatermarks.delete(partition);
+      progress.fetchedAtMs = Date.now();
+      progress.lag.clear();
+      for (const [partition, end] of highWatermarks) {
+        const at = writer.position(partition);
+        if (at !== undefined) progress.lag.set(partition, end > at ? end - at : 0n);
+      }
       const now = performance.now();
       if (fetched.unread.size > 0) lastRecordAt = now;
       if (fetched.records > 0) {

@@ -248,3 +248,25 @@ export function groupSettings<const G extends string, const I extends string>(
     },
   } as { [K in G]: Setting<string> } & { [K in I]: Setting<string> } & { KAFKA_SESSION_TIMEOUT: Setting<number> };
 }
+
+/** Where a long-running worker serves /metrics, /healthz and /readyz (lib/ops/ops-server.ts). */
+export const opsSettings = {
+  METRICS_PORT: {
+    describe: "port for GET /metrics (Prometheus text format), /healthz and /readyz; unset: none served (compose sets it)",
+    form: "a port 0..65535 (0: any free one, logged), or unset",
+    default: null as number | null,
+    parse: (raw: string): number | null => intParser(0, 65_535)(raw),
+  },
+  METRICS_HOST: {
+    describe: "address the metrics port listens on (0.0.0.0 for scrapers and probes from other hosts or containers)",
+    form: "an IP address or host name",
+    default: "127.0.0.1",
+    parse: (raw: string) => raw,
+  },
+  READY_STALL_TIMEOUT: {
+    describe: "/readyz answers 503 when records wait and none was processed, or no fetch answered, for this long",
+    form: "a duration such as 60s",
+    default: 60_000,
+    parse: parseDurationMs,
+  },
+} satisfies SettingsSpec;

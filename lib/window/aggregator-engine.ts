@@ -94,6 +94,8 @@ export interface EngineOptions {
    * every Nth counted event; 0 or unset: off. See `latency()`.
    */
   latencySampleEvery?: number;
+  /** Called with each sampled latency in ms (a metrics histogram). */
+  onLatency?: (ms: number) => void;
 }
 
 /** Latency samples in ms, summarised. */
@@ -135,6 +137,7 @@ export class AggregatorEngine {
   readonly invalidByReason = new Map<string, number>();
   #owned = new Map<number, Owned>();
   #options: EngineOptions;
+  #fetchAnsweredAtMs: number | null = null;
   #idleTimeoutMs: number;
   #maxFutureMs: number;
   #validateOptions: { nowMs: number; maxFutureMs: number; maxPastMs?: number };
@@ -402,6 +405,7 @@ export class AggregatorEngine {
   #addLatency(ms: number): void {
     this.#latencyHistogram ??= new Uint32Array(LATENCY_BUCKETS);
     this.#latencyCountTotal += 1;
+    this.#options.onLatency?.(ms);
     if (Number.isInteger(ms) && ms >= 0 && ms < LATENCY_BUCKETS) this.#latencyHistogram[ms]! += 1;
     else this.#latencyOutliers.push(ms);
   }
@@ -493,6 +497,11 @@ export class AggregatorEngine {
     return held;
   }
 
+  /** When a fetch last answered for an owned partition (the engine's clock); null before one. */
+  fetchAnsweredAtMs(): number | null {
+    return this.#fetchAnsweredAtMs;
+  }
+
   /** Bytes the state stores of the owned partitions wrote so far. */
   stateBytesWritten(): number {
     let bytes = 0;
@@ -513,6 +522,7 @@ export class AggregatorEngine {
     const read = position !== undefined && position > owned.state.nextOffset ? position : owned.state.nextOffset;
     owned.lag = endOffset > read ? endOffset - read : 0n;
     owned.lagAtMs = this.#options.clock.now();
+    this.#fetchAnsweredAtMs = owned.lagAtMs;
   }
 
   /**

@@ -49,6 +49,10 @@ export interface PartitionMetrics {
 export interface ResultSink {
   /** For logs: `console`, `jsonl:/path`, ... */
   readonly name: string;
+  /** Lines written to the sink and not yet taken by its server (for metrics), when it buffers. */
+  readonly bufferedLines?: number;
+  /** Writes to its server that failed and were retried, since start (for metrics). */
+  readonly failedAttempts?: number;
   write(results: readonly WindowResult[]): Promise<void>;
   writeMetrics(metrics: WorkerMetrics): Promise<void>;
   /**

@@ -14,8 +14,12 @@ export class VictoriaMetrics extends LocalServer {
   protected override installHint = "run `bash scripts/setup.sh` (it installs Debian's influxdb and victoria-metrics)";
   protected executable = "victoria-metrics";
 
-  constructor() {
+  readonly #scrapeConfig: string | undefined;
+
+  /** `scrapeConfig`: a Prometheus scrape configuration file; VictoriaMetrics then scrapes its targets. */
+  constructor(options: { scrapeConfig?: string } = {}) {
     super("orderpulse-vm-");
+    this.#scrapeConfig = options.scrapeConfig;
   }
 
   protected command(): Promise<string[]> {
@@ -25,6 +29,7 @@ export class VictoriaMetrics extends LocalServer {
       `-storageDataPath=${join(this.dataDir, "data")}`,
       "-retentionPeriod=100y",
       "-loggerLevel=ERROR",
+      ...(this.#scrapeConfig ? [`-promscrape.config=${this.#scrapeConfig}`, "-promscrape.config.strictParse"] : []),
     ]);
   }
 
