@@ -26,6 +26,7 @@ import { aggregatorOps } from "../lib/consume/aggregator-metrics.ts";
 import { serveWorkerOps } from "../lib/ops/worker-ops.ts";
 import { groupSettings, intParser, kafkaSettings, oneOf, opsSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
+import { flagValue, UsageError } from "../lib/runtime/flag-values.ts";
 import { AggregatorEngine, type ResetPolicy } from "../lib/window/aggregator-engine.ts";
 import { FileCheckpointStore } from "../lib/window/file-checkpoint-store.ts";
 import { SnapshotStore, type StateStoreContext } from "../lib/window/state-store.ts";
@@ -103,7 +104,7 @@ runMain(async (signal) => {
     try {
       return parseDurationMs(raw);
     } catch (error) {
-      throw new RangeError(`--${String(flag)}: ${(error as Error).message}`);
+      throw new UsageError(`--${String(flag)}: ${(error as Error).message}`);
     }
   };
   const windowSizeMs = duration("window", 60_000);
@@ -112,13 +113,13 @@ runMain(async (signal) => {
   const idleTimeoutMs = duration("idle-timeout", 30_000);
   const checkpointIntervalMs = duration("checkpoint-interval", 5_000);
   const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
-  const reset = flags.reset === undefined ? undefined : (oneOf(["earliest", "latest"] as const)(flags.reset) as ResetPolicy);
-  const maxDimensionValues = flags["max-dimension-values"] ? intParser(0, 10_000)(flags["max-dimension-values"]) : 50;
+  const reset: ResetPolicy | undefined = flagValue("reset", flags.reset, undefined, oneOf(["earliest", "latest"] as const));
+  const maxDimensionValues = flagValue("max-dimension-values", flags["max-dimension-values"], 50, intParser(0, 10_000));
   const topic = parseTopic(config.ORDERS_TOPIC);
   const conn = connectionFromConfig(config);
   const target = influxTarget(config, (path) => readFileSync(path, "utf8"));
-  const influxBuffer = flags["influx-buffer"] ? intParser(100, 100_000_000)(flags["influx-buffer"]) : 200_000;
-  const metricsPort = flags["metrics-port"] === undefined ? config.METRICS_PORT : intParser(0, 65_535)(flags["metrics-port"]);
+  const influxBuffer = flagValue("influx-buffer", flags["influx-buffer"], 200_000, intParser(100, 100_000_000));
+  const metricsPort = flagValue("metrics-port", flags["metrics-port"], config.METRICS_PORT, intParser(0, 65_535));
   const sinks = sinksFromSpec(flags.sink ?? (target ? "console,influx" : "console"), target, {
     window: windowTag(windowSizeMs),
     maxBufferedLines: influxBuffer,
@@ -159,7 +160,7 @@ runMain(async (signal) => {
     stateStore: state.storeFor,
     ...(reset ? { reset } : {}),
     worker: WORKER,
-    latencySampleEvery: flags["latency-sample"] ? intParser(1, 1_000_000)(flags["latency-sample"]) : metricsPort === null ? 0 : 100,
+    latencySampleEvery: flagValue("latency-sample", flags["latency-sample"], metricsPort === null ? 0 : 100, intParser(1, 1_000_000)),
     onLatency: (ms) => ops?.latency.observe(ms / 1000),
   });
   const ops = metricsPort === null ? undefined : aggregatorOps(engine, sinks, { stallMs: config.READY_STALL_TIMEOUT, now: () => Date.now() });

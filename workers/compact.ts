@@ -17,6 +17,7 @@ import { cleanUpLog, DEFAULT_FILE_RETENTION_MS, DEFAULT_LOG_RETENTION_MS, vacuum
 import { checkLakeWritable, lakeSettings, openLakeStore, untilLakeAnswers } from "../lib/lake/open-store.ts";
 import { transientLakeProblem } from "../lib/lake/writer-errors.ts";
 import { describeError, log, runMain } from "../lib/runtime/worker-runtime.ts";
+import { UsageError } from "../lib/runtime/flag-values.ts";
 
 const WORKER = "compact";
 
@@ -57,7 +58,7 @@ runMain(async (signal) => {
     try {
       return parseDurationMs(raw);
     } catch (error) {
-      throw new RangeError(`--${flag}: ${(error as Error).message}`);
+      throw new UsageError(`--${flag}: ${(error as Error).message}`);
     }
   };
   const whole = (flag: "min-files" | "row-group-rows", min: number, fallback: number) => {
@@ -66,10 +67,10 @@ runMain(async (signal) => {
     try {
       return intParser(min, 100_000_000)(raw);
     } catch (error) {
-      throw new RangeError(`--${flag}: ${(error as Error).message}`);
+      throw new UsageError(`--${flag}: ${(error as Error).message}`);
     }
   };
-  if (flags.once && flags.interval !== undefined) throw new RangeError("--once and --interval exclude each other: use one");
+  if (flags.once && flags.interval !== undefined) throw new UsageError("--once and --interval exclude each other: use one");
   const intervalMs = duration("interval", 60_000);
   const targetBytes = flags["target-size"] === undefined ? 64 * 1024 * 1024 : parseSize(flags["target-size"]);
   const retention = {
@@ -79,11 +80,11 @@ runMain(async (signal) => {
   };
   if (retention.retentionMs > DEFAULT_FILE_RETENTION_MS) {
     // The writers' checkpoints keep a removed file's tombstone for 7 days; past that, vacuum could only judge it by its age.
-    throw new RangeError(`--retention: at most 7d (the tombstone retention of the table's checkpoints), got ${retention.retentionMs} ms`);
+    throw new UsageError(`--retention: at most 7d (the tombstone retention of the table's checkpoints), got ${retention.retentionMs} ms`);
   }
   for (const [flag, ms] of [["retention", retention.retentionMs], ["log-retention", retention.logRetentionMs]] as const) {
     if (ms < 3_600_000 && !retention.allowShortRetention) {
-      throw new RangeError(`--${flag}: ${ms} ms is under an hour and could delete files a reader or a flush still needs; give at least 1h, or add --allow-short-retention`);
+      throw new UsageError(`--${flag}: ${ms} ms is under an hour and could delete files a reader or a flush still needs; give at least 1h, or add --allow-short-retention`);
     }
   }
   const vacuumIntervalMs = duration("vacuum-interval", 3_600_000);
@@ -181,6 +182,6 @@ function parseSize(raw: string): number {
   const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim());
   const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined || !(Number(m[1]) > 0)) throw new RangeError(`--target-size: ${JSON.stringify(raw)} is not a size such as 64MB, 512KB or 1048576`);
+  if (!m || unit === undefined || !(Number(m[1]) > 0)) throw new UsageError(`--target-size: ${JSON.stringify(raw)} is not a size such as 64MB, 512KB or 1048576`);
   return Math.round(Number(m[1]) * unit);
 }

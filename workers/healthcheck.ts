@@ -9,6 +9,7 @@
  * worker is PID 1 or a child of `init: true`'s tini.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { versionText } from "../lib/runtime/cli.ts";
 
 /** One process as /proc shows it: its argv and its one-letter state (`R`, `S`, `Z`, ...). */
 export interface ProcessEntry {
@@ -50,6 +51,10 @@ export function listProcesses(procRoot = "/proc"): ProcessEntry[] {
 
 if (import.meta.main) {
   const script = process.argv[2] ?? "";
+  if (script === "--version") {
+    process.stdout.write(versionText());
+    process.exit(0);
+  }
   if (script === "" || script === "--help" || script === "-h") {
     process.stdout.write("Usage: bun run workers/healthcheck.ts <worker script, e.g. workers/aggregate.ts>\n");
     process.exit(script === "" ? 2 : 0);

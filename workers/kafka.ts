@@ -7,6 +7,7 @@ import { intParser } from "../lib/runtime/config.ts";
 import { parseCommand } from "../lib/runtime/cli.ts";
 import { LocalBroker, localBrokerSettings as settings } from "../lib/kafka/local-broker.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
+import { flagValue } from "../lib/runtime/flag-values.ts";
 
 
 const command = {
@@ -23,7 +24,7 @@ const command = {
 runMain(async (signal) => {
   const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
   if (parsed.kind !== "run") return parsed;
-  const port = parsed.flags.port ? intParser(1, 65535)(parsed.flags.port) : parsed.config.KAFKA_PORT;
+  const port = flagValue("port", parsed.flags.port, parsed.config.KAFKA_PORT, intParser(1, 65535));
   const broker = new LocalBroker({
     dataDir: parsed.config.KAFKA_DATA_DIR,
     port,

@@ -21,6 +21,7 @@ import { lakeWriterOps } from "../lib/consume/lake-writer-metrics.ts";
 import { serveWorkerOps } from "../lib/ops/worker-ops.ts";
 import { groupSettings, intParser, kafkaSettings, opsSettings, parseDurationMs, parseTopic, type SettingsSpec, topicSettings } from "../lib/runtime/config.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
+import { flagValue, UsageError } from "../lib/runtime/flag-values.ts";
 
 const WORKER = "lake-writer";
 
@@ -67,7 +68,7 @@ runMain(async (signal) => {
     try {
       return parseDurationMs(raw);
     } catch (error) {
-      throw new RangeError(`--${flag}: ${(error as Error).message}`);
+      throw new UsageError(`--${flag}: ${(error as Error).message}`);
     }
   };
   const count = (flag: "flush-rows" | "row-group-rows", fallback: number) => {
@@ -76,13 +77,13 @@ runMain(async (signal) => {
     try {
       return intParser(1, 100_000_000)(raw);
     } catch (error) {
-      throw new RangeError(`--${flag}: ${(error as Error).message}`);
+      throw new UsageError(`--${flag}: ${(error as Error).message}`);
     }
   };
   const flushIntervalMs = duration("flush-interval", 30_000);
   const flushRows = count("flush-rows", 100_000);
   const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
-  const metricsPort = flags["metrics-port"] === undefined ? config.METRICS_PORT : intParser(0, 65_535)(flags["metrics-port"]);
+  const metricsPort = flagValue("metrics-port", flags["metrics-port"], config.METRICS_PORT, intParser(0, 65_535));
   const topic = parseTopic(config.ORDERS_TOPIC);
   const conn = connectionFromConfig(config);
   const lake = openLakeStore(config, process.env);

@@ -12,6 +12,7 @@ import { FORWARD_TOPIC_CONFIG } from "../lib/consume/kafka-forwarder.ts";
 import { connectionFromConfig, describeConnection, ensureTopics, type KafkaConnection } from "../lib/kafka/client.ts";
 import { LocalBroker, localBrokerSettings } from "../lib/kafka/local-broker.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
+import { UsageError } from "../lib/runtime/flag-values.ts";
 import { influxSettings, influxTarget } from "../lib/hot/influx-config.ts";
 import { describeTarget } from "../lib/hot/influx-sink.ts";
 import { readFileSync } from "node:fs";
@@ -60,7 +61,7 @@ runMain(async (signal) => {
   let conn: KafkaConnection = connectionFromConfig(config);
   if (!process.env.KAFKA_BROKERS) {
     if (config.KAFKA_SECURITY_PROTOCOL !== "PLAINTEXT") {
-      throw new RangeError(
+      throw new UsageError(
         `KAFKA_SECURITY_PROTOCOL=${config.KAFKA_SECURITY_PROTOCOL}, but the local broker speaks PLAINTEXT; set KAFKA_BROKERS to a broker configured for it`,
       );
     }
@@ -119,7 +120,7 @@ runMain(async (signal) => {
 
 function positiveNumber(raw: string, flag: string): number {
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${flag} must be a positive number: got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number: got ${JSON.stringify(raw)}`);
   return value;
 }
 

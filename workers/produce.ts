@@ -21,7 +21,7 @@ import { ChunkSender } from "../lib/produce/send-chunks.ts";
 import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/event/simulator.ts";
 import { describeError } from "../lib/runtime/worker-runtime.ts";
 import { RecordFeed } from "../lib/produce/record-feed.ts";
-import { duration, fraction, UsageError, wholeNumber } from "../lib/produce/flag-values.ts";
+import { duration, fraction, UsageError, wholeNumber } from "../lib/runtime/flag-values.ts";
 
 /** How far ahead of the clock a paced stream without --start begins: covers connecting and warm-up. */
 const START_LEAD_MS = 2_000;
@@ -70,7 +70,7 @@ and defaults (README: Topics orderpulse creates; pre-create it to choose otherwi
 
 async function main(): Promise<number> {
   const parsed = parseCommand({ usage: "bun run workers/produce.ts [options]", summary: SUMMARY, flags, settings }, process.argv.slice(2), process.env);
-  if (parsed.kind === "help") {
+  if (parsed.kind === "help" || parsed.kind === "version") {
     process.stdout.write(parsed.text);
     return 0;
   }

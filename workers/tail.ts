@@ -10,6 +10,7 @@ import { kafkaSettings, parseDurationMs, parseTopic, topicSettings } from "../li
 import { parseCommand } from "../lib/runtime/cli.ts";
 import { connectionFromConfig, createConsumer, describeConnection, MessagesStreamModes, waitForBroker } from "../lib/kafka/client.ts";
 import { log, runMain } from "../lib/runtime/worker-runtime.ts";
+import { UsageError } from "../lib/runtime/flag-values.ts";
 
 const command = {
   usage: "bun run workers/tail.ts [--topic NAME] [--from-beginning]",
@@ -80,7 +81,7 @@ function shutdownTimeout(raw: string | undefined): number {
   try {
     return parseDurationMs(raw);
   } catch (error) {
-    throw new RangeError(`--shutdown-timeout: ${(error as Error).message}`);
+    throw new UsageError(`--shutdown-timeout: ${(error as Error).message}`);
   }
 }
 

@@ -5,7 +5,14 @@
  * decides (and tests can check the help text and errors without spawning anything).
  */
 import { parseArgs } from "node:util";
+import packageJson from "../../package.json" with { type: "json" };
 import { ConfigError, type ConfigOf, describeSettings, type Env, readConfig, type SettingsSpec } from "./config.ts";
+
+/** What `--version` prints: the project's version (package.json) and the runtime's. */
+export function versionText(): string {
+  const runtime = typeof Bun !== "undefined" ? `Bun ${Bun.version}` : `Node ${process.versions.node}`;
+  return `orderpulse ${packageJson.version} (${runtime})\n`;
+}
 
 export interface FlagSpec {
   type: "string" | "boolean";
@@ -32,11 +39,13 @@ type FlagValues<F extends Record<string, FlagSpec>> = {
 export type Parsed<F extends Record<string, FlagSpec>, S extends SettingsSpec> =
   | { kind: "run"; flags: FlagValues<F>; config: ConfigOf<S>; positionals: string[] }
   | { kind: "help"; text: string }
+  | { kind: "version"; text: string }
   | { kind: "error"; message: string };
 
 export function helpText(spec: CommandSpec<Record<string, FlagSpec>, SettingsSpec>): string {
   const help: FlagSpec = { type: "boolean", describe: "show this help", short: "h" };
-  const flags = Object.entries({ ...spec.flags, help })
+  const version: FlagSpec = { type: "boolean", describe: "show the version" };
+  const flags = Object.entries({ ...spec.flags, help, version })
     .map(([name, f]) => {
       const left = `${f.short ? `-${f.short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.value ?? "VALUE"}` : ""}`;
       return `  ${left.padEnd(30)} ${f.describe}`;
@@ -54,6 +63,7 @@ export function parseCommand<F extends Record<string, FlagSpec>, S extends Setti
 ): Parsed<F, S> {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
     help: { type: "boolean", short: "h" },
+    version: { type: "boolean" },
   };
   for (const [name, f] of Object.entries(spec.flags)) {
     options[name] = f.short ? { type: f.type, short: f.short } : { type: f.type };
@@ -67,6 +77,7 @@ export function parseCommand<F extends Record<string, FlagSpec>, S extends Setti
     return { kind: "error", message: `${why}\nRun with --help to see the options.` };
   }
   if (values.help) return { kind: "help", text: helpText(spec as never) };
+  if (values.version) return { kind: "version", text: versionText() };
   try {
     const config = readConfig(spec.settings, env);
     return { kind: "run", flags: values as FlagValues<F>, config, positionals };

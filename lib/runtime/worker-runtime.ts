@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { ConfigError } from "./config.ts";
+import { UsageError } from "./flag-values.ts";
 
 /** One log line on stderr: `HH:MM:SS.mmm [worker] message`. stdout stays free for data. */
 export function log(worker: string, message: string): void {
@@ -13,7 +14,7 @@ export function log(worker: string, message: string): void {
 }
 
 /** What `main` may return: nothing when it ran, or the outcome of argument parsing. */
-export type MainOutcome = void | { kind: "help"; text: string } | { kind: "error"; message: string };
+export type MainOutcome = void | { kind: "help" | "version"; text: string } | { kind: "error"; message: string };
 
 /**
  * Runs `main` with a signal that aborts on the first SIGINT or SIGTERM; the process then exits
@@ -59,7 +60,7 @@ export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): vo
 
   main(controller.signal).then(
     (outcome) => {
-      if (outcome?.kind === "help") {
+      if (outcome?.kind === "help" || outcome?.kind === "version") {
         process.stdout.write(outcome.text);
         process.exit(0);
       }
@@ -70,6 +71,10 @@ export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): vo
       process.exit(0);
     },
     (error: unknown) => {
+      if (error instanceof UsageError) {
+        process.stderr.write(`error: ${error.message}\nRun with --help to see the options.\n`);
+        process.exit(2);
+      }
       process.stderr.write(`error: ${describeError(error)}\n`);
       // A configuration found bad after parsing (e.g. a secret file that cannot be read) is a
       // usage error like any other.

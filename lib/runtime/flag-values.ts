@@ -1,11 +1,26 @@
 /**
- * The producer's flag values: fractions, whole numbers and durations, each checked, with a
+ * Flag values: fractions, whole numbers, durations, or any parser's, each checked, with a
  * {@link UsageError} naming the flag and the value when it is not one.
  */
-import { parseDurationMs } from "../runtime/config.ts";
+import { parseDurationMs } from "./config.ts";
 
-/** A flag value that is not what the flag takes: the worker prints it with a hint and exits 2. */
-export class UsageError extends RangeError {}
+/**
+ * A command line that is not what the worker takes (a flag's value, flags that exclude each
+ * other): runMain prints it with the --help hint and exits 2.
+ */
+export class UsageError extends RangeError {
+  override name = "UsageError";
+}
+
+/** `raw` through `parse` (which throws on a bad value); `fallback` when the flag was not given. */
+export function flagValue<T>(name: string, raw: string | undefined, fallback: T, parse: (raw: string) => T): T {
+  if (raw === undefined) return fallback;
+  try {
+    return parse(raw);
+  } catch (error) {
+    throw new UsageError(`--${name}: ${(error as Error).message}`);
+  }
+}
 
 /** `raw` as a number from 0 to 1; `fallback` when the flag was not given. */
 export function fraction(name: string, raw: string | undefined, fallback: number): number {

@@ -1,0 +1,72 @@
+/**
+ * Every worker's command line, as a person meets it: `--version` prints the project's version and
+ * exits 0; an unknown flag or a flag with a bad value exits 2 with a line naming it and the
+ * --help hint, before the worker connects to anything.
+ */
+import { expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import packageJson from "../package.json" with { type: "json" };
+import { repoRoot } from "./support/pipeline-harness.ts";
+
+const WORKERS = readdirSync(join(repoRoot, "workers")).filter((f) => f.endsWith(".ts")).sort();
+
+/** A flag of each worker given a value it refuses. */
+const BAD_VALUE: Record<string, [string, string]> = {
+  "aggregate.ts": ["--metrics-port", "99999"],
+  "compact.ts": ["--target-size", "huge"],
+  "kafka.ts": ["--port", "0"],
+  "lake-writer.ts": ["--flush-rows", "none"],
+  "pipeline.ts": ["--rate", "fast"],
+  "produce.ts": ["--late-fraction", "1.5"],
+  "tail.ts": ["--shutdown-timeout", "soon"],
+};
+
+async function run(script: string, args: string[]) {
+  // No broker answers here: a worker that got past its command line would wait, and time out the test.
+  const child = Bun.spawn([process.execPath, "run", join("workers", script), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, KAFKA_BROKERS: "127.0.0.1:1", NO_COLOR: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  return { code, stdout, stderr };
+}
+
+test("the workers are the ones this test knows", () => {
+  expect(WORKERS).toEqual([...Object.keys(BAD_VALUE), "healthcheck.ts"].sort());
+});
+
+test("every worker answers --version with the project's version, exit 0", async () => {
+  const runs = await Promise.all(WORKERS.map((w) => run(w, ["--version"])));
+  runs.forEach((r, i) => {
+    expect({ worker: WORKERS[i], code: r.code, stdout: r.stdout.replace(/\(Bun [^)]+\)/, "(Bun)") }).toEqual({
+      worker: WORKERS[i],
+      code: 0,
+      stdout: `orderpulse ${packageJson.version} (Bun)\n`,
+    });
+  });
+}, 60_000);
+
+test("every worker but the health check exits 2 with the --help hint on an unknown flag", async () => {
+  const workers = WORKERS.filter((w) => w !== "healthcheck.ts");
+  const runs = await Promise.all(workers.map((w) => run(w, ["--no-such-flag"])));
+  runs.forEach((r, i) => {
+    expect({ worker: workers[i], code: r.code, hint: r.stderr.includes("Run with --help to see the options.") }).toEqual({ worker: workers[i], code: 2, hint: true });
+  });
+}, 60_000);
+
+test("every worker but the health check exits 2, naming the flag, with the --help hint, on a bad flag value", async () => {
+  const workers = Object.keys(BAD_VALUE);
+  const runs = await Promise.all(workers.map((w) => run(w, BAD_VALUE[w]!)));
+  runs.forEach((r, i) => {
+    const [flag] = BAD_VALUE[workers[i]!]!;
+    expect({ worker: workers[i], code: r.code, names: r.stderr.includes(flag), hint: r.stderr.includes("Run with --help to see the options.") }).toEqual({
+      worker: workers[i],
+      code: 2,
+      names: true,
+      hint: true,
+    });
+  });
+}, 60_000);
