@@ -4,7 +4,7 @@
  * --help hint, before the worker connects to anything.
  */
 import { expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
 import { repoRoot } from "./support/pipeline-harness.ts";
@@ -70,3 +70,13 @@ test("every worker but the health check exits 2, naming the flag, with the --hel
     });
   });
 }, 60_000);
+
+test("bun run pipeline --help names every process the pipeline starts", async () => {
+  const source = readFileSync(join(repoRoot, "workers", "pipeline.ts"), "utf8");
+  const started = [...source.matchAll(/script: "(workers\/[\w-]+\.ts)"/g)].map((m) => m[1]!);
+  expect(started.length).toBeGreaterThanOrEqual(4);
+  const { code, stdout } = await run("pipeline.ts", ["--help"]);
+  expect(code).toBe(0);
+  for (const script of started) expect({ script, named: stdout.includes(script) }).toEqual({ script, named: true });
+  expect(stdout).toContain("a local Kafka broker");
+}, 30_000);

@@ -20,8 +20,12 @@ import { readFileSync } from "node:fs";
 const command = {
   usage: "bun run pipeline [--rate N] [--duration SECONDS]",
   summary:
-    "Runs orderpulse locally: a Kafka broker (started here unless KAFKA_BROKERS is set), the order\n" +
-    "producer, and the windowed aggregator printing its live table, each worker in its own process.\n" +
+    "Runs orderpulse locally, each process of its own:\n" +
+    "  kafka        a local Kafka broker (a JVM; KAFKA_PORT, KAFKA_DATA_DIR), unless KAFKA_BROKERS is set\n" +
+    "  produce      simulated order events into ORDERS_TOPIC (workers/produce.ts --rate)\n" +
+    "  aggregate    the windowed aggregator, printing its live table (workers/aggregate.ts)\n" +
+    "  lake-writer  every valid event into the lake at LAKE_URI (workers/lake-writer.ts)\n" +
+    "  compact      the lake's compactor, every minute (workers/compact.ts --interval 1m)\n" +
     "Ctrl-C stops everything cleanly. Creates ORDERS_TOPIC, DLQ_TOPIC and LATE_TOPIC when missing\n" +
     "(README: Topics orderpulse creates).",
   flags: {
