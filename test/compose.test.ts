@@ -12,6 +12,7 @@ import Ajv2019 from "ajv/dist/2019.js";
 import { DockerfileParser } from "dockerfile-ast";
 import { validate as lintDockerfile } from "dockerfile-utils";
 import { isScriptRunning, listProcesses } from "../workers/healthcheck.ts";
+import { startOpsServer } from "../lib/ops/ops-server.ts";
 import {
   envReadsInImportGraph,
   interpolate,
@@ -90,6 +91,7 @@ const IMAGE_COMMANDS: Record<string, Record<string, string>> = {
   },
   [WORKER_IMAGE]: {
     bun: "oven/bun images ship bun at /usr/local/bin/bun (on PATH); infra/Dockerfile is FROM oven/bun",
+    bash: "oven/bun's default tag is its dockerhub/debian image, FROM debian (not slim), whose essential packages include bash, coreutils (head) and grep",
   },
 };
 
@@ -272,10 +274,36 @@ describe("infra/compose.yaml", () => {
     for (const key of ["interval", "timeout", "retries", "start_period"] as const) expect(store.healthcheck![key]).toBeDefined();
   });
 
-  test("worker health checks run workers/healthcheck.ts on their own worker's script", () => {
+  test("the workers that serve /readyz are checked on it, on their own METRICS_PORT; the others run workers/healthcheck.ts on their own script", () => {
+    const withReadyz = ["workers/aggregate.ts", "workers/lake-writer.ts"];
     for (const [name, s] of workers) {
       const argv = asArgv(s.command);
-      expect({ name, test: s.healthcheck!.test }).toEqual({ name, test: ["CMD", "bun", "run", "workers/healthcheck.ts", argv[2]!] });
+      const env = s.environment ?? {};
+      if (withReadyz.includes(argv[2]!)) {
+        const port = String(env.METRICS_PORT);
+        expect({ name, port, host: env.METRICS_HOST }).toEqual({ name, port: expect.stringMatching(/^\d+$/), host: "0.0.0.0" });
+        expect({ name, test: s.healthcheck!.test }).toEqual({
+          name,
+          test: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '`],
+        });
+      } else {
+        expect({ name, test: s.healthcheck!.test }).toEqual({ name, test: ["CMD", "bun", "run", "workers/healthcheck.ts", argv[2]!] });
+      }
+    }
+    expect(read("infra/Dockerfile")).toContain("EXPOSE 9464");
+  });
+
+  test("the /readyz health check's shell line fails on 503 and passes on 200 against a real ops server", async () => {
+    const s = compose.services.aggregator!;
+    const line = (s.healthcheck!.test as string[])[3]!;
+    for (const ready of [true, false]) {
+      const server = startOpsServer({ port: 0, metrics: () => "", readiness: () => ({ ready, reason: "test" }) });
+      try {
+        const probe = Bun.spawn(["bash", "-c", line.replace("/dev/tcp/127.0.0.1/9464", `/dev/tcp/127.0.0.1/${server.port}`)]);
+        expect({ ready, code: await probe.exited }).toEqual({ ready, code: ready ? 0 : 1 });
+      } finally {
+        await server.stop();
+      }
     }
   });
 

@@ -41,7 +41,8 @@ export function startOpsServer(options: OpsServerOptions): OpsServer {
       port: options.port,
       hostname,
       fetch(request) {
-        const { pathname } = new URL(request.url);
+        // An HTTP/1.0 probe without a Host header (bash's /dev/tcp, in compose) gets a bare path here.
+        const { pathname } = new URL(request.url, "http://localhost");
         if (request.method !== "GET" && request.method !== "HEAD") return new Response(`only GET: ${ENDPOINTS}\n`, { status: 405, headers: { allow: "GET, HEAD" } });
         switch (pathname) {
           case "/metrics":

@@ -164,6 +164,8 @@ export function envReadsInImportGraph(entry: string): Map<string, string[]> {
     const file = queue.pop()!;
     if (seen.has(file)) continue;
     seen.add(file);
+    // A JSON module (package.json, for --version) imports nothing and reads no variable.
+    if (file.endsWith(".json")) continue;
     const source = readFileSync(file, "utf8");
     for (const m of source.matchAll(ENV_READ)) {
       const name = (m[1] ?? m[2])!;
@@ -190,6 +192,8 @@ export function packagesInImportGraph(entry: string): Set<string> {
     const file = queue.pop()!;
     if (seen.has(file)) continue;
     seen.add(file);
+    // A JSON module (package.json, for --version) imports nothing and reads no variable.
+    if (file.endsWith(".json")) continue;
     const source = readFileSync(file, "utf8");
     for (const imp of transpiler.scanImports(source)) {
       if (imp.path.startsWith(".")) queue.push(join(dirname(file), imp.path));
