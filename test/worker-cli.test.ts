@@ -80,3 +80,40 @@ test("bun run pipeline --help names every process the pipeline starts", async ()
   for (const script of started) expect({ script, named: stdout.includes(script) }).toEqual({ script, named: true });
   expect(stdout).toContain("a local Kafka broker");
 }, 30_000);
+
+test("LOG_FORMAT=json: every line a worker logs is one JSON object with time, level, worker and message", async () => {
+  const child = Bun.spawn([process.execPath, "run", "workers/lake-writer.ts"], {
+    cwd: repoRoot,
+    // No broker answers: it logs that it waits, then a stop.
+    env: { ...process.env, KAFKA_BROKERS: "127.0.0.1:1", LOG_FORMAT: "json", LAKE_URI: join(repoRoot, "data", "never-written") },
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const reader = child.stderr.getReader();
+  let text = "";
+  while (!text.includes("\n")) text += new TextDecoder().decode((await reader.read()).value);
+  child.kill("SIGTERM");
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  await child.exited;
+  const lines = text.trimEnd().split("\n");
+  expect(lines.length).toBeGreaterThanOrEqual(2);
+  for (const line of lines) {
+    const entry = JSON.parse(line);
+    expect({ line, keys: Object.keys(entry).slice(0, 4), time: !Number.isNaN(Date.parse(entry.time)) && entry.time.includes("T") }).toEqual({
+      line,
+      keys: ["time", "level", "worker", "message"],
+      time: true,
+    });
+  }
+  expect(JSON.parse(lines[0]!)).toMatchObject({ level: "info", worker: "lake-writer", message: "waiting for Kafka at 127.0.0.1:1" });
+}, 30_000);
+
+test("a LOG_FORMAT other than text or json stops a worker with exit 2, naming it", async () => {
+  const child = Bun.spawn([process.execPath, "run", "workers/aggregate.ts"], { cwd: repoRoot, env: { ...process.env, LOG_FORMAT: "yaml" }, stdout: "ignore", stderr: "pipe" });
+  const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  expect({ code, stderr }).toEqual({ code: 2, stderr: 'error: invalid configuration:\n  LOG_FORMAT: expected text or json: got "yaml"\nFix the variables above (see --help for every setting and its default).\n' });
+});

@@ -191,7 +191,7 @@ runMain(async (signal) => {
       exitWhenIdleMs,
       shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
       signal,
-      log: (line) => log(WORKER, line),
+      log: (line, fields) => log(WORKER, line, fields && { fields }),
     });
   } finally {
     await served?.close();

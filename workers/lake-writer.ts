@@ -125,7 +125,7 @@ runMain(async (signal) => {
     skipLostRecords: flags["skip-lost-records"] === true,
     shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
     signal,
-    log: (line) => log(WORKER, line),
+    log: (line, fields) => log(WORKER, line, fields && { fields }),
     progress,
   }).finally(async () => {
     encoder.close();

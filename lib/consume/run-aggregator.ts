@@ -27,7 +27,8 @@ export interface AggregatorRun {
   shutdownTimeoutMs: number;
   /** Aborted on SIGINT/SIGTERM: stop fetching, then the stop protocol. */
   signal: AbortSignal;
-  log: (line: string) => void;
+  /** A log line; `fields` are the line's figures, for LOG_FORMAT=json. */
+  log: (line: string, fields?: Record<string, unknown>) => void;
 }
 
 /** Runs until stopped; rejects, after the stop protocol, with the first fatal error. */
@@ -89,6 +90,17 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
         `grown ${((12 * (t.counted + held.customersAdded)) / 1e6).toFixed(1)} MB, written ${(engine.stateBytesWritten() / 1e6).toFixed(1)} MB; ` +
         (latency ? `latency p50 ${latency.p50Ms} p99 ${latency.p99Ms} ms (${latency.samples}); ` : "") +
         `watermarks ${watermarks || "(no partitions)"}`,
+      {
+        eventsPerSecond: Math.round(rate),
+        records: t.records,
+        counted: t.counted,
+        late: t.late,
+        duplicates: t.duplicates,
+        invalid: t.invalid,
+        rssBytes: process.memoryUsage.rss(),
+        stateBytes: held.bytes,
+        ...(latency ? { latencyP50Ms: latency.p50Ms, latencyP99Ms: latency.p99Ms } : {}),
+      },
     );
     // Idle means: nothing new, nothing left to read, and not merely paused by backpressure or
     // cut off from the broker (time without an answer is not idleness). A worker that has read

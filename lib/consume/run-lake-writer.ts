@@ -45,7 +45,8 @@ export interface LakeWriterRun {
   signal: AbortSignal;
   /** How long a stop may take, from the request to the exit (final flush, commit, close). Default 30 s. */
   shutdownTimeoutMs?: number;
-  log: (line: string) => void;
+  /** A log line; `fields` are the line's figures, for LOG_FORMAT=json. */
+  log: (line: string, fields?: Record<string, unknown>) => void;
   /** Filled as the run goes, for metrics and readiness (lib/consume/lake-writer-metrics.ts). */
   progress?: LakeWriterProgress;
 }
@@ -270,6 +271,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     log(
       `${Math.round(rate)} records/s; records ${t.records}: valid ${t.valid}, invalid ${t.invalid}; ` +
         `files ${t.files} (${(t.bytes / 1e6).toFixed(1)} MB); table version ${writer.version}; buffered ${writer.bufferedRows}; rss ${Math.round(process.memoryUsage.rss() / 1e6)} MB`,
+      { recordsPerSecond: Math.round(rate), records: t.records, valid: t.valid, invalid: t.invalid, files: t.files, bytes: t.bytes, tableVersion: writer.version, bufferedRows: writer.bufferedRows, rssBytes: process.memoryUsage.rss() },
     );
   }, 5_000);
 

@@ -7,10 +7,39 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "./config.ts";
 import { UsageError } from "./flag-values.ts";
 
-/** One log line on stderr: `HH:MM:SS.mmm [worker] message`. stdout stays free for data. */
-export function log(worker: string, message: string): void {
-  const time = new Date().toISOString().slice(11, 23);
-  process.stderr.write(`${time} [${worker}] ${message}\n`);
+export type LogLevel = "info" | "warn" | "error";
+export type LogFormat = "text" | "json";
+
+/** The log format LOG_FORMAT asks for: `text` (the default: for people) or `json` (for log shippers). */
+export function logFormatOf(raw: string | undefined): LogFormat {
+  if (raw === undefined || raw === "" || raw === "text") return "text";
+  if (raw === "json") return "json";
+  throw new ConfigError([{ variable: "LOG_FORMAT", message: `expected text or json: got ${JSON.stringify(raw)}` }]);
+}
+
+/**
+ * One log line: `HH:MM:SS.mmm [worker] message` for people, or with `json` one JSON object per line
+ * (`time` with the date, `level`, `worker`, `message`, then `fields`) for log shippers.
+ */
+export function formatLogLine(format: LogFormat, atMs: number, worker: string, message: string, options: { level?: LogLevel; fields?: Record<string, unknown> } = {}): string {
+  const time = new Date(atMs).toISOString();
+  if (format === "text") return `${time.slice(11, 23)} [${worker}] ${message}\n`;
+  return `${JSON.stringify({ time, level: options.level ?? "info", worker, message, ...options.fields }, (_k, v) => (typeof v === "bigint" ? v.toString() : v))}\n`;
+}
+
+let processLogFormat: LogFormat | undefined;
+
+/** One log line on stderr in LOG_FORMAT's format; stdout stays free for data. */
+export function log(worker: string, message: string, options?: { level?: LogLevel; fields?: Record<string, unknown> }): void {
+  // A bad LOG_FORMAT is refused by runMain before any line; here it falls back to text.
+  processLogFormat ??= (() => {
+    try {
+      return logFormatOf(process.env.LOG_FORMAT);
+    } catch {
+      return "text";
+    }
+  })();
+  process.stderr.write(formatLogLine(processLogFormat, Date.now(), worker, message, options));
 }
 
 /** What `main` may return: nothing when it ran, or the outcome of argument parsing. */
@@ -26,6 +55,19 @@ const REPEAT_SIGNAL_GRACE_MS = 1_000;
 
 export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): void {
   const controller = new AbortController();
+  const worker = (process.argv[1] ?? "worker").replace(/^.*\//, "").replace(/\.ts$/, "");
+  let format: LogFormat;
+  try {
+    format = logFormatOf(process.env.LOG_FORMAT);
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  /** A last line on stderr, in the log format (help and usage text stay plain: a person asked). */
+  const fail = (message: string, code: number): never => {
+    process.stderr.write(format === "json" ? formatLogLine(format, Date.now(), worker, message, { level: "error" }) : `error: ${message}\n`);
+    process.exit(code);
+  };
   let firstSignalAtMs: number | undefined;
   const onSignal = (name: string) => {
     const now = performance.now();
@@ -75,10 +117,9 @@ export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): vo
         process.stderr.write(`error: ${error.message}\nRun with --help to see the options.\n`);
         process.exit(2);
       }
-      process.stderr.write(`error: ${describeError(error)}\n`);
       // A configuration found bad after parsing (e.g. a secret file that cannot be read) is a
       // usage error like any other.
-      process.exit(error instanceof ConfigError ? 2 : 1);
+      fail(describeError(error), error instanceof ConfigError ? 2 : 1);
     },
   );
 }
