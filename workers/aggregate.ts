@@ -124,7 +124,7 @@ runMain(async (signal) => {
     window: windowTag(windowSizeMs),
     maxBufferedLines: influxBuffer,
     log: (line) => log(WORKER, line),
-  });
+  }, process.stdout.isTTY === true);
 
   if (!(await waitForBroker(conn, { signal, onWait: (n) => n === 1 && log(WORKER, `waiting for Kafka at ${describeConnection(conn)}`) }))) {
     return log(WORKER, "stopped before Kafka answered");

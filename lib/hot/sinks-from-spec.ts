@@ -11,10 +11,12 @@ export function sinksFromSpec(
   spec: string,
   target: InfluxTarget | undefined,
   influx: { window: string; maxBufferedLines: number; log: (line: string) => void },
+  /** Whether stdout is a terminal: the console sink then redraws its table in place. */
+  terminal = false,
 ): ResultSink[] {
   return spec.split(",").map((part) => {
     const item = part.trim();
-    if (item === "console") return new ConsoleSink();
+    if (item === "console") return new ConsoleSink({ inPlace: terminal });
     if (item.startsWith("jsonl:") && item.length > "jsonl:".length) return new JsonlSink(item.slice("jsonl:".length));
     if (item === "influx") {
       if (!target) throw new RangeError("--sink influx needs INFLUX_URL (and INFLUX_TOKEN for the 2.x API); see --help");
