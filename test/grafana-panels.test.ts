@@ -192,3 +192,35 @@ test("watermark delay is the worst partition's, consumer lag the sum of each par
   }
   expectSeries(lag.series.get("pipeline"), lagByBucket);
 });
+
+test("every alert rule's query runs on InfluxDB 1.6.7 over its relative range and returns data", async () => {
+  const alerting = Bun.YAML.parse(readFileSync(join(repoRoot, "infra/grafana/provisioning/alerting/orderpulse-alerts.yaml"), "utf8")) as {
+    groups: { rules: { uid: string; data: { refId: string; datasourceUid: string; relativeTimeRange?: { from: number }; model: { query?: string } }[] }[] }[];
+  };
+  const steps = alerting.groups.flatMap((g) => g.rules.flatMap((r) => r.data.filter((d) => d.model.query !== undefined).map((d) => ({ uid: r.uid, ...d }))));
+  expect(steps.length).toBeGreaterThanOrEqual(6);
+  // The metrics points are written at wall-clock time; window results at their window's start.
+  const newestWindowEndMs = Math.max(...finals.map((r) => r.windowEndMs));
+  for (const step of steps) {
+    const toMs = step.model.query!.includes('"order_window"') ? newestWindowEndMs : Date.now();
+    const expanded = expandInfluxqlMacros(step.model.query!, { fromMs: toMs - step.relativeTimeRange!.from * 1000, toMs, intervalMs: 60_000 });
+    expect(expanded).not.toContain("$");
+    const rows = (await influx.query(expanded, DB)).flatMap((s) => s.values);
+    expect({ uid: step.uid, refId: step.refId, rows: rows.length > 0 }).toEqual({ uid: step.uid, refId: step.refId, rows: true });
+  }
+});
+
+test("the no-emissions rule's query counts the window results of its range, and returns nothing where there are none", async () => {
+  const alerting = Bun.YAML.parse(readFileSync(join(repoRoot, "infra/grafana/provisioning/alerting/orderpulse-alerts.yaml"), "utf8")) as {
+    groups: { rules: { uid: string; data: { model: { query?: string } }[] }[] }[];
+  };
+  const query = alerting.groups[0]!.rules.find((r) => r.uid === "orderpulse-no-emissions")!.data[0]!.model.query!;
+  const newestWindowEndMs = Math.max(...finals.map((r) => r.windowEndMs));
+  const count = async (toMs: number) =>
+    (await influx.query(expandInfluxqlMacros(query, { fromMs: toMs - 300_000, toMs, intervalMs: 60_000 }), DB)).flatMap((s) => s.values).reduce((n, row) => n + Number(row[1]), 0);
+  // Every partition's result of each window in the range: one point per partition and window.
+  const inRange = finals.filter((r) => r.windowStartMs >= newestWindowEndMs - 300_000 && r.windowStartMs <= newestWindowEndMs).length;
+  expect(await count(newestWindowEndMs)).toBe(inRange);
+  // A quiet hour before the stream began: no results, so the rule fires (no data is alerting).
+  expect(await count(Math.min(...finals.map((r) => r.windowStartMs)) - 3_600_000)).toBe(0);
+});

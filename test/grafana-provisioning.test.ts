@@ -287,3 +287,90 @@ describe("dashboard provider infra/grafana/provisioning/dashboards/orderpulse.ya
     ]);
   });
 });
+
+interface AlertQuery {
+  refId: string;
+  relativeTimeRange?: { from: number; to: number };
+  datasourceUid: string;
+  model: { refId: string; type?: string; expression?: string; query?: string; rawQuery?: boolean; reducer?: string; conditions?: { evaluator: { type: string; params: number[] } }[] };
+}
+interface AlertRule {
+  uid: string;
+  title: string;
+  condition: string;
+  data: AlertQuery[];
+  noDataState: string;
+  execErrState: string;
+  for: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+const alerting = Bun.YAML.parse(await readText("provisioning/alerting/orderpulse-alerts.yaml")) as {
+  apiVersion: number;
+  groups: { orgId: number; name: string; folder: string; interval: string; rules: AlertRule[] }[];
+};
+const rules = alerting.groups.flatMap((g) => g.rules);
+
+describe("alert rules infra/grafana/provisioning/alerting/orderpulse-alerts.yaml", () => {
+  test("one group in the orderpulse folder, evaluated every minute, with the five rules of issue 21", () => {
+    expect(alerting.apiVersion).toBe(1);
+    expect(alerting.groups.map((g) => ({ orgId: g.orgId, name: g.name, folder: g.folder, interval: g.interval }))).toEqual([
+      { orgId: 1, name: "orderpulse", folder: "orderpulse", interval: "1m" },
+    ]);
+    expect(rules.map((r) => r.uid)).toEqual([
+      "orderpulse-consumer-lag",
+      "orderpulse-watermark-delay",
+      "orderpulse-dlq-rate",
+      "orderpulse-sink-backlog",
+      "orderpulse-no-emissions",
+    ]);
+  });
+
+  test("every rule's condition is one of its steps, and every expression reads a step before it", () => {
+    for (const rule of rules) {
+      const refIds = rule.data.map((d) => d.refId);
+      expect({ uid: rule.uid, unique: new Set(refIds).size === refIds.length, condition: refIds.includes(rule.condition) }).toEqual({ uid: rule.uid, unique: true, condition: true });
+      rule.data.forEach((step, i) => {
+        expect({ uid: rule.uid, refId: step.refId, model: step.model.refId }).toEqual({ uid: rule.uid, refId: step.refId, model: step.refId });
+        if (step.datasourceUid !== "__expr__") return;
+        const reads = step.model.type === "math" ? [...step.model.expression!.matchAll(/\$(\w+)/g)].map((m) => m[1]) : [step.model.expression];
+        for (const read of reads) expect({ uid: rule.uid, step: step.refId, read, before: refIds.slice(0, i).includes(read!) }).toEqual({ uid: rule.uid, step: step.refId, read, before: true });
+        expect(["reduce", "math", "threshold"]).toContain(step.model.type!);
+      });
+      // The condition is a threshold, so the rule fires on a number, not on a time series.
+      expect(rule.data.find((d) => d.refId === rule.condition)!.model.type).toBe("threshold");
+    }
+  });
+
+  test("every query is raw InfluxQL on the provisioned datasource, over a relative range, reading only the schema", () => {
+    for (const rule of rules) {
+      for (const step of rule.data.filter((d) => d.datasourceUid !== "__expr__")) {
+        expect({ uid: rule.uid, datasource: step.datasourceUid, raw: step.model.rawQuery, range: (step.relativeTimeRange?.from ?? 0) > 0 }).toEqual({
+          uid: rule.uid,
+          datasource: datasource.uid,
+          raw: true,
+          range: true,
+        });
+        expect({ uid: rule.uid, problems: schemaProblems(step.model.query!) }).toEqual({ uid: rule.uid, problems: [] });
+      }
+    }
+  });
+
+  test("every rule waits a while before firing, says what it means, and has a severity; only the no-emissions rule fires on no data", () => {
+    for (const rule of rules) {
+      expect({ uid: rule.uid, for: rule.for, severity: rule.labels.severity, summary: rule.annotations.summary?.length > 20, description: rule.annotations.description?.length > 40 }).toEqual({
+        uid: rule.uid,
+        for: expect.stringMatching(/^\d+m$/),
+        severity: expect.stringMatching(/^(warning|critical)$/),
+        summary: true,
+        description: true,
+      });
+      expect({ uid: rule.uid, noData: rule.noDataState, execErr: rule.execErrState }).toEqual({ uid: rule.uid, noData: rule.uid === "orderpulse-no-emissions" ? "Alerting" : "OK", execErr: "Error" });
+    }
+  });
+
+  test("infra/grafana/README.md documents every rule by its uid", async () => {
+    const readme = await readText("README.md");
+    for (const rule of rules) expect({ uid: rule.uid, documented: readme.includes(rule.uid) }).toEqual({ uid: rule.uid, documented: true });
+  });
+});
