@@ -8,7 +8,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { calculateIntervalMs, expandInfluxqlMacros, listPanelQueries, type PanelQuery } from "../lib/hot/grafana-influxql.ts";
+import { calculateIntervalMs, dashboardVariables, expandInfluxqlMacros, listPanelQueries, type PanelQuery } from "../lib/hot/grafana-influxql.ts";
+import { windowResultLines } from "../lib/hot/influx-points.ts";
 import type { WindowResult } from "../lib/window/window-aggregate.ts";
 import { testConnection, uniqueTopic } from "./support/broker.ts";
 import { produceSimulated, readResults, repoRoot, startWorker } from "./support/pipeline-harness.ts";
@@ -72,7 +73,7 @@ const panel = (id: number, refId = "A") => queries.find((q) => q.panelId === id 
 /** Runs a panel query as Grafana would (1000 data points) and returns {series key → [[time, ...values]]}. */
 async function runPanel(q: PanelQuery): Promise<{ intervalMs: number; series: Map<string, number[][]> }> {
   const intervalMs = calculateIntervalMs(range, { maxDataPoints: 1_000, ...(q.minInterval ? { minInterval: q.minInterval } : {}) });
-  const expanded = expandInfluxqlMacros(q.query, { ...range, intervalMs });
+  const expanded = expandInfluxqlMacros(q.query, { ...range, intervalMs, variables: dashboardVariables(dashboard) });
   expect(expanded).not.toContain("$");
   const series = new Map<string, number[][]>();
   for (const s of await influx.query(expanded, DB)) {
@@ -101,9 +102,12 @@ function expectSeries(actual: number[][] | undefined, expected: Map<number, numb
   for (const [t, want] of expected) expect(got.get(t)!).toBeCloseTo(want, 6);
 }
 
+/** The targets that draw only the windows still open; every window here is final by now. */
+const openTargets = (q: PanelQuery) => q.refId === "B" && q.query.includes(`"final" = false`);
+
 test("every panel query runs on InfluxDB 1.6.7 and returns data", async () => {
-  expect(queries.length).toBeGreaterThanOrEqual(9);
-  for (const q of queries) {
+  expect(queries.length).toBeGreaterThanOrEqual(15);
+  for (const q of queries.filter((x) => !openTargets(x))) {
     const { series } = await runPanel(q);
     expect({ panel: q.title, refId: q.refId, series: series.size > 0 }).toEqual({ panel: q.title, refId: q.refId, series: true });
   }
@@ -223,4 +227,55 @@ test("the no-emissions rule's query counts the window results of its range, and 
   expect(await count(newestWindowEndMs)).toBe(inRange);
   // A quiet hour before the stream began: no results, so the rule fires (no data is alerting).
   expect(await count(Math.min(...finals.map((r) => r.windowStartMs)) - 3_600_000)).toBe(0);
+});
+
+test("the window variable's query lists the window tags the aggregator wrote", async () => {
+  const variable = (dashboard.templating.list as { name: string; query: string }[]).find((v) => v.name === "window")!;
+  const rows = (await influx.query(variable.query, DB)).flatMap((series) => series.values.map((row) => row[1]));
+  expect(rows).toEqual(["1m"]);
+});
+
+test("the open-window series hold exactly the windows not yet final, and the all-windows series holds them too", async () => {
+  // Every window of the run is final now: none is open.
+  for (const id of [1, 2]) expect((await runPanel(panel(id, "B"))).series.size).toBe(0);
+  // Two open results of partition 0 at a window of their own, written as the aggregator writes them, under a window tag of their own.
+  const startMs = range.toMs - 30_000 - ((range.toMs - 30_000) % 60_000);
+  const open = (partition: number, orders: number) => ({
+    partition, windowStartMs: startMs, windowEndMs: startMs + 60_000, orders, revenueUsdCents: BigInt(orders) * 1_250n, items: orders, customers: orders,
+    byCategory: {}, byCountry: {}, final: false, emittedAtMs: Date.now(),
+  });
+  const lines = [...windowResultLines(open(0, 3), "open-test"), ...windowResultLines(open(1, 4), "open-test")].join("\n");
+  const written = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: "POST", body: lines });
+  expect(written.status).toBe(204);
+  const variables = { window: "open-test" };
+  const run = async (q: PanelQuery) => {
+    const expanded = expandInfluxqlMacros(q.query, { ...range, intervalMs: 60_000, variables });
+    return (await influx.query(expanded, DB)).flatMap((series) => series.values as number[][]);
+  };
+  expect(await run(panel(1, "B"))).toEqual([[startMs, 7 * 12.5]]);
+  expect(await run(panel(1, "A"))).toEqual([[startMs, 7 * 12.5]]);
+  expect(await run(panel(2, "B"))).toEqual([[startMs, 7]]);
+});
+
+test("the KPI panels: revenue and orders summed over the windows, late and invalid as a share of the records read, from each partition's counters", async () => {
+  const one = async (id: number) => {
+    const { series } = await runPanel(panel(id));
+    expect(series.size).toBe(1);
+    const rows = [...series.values()][0]!;
+    expect(rows.length).toBe(1);
+    return rows[0]![1]!;
+  };
+  expect(await one(9)).toBeCloseTo(finals.reduce((n, r) => n + Number(r.revenueUsdCents), 0) / 100, 6);
+  expect(await one(10)).toBe(finals.reduce((n, r) => n + r.orders, 0));
+  // From the raw points: each partition's counter at its last point minus at its first in the range.
+  const raw = await influx.query(`SELECT "late", "invalid", "events" FROM "pipeline" WHERE time >= ${range.fromMs}ms AND time <= ${range.toMs}ms GROUP BY "partition"`, DB);
+  const spread = (column: string) =>
+    raw.reduce((n, s) => {
+      const i = s.columns.indexOf(column);
+      const values = s.values.map((row) => Number(row[i]));
+      return n + Math.max(...values) - Math.min(...values);
+    }, 0);
+  expect(spread("late")).toBeGreaterThan(0);
+  expect(await one(11)).toBeCloseTo((spread("late") / spread("events")) * 100, 9);
+  expect(await one(12)).toBeCloseTo((spread("invalid") / spread("events")) * 100, 9);
 });

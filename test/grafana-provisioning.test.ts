@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { expandInfluxqlMacros, listPanelQueries } from "../lib/hot/grafana-influxql.ts";
+import { dashboardVariables, expandInfluxqlMacros, listPanelQueries } from "../lib/hot/grafana-influxql.ts";
 
 const grafanaDir = resolve(import.meta.dirname, "..", "infra", "grafana");
 const readText = (path: string) => Bun.file(join(grafanaDir, path)).text();
@@ -24,7 +24,7 @@ const SCHEMA: Record<string, { tags: readonly string[]; fields: readonly string[
   },
 };
 
-const ALLOWED_UNITS = ["currencyUSD", "short", "ms"];
+const ALLOWED_UNITS = ["currencyUSD", "short", "ms", "percent"];
 
 interface Panel {
   id: number;
@@ -54,8 +54,10 @@ interface SelectShape {
   /** Double-quoted identifiers read in the select list (aliases after AS excluded). */
   selected: string[];
   aliases: string[];
-  /** Double-quoted identifiers in WHERE and GROUP BY. */
-  filteredOrGrouped: string[];
+  /** Double-quoted identifiers in WHERE. */
+  filtered: string[];
+  /** Double-quoted identifiers in GROUP BY. */
+  grouped: string[];
   hasTimeFilter: boolean;
 }
 
@@ -105,7 +107,10 @@ function parseSelect(sql: string): SelectShape {
   }
   const aliases = [...selectList.matchAll(/ AS "([^"]+)"/gi)].map((m) => m[1] ?? "");
   const selected = quoted(selectList.replace(/ AS "[^"]+"/gi, ""));
-  return { measurement, subquery, selected, aliases, filteredOrGrouped: quoted(rest), hasTimeFilter: rest.includes("$timeFilter") };
+  const groupAt = topLevelIndex(rest, /^ GROUP BY /i);
+  const where = groupAt < 0 ? rest : rest.slice(0, groupAt);
+  const group = groupAt < 0 ? "" : rest.slice(groupAt);
+  return { measurement, subquery, selected, aliases, filtered: quoted(where), grouped: quoted(group), hasTimeFilter: rest.includes("$timeFilter") };
 }
 
 /** Problems with one query against SCHEMA; empty when it reads only what the schema has. */
@@ -129,7 +134,9 @@ function schemaProblems(query: string): string[] {
       columns = schema.fields;
     }
     for (const name of shape.selected) if (!columns.includes(name)) problems.push(`selects "${name}", not among ${columns.join(", ")}`);
-    for (const name of shape.filteredOrGrouped) if (!tags.includes(name)) problems.push(`filters or groups by "${name}", not a tag`);
+    // WHERE may test a field (the windows still open: "final" = false); GROUP BY takes tags only.
+    for (const name of shape.filtered) if (!tags.includes(name) && !columns.includes(name)) problems.push(`filters by "${name}", neither a tag nor a field`);
+    for (const name of shape.grouped) if (!tags.includes(name)) problems.push(`groups by "${name}", not a tag`);
     return { tags, columns: shape.aliases };
   };
   check(parseSelect(query));
@@ -153,8 +160,13 @@ describe("schema check helper", () => {
 
   test("schemaProblems() reports grouping by a field instead of a tag", () => {
     expect(schemaProblems(`SELECT last("late") FROM "pipeline" WHERE $timeFilter GROUP BY "events"`)).toEqual([
-      `filters or groups by "events", not a tag`,
+      `groups by "events", not a tag`,
     ]);
+  });
+
+  test("schemaProblems() lets WHERE test a field, but not a name that is neither field nor tag", () => {
+    expect(schemaProblems(`SELECT sum("orders") FROM "order_window" WHERE "final" = false AND $timeFilter`)).toEqual([]);
+    expect(schemaProblems(`SELECT sum("orders") FROM "order_window" WHERE "closed" = false AND $timeFilter`)).toEqual([`filters by "closed", neither a tag nor a field`]);
   });
 
   test("schemaProblems() lets an outer query read only the subquery's aliases", () => {
@@ -183,8 +195,11 @@ describe("dashboard infra/grafana/dashboards/orderpulse.json", () => {
     expect(new Set(ids).size).toEqual(ids.length);
   });
 
-  test("has the eight panels of issue 5, all time series", () => {
-    expect(dashboard.panels.map((p) => [p.type, p.title])).toEqual(
+  test("has the four KPI stat panels of issue 21 on top, over the last hour, then the eight time series of issue 5", () => {
+    expect(dashboard.panels.slice(0, 4).map((p) => [p.type, p.title, p.gridPos!.y, (p as { timeFrom?: string }).timeFrom])).toEqual(
+      ["Revenue, last hour", "Orders, last hour", "Late, last hour", "Invalid, last hour"].map((title) => ["stat", title, 0, "1h"]),
+    );
+    expect(dashboard.panels.slice(4).map((p) => [p.type, p.title])).toEqual(
       [
         "Revenue per minute",
         "Orders per minute",
@@ -229,9 +244,29 @@ describe("dashboard infra/grafana/dashboards/orderpulse.json", () => {
     expect(problems).toEqual([]);
   });
 
+  test("the window size is the variable $window, listed from the window tags InfluxDB holds, 1m at first; no query fixes it", () => {
+    const list = (dashboard.templating as { list: { name: string; type: string; query: string; current: { value: string } }[] }).list;
+    expect(list.map((v) => ({ name: v.name, type: v.type, query: v.query, current: v.current.value }))).toEqual([
+      { name: "window", type: "query", query: 'SHOW TAG VALUES FROM "order_window" WITH KEY = "window"', current: "1m" },
+    ]);
+    for (const q of listPanelQueries(dashboard)) {
+      expect({ panel: q.panelId, refId: q.refId, fixed: /"window" = '(?!\$window')/.test(q.query) }).toEqual({ panel: q.panelId, refId: q.refId, fixed: false });
+    }
+    expect(listPanelQueries(dashboard).filter((q) => q.query.includes("'$window'")).length).toBeGreaterThanOrEqual(8);
+  });
+
+  test("the revenue and orders panels draw the windows still open again, dashed", () => {
+    for (const title of ["Revenue per minute", "Orders per minute"]) {
+      const p = dashboard.panels.find((x) => x.title === title)! as Panel & { fieldConfig: { overrides: { matcher: { id: string; options: string }; properties: { id: string; value: unknown }[] }[] } };
+      expect(p.targets!.map((t) => [t.refId, t.query!.includes(`"final" = false`)])).toEqual([["A", false], ["B", true]]);
+      const override = p.fieldConfig.overrides.find((o) => o.matcher.id === "byFrameRefID" && o.matcher.options === "B")!;
+      expect(override.properties.find((x) => x.id === "custom.lineStyle")!.value).toEqual({ fill: "dash", dash: [10, 10] });
+    }
+  });
+
   test("every query is left with no unexpanded variable once Grafana's macros are expanded", () => {
     const expanded = listPanelQueries(dashboard).map((q) =>
-      expandInfluxqlMacros(q.query, { fromMs: 1_700_000_000_000, toMs: 1_700_001_800_000, intervalMs: 60_000 }),
+      expandInfluxqlMacros(q.query, { fromMs: 1_700_000_000_000, toMs: 1_700_001_800_000, intervalMs: 60_000, variables: dashboardVariables(dashboard) }),
     );
     expect(expanded.filter((q) => q.includes("$"))).toEqual([]);
   });
@@ -358,7 +393,7 @@ describe("alert rules infra/grafana/provisioning/alerting/orderpulse-alerts.yaml
 
   test("every rule waits a while before firing, says what it means, and has a severity; only the no-emissions rule fires on no data", () => {
     for (const rule of rules) {
-      expect({ uid: rule.uid, for: rule.for, severity: rule.labels.severity, summary: rule.annotations.summary?.length > 20, description: rule.annotations.description?.length > 40 }).toEqual({
+      expect({ uid: rule.uid, for: rule.for, severity: rule.labels.severity, summary: (rule.annotations.summary ?? "").length > 20, description: (rule.annotations.description ?? "").length > 40 }).toEqual({
         uid: rule.uid,
         for: expect.stringMatching(/^\d+m$/),
         severity: expect.stringMatching(/^(warning|critical)$/),

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import {
+  dashboardVariables,
   calculateIntervalMs,
   expandInfluxqlMacros,
   formatGrafanaInterval,
@@ -139,4 +140,17 @@ test("listPanelQueries() rejects a target built in the visual editor", () => {
 
 test("listPanelQueries() rejects a value without a panels array", () => {
   expect(() => listPanelQueries({ title: "no panels" })).toThrow(TypeError);
+});
+
+test("expandInfluxqlMacros() puts in the dashboard variables given, $name and ${name}, and leaves the others", () => {
+  const q = `SELECT "orders" FROM "order_window" WHERE "window" = '$window' AND "x" = '\${window}' AND "y" = '$windows' AND $timeFilter`;
+  expect(expandInfluxqlMacros(q, { ...range, variables: { window: "5m" } })).toBe(
+    `SELECT "orders" FROM "order_window" WHERE "window" = '5m' AND "x" = '5m' AND "y" = '$windows' AND time >= ${range.fromMs}ms and time <= ${range.toMs}ms`,
+  );
+});
+
+test("dashboardVariables() gives each templating variable's current value", () => {
+  expect(dashboardVariables({ templating: { list: [{ name: "window", current: { text: "1m", value: "1m" } }] } })).toEqual({ window: "1m" });
+  expect(dashboardVariables({ panels: [] })).toEqual({});
+  expect(() => dashboardVariables({ templating: { list: [{ name: "window" }] } })).toThrow("window has no current value");
 });

@@ -30,6 +30,8 @@ export interface InfluxqlTimeRange {
 export interface ExpandInfluxqlMacrosOptions extends InfluxqlTimeRange {
   /** The panel's `$__interval` in ms: a positive integer (Grafana never sends less than 1 ms). */
   intervalMs: number;
+  /** Dashboard variables by name, e.g. `{ window: "1m" }` (see `dashboardVariables`); default none. */
+  variables?: Readonly<Record<string, string>>;
 }
 
 /** One raw InfluxQL target of a dashboard panel, in panel order then target order. */
@@ -78,10 +80,16 @@ export function expandInfluxqlMacros(query: string, options: ExpandInfluxqlMacro
   }
 
   // Step 1, templateSrv: `$name` takes the longest run of word characters as the name,
-  // so `$__fromX` is an unknown variable and stays.
-  const browser = query.replace(/\$\{(__from|__to)\}|\$(__from|__to)(?!\w)/g, (_match, braced: string | undefined, bare: string | undefined) =>
-    String((braced ?? bare) === "__from" ? fromMs : toMs),
-  );
+  // so `$__fromX` is an unknown variable and stays; so does a dashboard variable not given.
+  const variables = options.variables ?? {};
+  const browser = query
+    .replace(/\$\{(__from|__to)\}|\$(__from|__to)(?!\w)/g, (_match, braced: string | undefined, bare: string | undefined) =>
+      String((braced ?? bare) === "__from" ? fromMs : toMs),
+    )
+    .replace(/\$\{(\w+)\}|\$(\w+)/g, (match, braced: string | undefined, bare: string | undefined) => {
+      const name = (braced ?? bare)!;
+      return Object.hasOwn(variables, name) && !name.startsWith("__") ? variables[name]! : match;
+    });
 
   // Step 2, models/query.go Build(): order matters.
   const intervalText = formatGrafanaInterval(intervalMs);
@@ -176,6 +184,22 @@ function roundInterval(intervalMs: number): number {
  * collapsed rows), skipping targets with `hide: true` as Grafana does.
  * Throws TypeError when the value is not a dashboard or a visible target has no raw query text.
  */
+/**
+ * The dashboard's variables (`templating.list`) at their current values, as Grafana sends them
+ * on the dashboard's first load: name → the current option's value.
+ */
+export function dashboardVariables(dashboardJson: unknown): Record<string, string> {
+  const list = isRecord(dashboardJson) && isRecord(dashboardJson.templating) && Array.isArray(dashboardJson.templating.list) ? dashboardJson.templating.list : [];
+  const out: Record<string, string> = {};
+  for (const variable of list) {
+    if (!isRecord(variable) || typeof variable.name !== "string") continue;
+    const current = isRecord(variable.current) ? variable.current.value : undefined;
+    if (typeof current !== "string") throw new TypeError(`dashboard variable ${variable.name} has no current value`);
+    out[variable.name] = current;
+  }
+  return out;
+}
+
 export function listPanelQueries(dashboardJson: unknown): PanelQuery[] {
   if (!isRecord(dashboardJson) || !Array.isArray(dashboardJson.panels)) {
     throw new TypeError("dashboard JSON must be an object with a panels array");
