@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import packageJson from "../../package.json" with { type: "json" };
-import { ConfigError, type ConfigOf, describeSettings, type Env, readConfig, type SettingsSpec } from "./config.ts";
+import { ConfigError, type ConfigOf, describeSettings, type Env, logSettings, readConfig, type SettingsSpec } from "./config.ts";
 
 /** What `--version` prints: the project's version (package.json) and the runtime's. */
 export function versionText(): string {
@@ -50,9 +50,8 @@ export function helpText(spec: CommandSpec<Record<string, FlagSpec>, SettingsSpe
       const left = `${f.short ? `-${f.short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.value ?? "VALUE"}` : ""}`;
       return `  ${left.padEnd(30)} ${f.describe}`;
     });
-  const settings = Object.keys(spec.settings).length > 0
-    ? `\n\nEnvironment:\n${describeSettings(spec.settings)}`
-    : "";
+  // Every worker logs through lib/runtime/worker-runtime.ts, so every one reads LOG_FORMAT.
+  const settings = `\n\nEnvironment:\n${describeSettings({ ...spec.settings, ...logSettings })}`;
   return `Usage: ${spec.usage}\n\n${spec.summary}\n\nOptions:\n${flags.join("\n")}${settings}\n`;
 }
 
@@ -80,6 +79,7 @@ export function parseCommand<F extends Record<string, FlagSpec>, S extends Setti
   if (values.version) return { kind: "version", text: versionText() };
   try {
     const config = readConfig(spec.settings, env);
+    readConfig(logSettings, env);
     return { kind: "run", flags: values as FlagValues<F>, config, positionals };
   } catch (error) {
     if (error instanceof ConfigError) return { kind: "error", message: error.message };

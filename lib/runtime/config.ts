@@ -270,3 +270,13 @@ export const opsSettings = {
     parse: parseDurationMs,
   },
 } satisfies SettingsSpec;
+
+/** How every worker logs (lib/runtime/worker-runtime.ts); lib/runtime/cli.ts adds it to every worker's settings. */
+export const logSettings = {
+  LOG_FORMAT: {
+    describe: "log lines: text (HH:MM:SS.mmm [worker] message, for people) or json (one object per line: time, level, worker, message, fields; for log shippers)",
+    form: "text or json",
+    default: "text",
+    parse: oneOf(["text", "json"] as const),
+  },
+} satisfies SettingsSpec;
