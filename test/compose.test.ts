@@ -274,8 +274,8 @@ describe("infra/compose.yaml", () => {
     for (const key of ["interval", "timeout", "retries", "start_period"] as const) expect(store.healthcheck![key]).toBeDefined();
   });
 
-  test("the workers that serve /readyz are checked on it, on their own METRICS_PORT; the others run workers/healthcheck.ts on their own script", () => {
-    const withReadyz = ["workers/aggregate.ts", "workers/lake-writer.ts"];
+  test("every worker is checked on /readyz, on its own METRICS_PORT", () => {
+    const withReadyz = ["workers/produce.ts", "workers/aggregate.ts", "workers/lake-writer.ts", "workers/compact.ts"];
     for (const [name, s] of workers) {
       const argv = asArgv(s.command);
       const env = s.environment ?? {};

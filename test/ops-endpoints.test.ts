@@ -4,7 +4,8 @@
  * while they drain a seeded topic, and what it stored must equal what the topic holds, counted
  * here by the validator and the test oracle; a SIGSTOPped aggregator fails a probe with a
  * timeout, as compose's does; an aggregator whose InfluxDB is down stops fetching and answers
- * /readyz with 503 and the reason after its stall time, and 200 again once InfluxDB is back.
+ * /readyz with 503 and the reason after its stall time, and 200 again once InfluxDB is back; the
+ * producer and the compactor report what they did while they run.
  */
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -261,3 +262,37 @@ test("an aggregator whose InfluxDB is down stops fetching and answers /readyz 50
     await aggregator.exited;
   }
 }, 120_000);
+
+test("the producer and the compactor serve /metrics and /readyz too: records acknowledged by kind, passes finished", async () => {
+  const topic = await uniqueTopic("ops-produce", 2);
+  const conn = await testConnection("ops-produce");
+  const lakeDir = join(scratch, `${topic}-lake`);
+  const producer = startWorker("workers/produce.ts", ["--rate", "200", "--count", "1000000", "--malformed-fraction", "0.1", "--seed", "35", "--metrics-port", "0", "--progress-every", "1s"], {
+    KAFKA_BROKERS: conn.brokers.join(","),
+    ORDERS_TOPIC: topic,
+  });
+  const lakeWriter = startWorker("workers/lake-writer.ts", ["--flush-interval", "500ms"], { KAFKA_BROKERS: conn.brokers.join(","), ORDERS_TOPIC: topic, LAKE_URI: lakeDir, LAKE_GROUP: `${topic}-lake` });
+  const compactor = startWorker("workers/compact.ts", ["--interval", "1s", "--close-after", "0s", "--metrics-port", "0"], { LAKE_URI: lakeDir });
+  try {
+    const producerUrl = await metricsUrl(producer);
+    const compactorUrl = await metricsUrl(compactor);
+    const kinds = (text: string) =>
+      Object.fromEntries([...text.matchAll(/^orderpulse_produced_records_total\{kind="(\w+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    const seen = await until("the producer to report valid and malformed records acknowledged", async () => {
+      const k = kinds(await (await fetch(`${producerUrl}/metrics`)).text());
+      return k.valid! > 100 && k.malformed! > 0 ? k : undefined;
+    });
+    expect(Object.keys(seen).sort()).toEqual(["duplicate", "late", "malformed", "valid"]);
+    expect(await probe(`${producerUrl}/readyz`)).toBe(200);
+    const passes = await until("the compactor to finish a pass that merged files", async () => {
+      const text = await (await fetch(`${compactorUrl}/metrics`)).text();
+      const ok = sampleOf(text, 'orderpulse_compaction_passes_total{result="ok"}')!;
+      return ok > 0 && sampleOf(text, "orderpulse_compaction_merges_total")! > 0 ? ok : undefined;
+    });
+    expect(passes).toBeGreaterThan(0);
+    expect(await probe(`${compactorUrl}/readyz`)).toBe(200);
+  } finally {
+    for (const w of [producer, lakeWriter, compactor]) w.kill();
+    await Promise.all([producer.exited, lakeWriter.exited, compactor.exited]);
+  }
+}, 90_000);

@@ -11,17 +11,19 @@
  * whose inputs another commit removed first is abandoned, never committed.
  */
 import { parseCommand } from "../lib/runtime/cli.ts";
-import { intParser, parseDurationMs, type SettingsSpec } from "../lib/runtime/config.ts";
+import { intParser, opsSettings, parseDurationMs, type SettingsSpec } from "../lib/runtime/config.ts";
+import { compactorOps, newCompactorProgress } from "../lib/lake/compactor-metrics.ts";
+import { serveWorkerOps } from "../lib/ops/worker-ops.ts";
 import { type CompactionSummary, LakeCompactor } from "../lib/lake/compactor.ts";
 import { cleanUpLog, DEFAULT_FILE_RETENTION_MS, DEFAULT_LOG_RETENTION_MS, vacuum } from "../lib/lake/delta-vacuum.ts";
 import { checkLakeWritable, lakeSettings, openLakeStore, untilLakeAnswers } from "../lib/lake/open-store.ts";
 import { transientLakeProblem } from "../lib/lake/writer-errors.ts";
 import { describeError, log, runMain } from "../lib/runtime/worker-runtime.ts";
-import { UsageError } from "../lib/runtime/flag-values.ts";
+import { flagValue, UsageError } from "../lib/runtime/flag-values.ts";
 
 const WORKER = "compact";
 
-const settings = { ...lakeSettings } satisfies SettingsSpec;
+const settings = { ...lakeSettings, ...opsSettings } satisfies SettingsSpec;
 
 const command = {
   usage: "bun run workers/compact.ts [--once | --interval DURATION] [options]",
@@ -32,6 +34,7 @@ const command = {
   flags: {
     once: { type: "boolean", describe: "one pass (merges, vacuum, log clean-up), then exit" },
     interval: { type: "string", value: "DURATION", describe: "time between passes when running continuously (default 1m)" },
+    "metrics-port": { type: "string", value: "PORT", describe: "serve /metrics, /healthz and /readyz on this port when running continuously (overrides METRICS_PORT)" },
     "target-size": { type: "string", value: "SIZE", describe: "input bytes per output file, e.g. 64MB, 512KB (default 64MB)" },
     "close-after": { type: "string", value: "DURATION", describe: "an hour partition is compacted once its end is this far in the past (default 10m)" },
     "min-files": { type: "string", value: "N", describe: "fewest small files in an hour worth a merge (default 2)" },
@@ -72,6 +75,7 @@ runMain(async (signal) => {
   };
   if (flags.once && flags.interval !== undefined) throw new UsageError("--once and --interval exclude each other: use one");
   const intervalMs = duration("interval", 60_000);
+  const metricsPort = flagValue("metrics-port", flags["metrics-port"], config.METRICS_PORT, intParser(0, 65_535));
   const targetBytes = flags["target-size"] === undefined ? 64 * 1024 * 1024 : parseSize(flags["target-size"]);
   const retention = {
     retentionMs: duration("retention", DEFAULT_FILE_RETENTION_MS),
@@ -105,8 +109,9 @@ runMain(async (signal) => {
     `lake ${lake.where}, target ${mb(targetBytes)} per file, ${flags.once ? "one pass" : `a pass every ${intervalMs} ms`}; ` +
       `vacuum retention ${retention.retentionMs} ms, log retention ${retention.logRetentionMs} ms`,
   );
-  const total = { compactions: 0, inputFiles: 0, rows: 0, bytesIn: 0, bytesOut: 0, conflicts: 0, deleted: 0, logDeleted: 0 };
-  let passes = 0;
+  const total = newCompactorProgress();
+  const ops = metricsPort === null || flags.once ? undefined : compactorOps(total, { intervalMs, stallMs: config.READY_STALL_TIMEOUT, now: () => Date.now() });
+  const served = ops && serveWorkerOps(ops, { port: metricsPort!, hostname: config.METRICS_HOST, now: () => Date.now(), log: (line) => log(WORKER, line) });
   let lastVacuumAt: number | undefined;
   const started = performance.now();
   try {
@@ -133,21 +138,23 @@ runMain(async (signal) => {
         // A full disk or an absent object store passes: a merge that did not commit is invisible to readers.
         const problem = transientLakeProblem(error);
         if (flags.once || problem === undefined) throw error;
-        passes += 1;
+        total.passes += 1;
+        total.failedPasses += 1;
         log(
           WORKER,
-          `pass ${passes}: ${problem === "disk-full" ? `no space left on the lake's disk under ${lake.where}` : `the object store of ${lake.where} does not answer`} ` +
+          `pass ${total.passes}: ${problem === "disk-full" ? `no space left on the lake's disk under ${lake.where}` : `the object store of ${lake.where} does not answer`} ` +
             `(${describeError(error)}); nothing was committed and readers are unaffected. Retrying at the next pass in ${intervalMs} ms`,
         );
         await sleepUnlessAborted(intervalMs, signal);
         continue;
       }
-      passes += 1;
+      total.passes += 1;
+      total.version = s.version;
       for (const k of ["compactions", "inputFiles", "rows", "bytesIn", "bytesOut", "conflicts"] as const) total[k] += s[k];
       const seconds = (performance.now() - passStart) / 1000;
       log(
         WORKER,
-        `pass ${passes}: ${s.compactions} merges of ${s.inputFiles} files (${s.rows} rows, ${mb(s.bytesIn)} → ${mb(s.bytesOut)}) in ${seconds.toFixed(2)} s` +
+        `pass ${total.passes}: ${s.compactions} merges of ${s.inputFiles} files (${s.rows} rows, ${mb(s.bytesIn)} → ${mb(s.bytesOut)}) in ${seconds.toFixed(2)} s` +
           (s.compactions > 0 ? ` = ${(s.bytesIn / 1e6 / seconds).toFixed(1)} MB/s` : "") +
           (s.conflicts > 0 ? `; ${s.conflicts} merges abandoned (another commit removed their inputs first)` : "") +
           (s.checkpointError !== undefined ? `; could not write a checkpoint (the next interval tries again): ${describeError(s.checkpointError)}` : "") +
@@ -158,10 +165,12 @@ runMain(async (signal) => {
     }
   } catch (error) {
     throw new Error(`the compactor stopped on an error: ${describeError(error)}`);
+  } finally {
+    await served?.close();
   }
   log(
     WORKER,
-    `stopped after ${passes} pass(es) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${total.compactions} merges, ` +
+    `stopped after ${total.passes} pass(es) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${total.compactions} merges, ` +
       `${total.inputFiles} files → ${total.compactions}, ${total.rows} rows, ${mb(total.bytesIn)} → ${mb(total.bytesOut)}; vacuum deleted ${total.deleted} files, log clean-up ${total.logDeleted}`,
   );
 });

@@ -9,7 +9,9 @@
  */
 import { rename, writeFile } from "node:fs/promises";
 import { type FlagSpec, parseCommand } from "../lib/runtime/cli.ts";
-import { ConfigError, kafkaSettings, topicSettings } from "../lib/runtime/config.ts";
+import { ConfigError, intParser, kafkaSettings, opsSettings, topicSettings } from "../lib/runtime/config.ts";
+import { producerOps } from "../lib/produce/producer-metrics.ts";
+import { serveWorkerOps } from "../lib/ops/worker-ops.ts";
 import { connectionFromConfig, describeConnection, ensureTopics, waitForBroker } from "../lib/kafka/client.ts";
 import { BatchProducer } from "../lib/kafka/batch-producer.ts";
 import { COMPRESSION_CODES, type Compression } from "../lib/kafka/record-batch.ts";
@@ -21,7 +23,7 @@ import { ChunkSender } from "../lib/produce/send-chunks.ts";
 import { MAX_JITTER_MS, type SimulatorOptions } from "../lib/event/simulator.ts";
 import { describeError } from "../lib/runtime/worker-runtime.ts";
 import { RecordFeed } from "../lib/produce/record-feed.ts";
-import { duration, fraction, UsageError, wholeNumber } from "../lib/runtime/flag-values.ts";
+import { duration, flagValue, fraction, UsageError, wholeNumber } from "../lib/runtime/flag-values.ts";
 
 /** How far ahead of the clock a paced stream without --start begins: covers connecting and warm-up. */
 const START_LEAD_MS = 2_000;
@@ -51,6 +53,7 @@ const flags = {
   batch: { type: "string", value: "N", describe: "most records per produce request. Default 8192" },
   "progress-every": { type: "string", value: "DUR", describe: "progress line on stderr this often. Default 5s" },
   "summary-json": { type: "string", value: "PATH", describe: "also write the summary as JSON to PATH (atomically)" },
+  "metrics-port": { type: "string", value: "PORT", describe: "serve /metrics, /healthz and /readyz on this port (overrides METRICS_PORT)" },
   "shutdown-timeout": { type: "string", value: "DUR", describe: "on stop, how long to wait for the broker to acknowledge what is in flight; then exit 1 saying how many events were not. Default 30s" },
 } satisfies Record<string, FlagSpec>;
 
@@ -58,6 +61,7 @@ const settings = {
   ...kafkaSettings,
   ORDERS_TOPIC: topicSettings.ORDERS_TOPIC,
   ORDERS_PARTITIONS: topicSettings.ORDERS_PARTITIONS,
+  ...opsSettings,
 };
 
 const SUMMARY = `Simulates a shop's order events (catalog, customers, daily traffic, flash sales) from a seed and
@@ -93,6 +97,7 @@ async function main(): Promise<number> {
   const durationMs = f.duration === undefined ? undefined : duration("duration", f.duration, 0);
   const batchSize = wholeNumber("batch", f.batch, 8192)!;
   const progressEveryMs = duration("progress-every", f["progress-every"], 5_000);
+  const metricsPort = flagValue("metrics-port", f["metrics-port"], config.METRICS_PORT, intParser(0, 65_535));
   const shutdownTimeoutMs = duration("shutdown-timeout", f["shutdown-timeout"], 30_000);
   // lz4: as fast to send as zstd here, and the aggregator reads it faster (lib/kafka/lz4-frame.ts).
   const compression = f.compression ?? "lz4";
@@ -180,6 +185,8 @@ async function main(): Promise<number> {
     signal: stop.signal,
     log,
   });
+  const ops = metricsPort === null ? undefined : producerOps(tally, () => sender.inFlightRecords, { stallMs: config.READY_STALL_TIMEOUT, now: () => Date.now() });
+  const served = ops && serveWorkerOps(ops, { port: metricsPort!, hostname: config.METRICS_HOST, now: () => Date.now(), log });
   let lastProgress = { atMs: 0, sent: 0 };
   const tty = process.stderr.isTTY === true;
   const progress = setInterval(() => {
@@ -201,6 +208,7 @@ async function main(): Promise<number> {
   const elapsedMs = performance.now() - t0;
   const cpu1 = { thread: process.threadCpuUsage(cpu0.thread), process: process.cpuUsage(cpu0.process) };
   clearInterval(progress);
+  await served?.close();
   if (tty) process.stderr.write("\n");
   feed.close();
   // Closing waits for the broker too: only for what is left of the deadline.

@@ -4,10 +4,10 @@
  * own since it started (a restart resets them, which Prometheus' `rate()` expects).
  */
 import { EventLoopDelay } from "../ops/event-loop-delay.ts";
+import { processMetrics } from "../ops/process-metrics.ts";
 import { type Histogram, MetricsRegistry, type Sample } from "../ops/prometheus.ts";
 import { type ProgressSample, ReadinessRule } from "../ops/readiness.ts";
 import type { WorkerOps } from "../ops/worker-ops.ts";
-import { peakRssBytes } from "../runtime/worker-runtime.ts";
 import type { AggregatorEngine } from "../window/aggregator-engine.ts";
 import type { ResultSink } from "../window/result-sink.ts";
 
@@ -61,11 +61,4 @@ export function aggregatorOps(engine: AggregatorEngine, sinks: readonly ResultSi
     readiness.observe(progress, options.now());
   };
   return { registry, readiness, sample, latency, stop: () => eventLoop.stop() };
-}
-
-/** Memory and event-loop delay, which every worker reports alike. */
-export function processMetrics(registry: MetricsRegistry, eventLoop: EventLoopDelay): void {
-  registry.gauge("orderpulse_process_resident_memory_bytes", "Resident memory of the process.", () => process.memoryUsage.rss());
-  registry.gauge("orderpulse_process_peak_resident_memory_bytes", "Largest resident memory of the process since it started.", () => peakRssBytes());
-  registry.gauge("orderpulse_event_loop_delay_seconds", "Largest delay of a 100 ms timer over the last 10 s: how long the worker answered nothing.", () => eventLoop.maxMs() / 1000);
 }

@@ -7,7 +7,7 @@ import { EventLoopDelay } from "../ops/event-loop-delay.ts";
 import { MetricsRegistry } from "../ops/prometheus.ts";
 import { ReadinessRule } from "../ops/readiness.ts";
 import type { WorkerOps } from "../ops/worker-ops.ts";
-import { processMetrics } from "./aggregator-metrics.ts";
+import { processMetrics } from "../ops/process-metrics.ts";
 import type { LakeWriterProgress } from "./run-lake-writer.ts";
 
 export function lakeWriterOps(writer: LakeWriter, progress: LakeWriterProgress, options: { stallMs: number; now: () => number }): WorkerOps {

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { ReadinessRule } from "./readiness.ts";
+import { ProgressRule, ReadinessRule } from "./readiness.ts";
 
 const STALL = 10_000;
 
@@ -44,4 +44,14 @@ test("ReadinessRule turns not ready when no fetch answered for longer than the s
 
 test("ReadinessRule refuses a stall time that is not positive", () => {
   expect(() => new ReadinessRule(0, 0)).toThrow(RangeError);
+});
+
+test("ProgressRule is ready while its count moves, and not once it stood still longer than the stall time", () => {
+  const rule = new ProgressRule(STALL, 0, "record acknowledged");
+  expect(rule.check(STALL).ready).toBe(true);
+  expect(rule.check(STALL + 1)).toEqual({ ready: false, reason: "no record acknowledged for 10.0 s" });
+  rule.observe(5, 12_000);
+  expect(rule.check(12_000)).toEqual({ ready: true, reason: "5 so far, the last 0.0 s ago" });
+  rule.observe(5, 22_001);
+  expect(rule.check(22_001).ready).toBe(false);
 });

@@ -65,3 +65,40 @@ export class ReadinessRule {
     return { ready: true, reason: `${assigned} partitions assigned, lag ${lag ?? "unknown"}` };
   }
 }
+
+/** What lib/ops/worker-ops.ts serves at /readyz: a rule with its stall time. */
+export interface ReadinessCheck {
+  readonly stallMs: number;
+  check(nowMs: number): Readiness;
+}
+
+/**
+ * Readiness of a worker that shows its progress as one growing count (records acknowledged by
+ * the broker, compaction passes finished): ready while the count moved within `stallMs`.
+ */
+export class ProgressRule implements ReadinessCheck {
+  readonly stallMs: number;
+  readonly #what: string;
+  #count = 0;
+  #movedAtMs: number;
+
+  /** `what`: the unit of progress, for the reason, e.g. "record acknowledged". */
+  constructor(stallMs: number, startMs: number, what: string) {
+    if (!(stallMs > 0)) throw new RangeError(`the stall time must be a positive number of ms: got ${stallMs}`);
+    this.stallMs = stallMs;
+    this.#movedAtMs = startMs;
+    this.#what = what;
+  }
+
+  observe(count: number, nowMs: number): void {
+    if (count !== this.#count) this.#movedAtMs = nowMs;
+    this.#count = count;
+  }
+
+  check(nowMs: number): Readiness {
+    const quietMs = nowMs - this.#movedAtMs;
+    return quietMs > this.stallMs
+      ? { ready: false, reason: `no ${this.#what} for ${(quietMs / 1000).toFixed(1)} s` }
+      : { ready: true, reason: `${this.#count} so far, the last ${(quietMs / 1000).toFixed(1)} s ago` };
+  }
+}

@@ -4,11 +4,11 @@
  */
 import { type OpsServer, startOpsServer } from "./ops-server.ts";
 import type { MetricsRegistry } from "./prometheus.ts";
-import type { ReadinessRule } from "./readiness.ts";
+import type { ReadinessCheck } from "./readiness.ts";
 
 export interface WorkerOps {
   registry: MetricsRegistry;
-  readiness: ReadinessRule;
+  readiness: ReadinessCheck;
   /** Samples the worker's progress into `readiness`. */
   sample(): void;
   /** Stops the ops' own timers. */
