@@ -56,6 +56,20 @@ async function probe(url: string, timeoutMs = 1_000): Promise<number | "timeout"
   }
 }
 
+/** An aggregator's environment on `topic`, its state in files under the scratch directory. */
+function aggregatorEnv(conn: { brokers: string[] }, topic: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    KAFKA_BROKERS: conn.brokers.join(","),
+    ORDERS_TOPIC: topic,
+    DLQ_TOPIC: `${topic}.dlq`,
+    LATE_TOPIC: `${topic}.late`,
+    STATE_STORE: "file",
+    CHECKPOINT_DIR: join(scratch, "checkpoints"),
+    AGGREGATE_GROUP: `${topic}-agg`,
+    ...extra,
+  };
+}
+
 function recentStream(seed: number) {
   return {
     seed,
@@ -73,14 +87,13 @@ test("VictoriaMetrics scrapes the aggregator's and the lake writer's /metrics, a
   const topic = await uniqueTopic("ops-scrape", 3);
   const conn = await testConnection("ops-scrape");
   await produceSimulated(conn, topic, 3_000, recentStream(31));
-  const env = { KAFKA_BROKERS: conn.brokers.join(","), ORDERS_TOPIC: topic, DLQ_TOPIC: `${topic}.dlq`, LATE_TOPIC: `${topic}.late` };
-  const aggregator = startWorker("workers/aggregate.ts", ["--sink", `jsonl:${join(scratch, `${topic}.jsonl`)}`, "--metrics-port", "0"], {
-    ...env,
-    STATE_STORE: "file",
-    CHECKPOINT_DIR: join(scratch, "checkpoints"),
-    AGGREGATE_GROUP: `${topic}-agg`,
+  const aggregator = startWorker("workers/aggregate.ts", ["--sink", `jsonl:${join(scratch, `${topic}.jsonl`)}`, "--metrics-port", "0"], aggregatorEnv(conn, topic));
+  const lakeWriter = startWorker("workers/lake-writer.ts", ["--flush-interval", "1s", "--metrics-port", "0"], {
+    KAFKA_BROKERS: conn.brokers.join(","),
+    ORDERS_TOPIC: topic,
+    LAKE_URI: join(scratch, `${topic}-lake`),
+    LAKE_GROUP: `${topic}-lake`,
   });
-  const lakeWriter = startWorker("workers/lake-writer.ts", ["--flush-interval", "1s", "--metrics-port", "0"], { ...env, LAKE_URI: join(scratch, `${topic}-lake`), LAKE_GROUP: `${topic}-lake` });
   try {
     const targets = { aggregate: await metricsUrl(aggregator), "lake-writer": await metricsUrl(lakeWriter) };
     const config = join(scratch, "scrape.yaml");
@@ -174,16 +187,7 @@ test("a SIGSTOPped aggregator fails its readiness probe at once (a timeout), and
   const conn = await testConnection("ops-sigstop");
   await produceSimulated(conn, topic, 200, recentStream(32));
   const producing = new AbortController();
-  const aggregator = startWorker("workers/aggregate.ts", ["--sink", `jsonl:${join(scratch, `${topic}.jsonl`)}`, "--metrics-port", "0"], {
-    KAFKA_BROKERS: conn.brokers.join(","),
-    ORDERS_TOPIC: topic,
-    DLQ_TOPIC: `${topic}.dlq`,
-    LATE_TOPIC: `${topic}.late`,
-    READY_STALL_TIMEOUT: "3s",
-    STATE_STORE: "file",
-    CHECKPOINT_DIR: join(scratch, "checkpoints"),
-    AGGREGATE_GROUP: `${topic}-agg`,
-  });
+  const aggregator = startWorker("workers/aggregate.ts", ["--sink", `jsonl:${join(scratch, `${topic}.jsonl`)}`, "--metrics-port", "0"], aggregatorEnv(conn, topic, { READY_STALL_TIMEOUT: "3s" }));
   let produced: Promise<void> | undefined;
   try {
     const url = await metricsUrl(aggregator);
@@ -221,19 +225,7 @@ test("an aggregator whose InfluxDB is down stops fetching and answers /readyz 50
   const aggregator = startWorker(
     "workers/aggregate.ts",
     ["--sink", "influx", "--influx-buffer", "100", "--emit-interval", "200ms", "--metrics-port", "0"],
-    {
-      KAFKA_BROKERS: conn.brokers.join(","),
-      ORDERS_TOPIC: topic,
-      DLQ_TOPIC: `${topic}.dlq`,
-      LATE_TOPIC: `${topic}.late`,
-      READY_STALL_TIMEOUT: "3s",
-      STATE_STORE: "file",
-      CHECKPOINT_DIR: join(scratch, "checkpoints"),
-      AGGREGATE_GROUP: `${topic}-agg`,
-      INFLUX_URL: influx.url,
-      INFLUX_API: "v1",
-      INFLUX_DB: "ops",
-    },
+    aggregatorEnv(conn, topic, { READY_STALL_TIMEOUT: "3s", INFLUX_URL: influx.url, INFLUX_API: "v1", INFLUX_DB: "ops" }),
   );
   try {
     const url = await metricsUrl(aggregator);
