@@ -155,19 +155,29 @@ test("VictoriaMetrics scrapes the aggregator's and the lake writer's /metrics, a
     });
     expect(stored).toEqual(expected);
 
-    // The per-partition lag, the process gauges and the latency histogram are scraped too.
-    for (const selector of [
+    // The per-partition lag, the process gauges and the latency histogram are scraped too; the
+    // commit age once the lake writer committed (its rows count when read, before the commit).
+    const gauges = [
       'orderpulse_consumer_lag_records{job="aggregate",partition="0"}',
       'orderpulse_consumer_lag_records{job="lake-writer",partition="2"}',
       'orderpulse_process_resident_memory_bytes{job="lake-writer"}',
       'orderpulse_event_loop_delay_seconds{job="aggregate"}',
       'orderpulse_emission_latency_seconds_count{job="aggregate"}',
       'orderpulse_lake_commit_age_seconds{job="lake-writer"}',
-    ]) {
-      expect({ selector, series: (await vm.export(selector)).length }).toEqual({ selector, series: 1 });
-    }
-    expect(await latest('orderpulse_consumer_lag_records{job="aggregate",partition="0"}')).toBe(0);
-    expect(await latest('orderpulse_emission_latency_seconds_count{job="aggregate"}')).toBeGreaterThan(0);
+    ];
+    const seriesOf = async () => Object.fromEntries(await Promise.all(gauges.map(async (g) => [g, (await vm.export(g)).length] as const)));
+    await until("every gauge and the histogram to be scraped", async () => (Object.values(await seriesOf()).every((n) => n === 1) ? true : undefined)).catch(async () => {
+      expect(await seriesOf()).toEqual(Object.fromEntries(gauges.map((g) => [g, 1])));
+    });
+    // Caught up: lag 0 at a fetch after the last record; sampled latencies by then.
+    const settled = async () => ({
+      lag: await latest('orderpulse_consumer_lag_records{job="aggregate",partition="0"}'),
+      latencySamples: ((await latest('orderpulse_emission_latency_seconds_count{job="aggregate"}')) ?? 0) > 0,
+    });
+    await until("the aggregator's lag to be scraped at 0, with sampled latencies", async () => {
+      const now = await settled();
+      return now.lag === 0 && now.latencySamples ? true : undefined;
+    }).catch(async () => expect(await settled()).toEqual({ lag: 0, latencySamples: true }));
 
     // Both answer their probes: alive and ready (caught up, lag 0).
     for (const url of Object.values(targets)) {
@@ -195,10 +205,9 @@ test("a SIGSTOPped aggregator fails its readiness probe at once (a timeout), and
     // Records keep coming while it is stopped: lag that nothing processes.
     produced = produceSimulated(conn, topic, 1_000_000, { ...recentStream(33), startMs: Date.now() - 60_000 }, { perSecond: 100, signal: producing.signal });
     aggregator.kill("SIGSTOP");
-    const stoppedAt = Date.now();
+    // The first probe after the stop: no answer within a health check's timeout, so the check fails.
     expect(await probe(`${url}/readyz`)).toBe("timeout");
     expect(await probe(`${url}/healthz`)).toBe("timeout");
-    expect(Date.now() - stoppedAt).toBeLessThan(3_000);
     aggregator.kill("SIGCONT");
     const before = sampleOf(await (await fetch(`${url}/metrics`)).text(), "orderpulse_records_read_total")!;
     await until("the aggregator to process again and answer 200", async () => {
