@@ -152,16 +152,24 @@ for (const kind of LAKE_KINDS) {
       const args = ["--interval", "50ms", "--target-size", "48KB", "--close-after", "0s"];
       let kills = 0;
       let mergesSeen = 0;
+      let knownVersion = before.version;
       const OUTPUT = /c\d+-\d+-[0-9a-f]{8}\.parquet$/;
       for (; kills < 10; kills++) {
         const compactor = startWorker("workers/compact.ts", args, lake.env);
         // On a local directory the first five kills come the moment a merge's output appears (inotify):
-        // between the output and its commit. Otherwise at a random moment of the pass.
+        // between the output and its commit. On S3 the last five come the moment a new version is
+        // in the log (or after 10 s), so that some kills land after a pass committed, however slow
+        // the store is under load: random delays alone (50-600 ms) all fell before the first
+        // commit twice on a loaded CI machine. Otherwise at a random moment of the pass.
         const atOutput = kind === "local" && kills < 5;
+        const atCommit = kind !== "local" && kills >= 5;
         const watcher = atOutput ? watch(lake.uri, { recursive: true }, (_event, name) => OUTPUT.test(String(name)) && compactor.kill("SIGKILL")) : undefined;
         await compactor.waitForLog(/lake .*target/);
-        if (!atOutput) await Bun.sleep(prng.int(50, 600));
-        else await Promise.race([compactor.exited, Bun.sleep(10_000)]);
+        if (atOutput) await Promise.race([compactor.exited, Bun.sleep(10_000)]);
+        else if (atCommit) {
+          const deadline = Date.now() + 10_000;
+          while (Date.now() < deadline && (await readCommit(store, knownVersion + 1)) === undefined) await Bun.sleep(20);
+        } else await Bun.sleep(prng.int(50, 600));
         watcher?.close();
         compactor.kill("SIGKILL");
         expect(await compactor.exited).not.toBe(0);
@@ -169,7 +177,11 @@ for (const kind of LAKE_KINDS) {
         const read = await readLake(store, { topic });
         expect(checkLakeRows(read.rows, expected)).toEqual([]);
         expect(read.nextOffsets).toEqual(before.nextOffsets);
+        knownVersion = read.version;
       }
+      // The merges the killed compactors committed, from the table itself: a kill between a commit
+      // and its log line leaves no line.
+      const mergesCommitted = (await commits(store, knownVersion)).slice(before.version + 1).filter(isCompaction).length;
       // Outputs of merges a kill interrupted before their commit: in storage, in no version.
       const interrupted = (await listHourFiles(store)).filter((f) => /\/c\d+-\d+-[0-9a-f]{8}\.parquet$/.test(f) && !before.files.includes(f));
       const referenced = new Set((await readLake(store)).files);
@@ -181,11 +193,11 @@ for (const kind of LAKE_KINDS) {
       expect(checkLakeRows(after.rows, expected)).toEqual([]);
       expect(after.files.filter(inStreamHours).length).toBeLessThan(smallFiles / 2);
       expect((await listHourFiles(store)).sort()).toEqual(after.files);
-      expect(mergesSeen).toBeGreaterThan(0);
+      expect(mergesCommitted).toBeGreaterThan(0);
       // The kills at an output's appearance left merges uncommitted: killed mid-commit.
       if (kind === "local") expect(orphanOutputs).toBeGreaterThan(0);
       console.log(
-        `[lake-compact-kill ${kind}] ${kills} kills, ${mergesSeen} merges logged before them, ${orphanOutputs} merge outputs left uncommitted by a kill; ` +
+        `[lake-compact-kill ${kind}] ${kills} kills, ${mergesSeen} merges logged before them, ${mergesCommitted} compaction commits, ${orphanOutputs} merge outputs left uncommitted by a kill; ` +
           `${smallFiles} small files → ${after.files.length}; table v${after.version}`,
       );
     }, 180_000);
