@@ -6,7 +6,8 @@
  * `bun run pipeline` runs, and startup is gated on health.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Ajv2019 from "ajv/dist/2019.js";
 import { DockerfileParser } from "dockerfile-ast";
@@ -45,11 +46,13 @@ interface Service {
   restart?: string;
   ports?: string[];
   volumes?: string[];
+  secrets?: string[];
   deploy?: { resources?: { limits?: { cpus?: string; memory?: string } } };
 }
 interface ComposeFile {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
+  secrets: Record<string, { file: string }>;
 }
 
 const composeText = read("infra/compose.yaml");
@@ -78,6 +81,7 @@ const IMAGE_COMMANDS: Record<string, Record<string, string>> = {
   "influxdb:2.7.12": {
     influx:
       "influxdata-docker influxdb/2.7/Dockerfile installs the influx CLI 2.7.5 into /usr/local/bin; its entrypoint.sh itself waits with `influx ping`",
+    "/bin/bash": "the same Dockerfile is FROM debian (trixie-slim) and its entrypoint.sh is a bash script; grep, sed and cut, which ensure-tokens.sh runs, are Debian essentials",
   },
   "grafana/grafana:12.3.1": {
     curl: "grafana's Dockerfile (Alpine variant, the default) runs `apk add ... bash curl tzdata`",
@@ -94,6 +98,44 @@ const IMAGE_COMMANDS: Record<string, Record<string, string>> = {
     bash: "oven/bun's default tag is its dockerhub/debian image, FROM debian (not slim), whose essential packages include bash, coreutils (head) and grep",
   },
 };
+
+/**
+ * The `*_FILE` variables each third-party image reads a secret from, and how we know. (The
+ * workers' own are checked against their --help below.)
+ */
+const IMAGE_FILE_VARIABLES: Record<string, Record<string, string>> = {
+  "influxdb:2.7.12": {
+    DOCKER_INFLUXDB_INIT_PASSWORD_FILE: "influxdata-docker influxdb/2.7/entrypoint.sh: `DOCKER_INFLUXDB_INIT_PASSWORD=$(cat \"${DOCKER_INFLUXDB_INIT_PASSWORD_FILE}\")` before setup",
+    DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE: "the same entrypoint.sh, for DOCKER_INFLUXDB_INIT_ADMIN_TOKEN (setup's --token)",
+    // Not the image's: infra/influxdb/ensure-tokens.sh, which influxdb-init runs in this image, reads it.
+    INFLUX_ADMIN_TOKEN_FILE: "infra/influxdb/ensure-tokens.sh (ours)",
+  },
+  "grafana/grafana:12.3.1": {
+    GF_SECURITY_ADMIN_PASSWORD__FILE: "grafana packaging/docker/run.sh exports every GF_<NAME>__FILE as GF_<NAME> from the file (`$(< \"${!VAR_NAME_FILE}\")`)",
+  },
+  "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z": {
+    MINIO_ROOT_PASSWORD_FILE: "minio cmd/common-main.go loadEnvVarsFromFiles: config.EnvRootPasswordFile = MINIO_ROOT_PASSWORD_FILE, read with readFromSecret (an absolute path as is)",
+  },
+};
+
+/**
+ * Which services may read each secret: a secret's only readers are the server it belongs to and
+ * the one-shot init that sets up least-privilege credentials with it. The workers get only their
+ * own, narrower credential.
+ */
+const SECRET_READERS: Record<string, string[]> = {
+  influx_admin_password: ["influxdb"],
+  influx_admin_token: ["influxdb", "influxdb-init"],
+  grafana_admin_password: ["grafana"],
+  objectstore_root_password: ["objectstore", "objectstore-init"],
+  lake_secret_key: ["compactor", "lake-writer", "objectstore-init"],
+};
+
+/** Every `/run/secrets/<name>` a service's environment, command or entrypoint names. */
+function secretsNamed(service: Service): Set<string> {
+  const text = JSON.stringify([service.environment ?? {}, service.command ?? [], service.entrypoint ?? []]);
+  return new Set([...text.matchAll(/\/run\/secrets\/([a-z_]+)/g)].map((m) => m[1]!));
+}
 
 function imageKey(service: Service): string {
   return isWorker(service) ? WORKER_IMAGE : service.image!;
@@ -167,23 +209,24 @@ const NOT_IN_PIPELINE: Record<string, string[]> = {
 const MUST_SET: Record<string, string> = {
   KAFKA_BROKERS: "the default 127.0.0.1:9092 is the container itself; the broker is kafka:19092",
   INFLUX_URL: "unset means no InfluxDB sink",
-  INFLUX_TOKEN: "InfluxDB 2.x refuses writes without it",
+  INFLUX_TOKEN_FILE: "InfluxDB 2.x refuses writes without a token; the stack's is a file (influxdb-init's write-only token)",
   LAKE_URI: "the default data/lake/orders is a directory inside the container, gone with it; the stack's lake is in the object store",
   AWS_ENDPOINT_URL: "unset means AWS S3 itself; the stack's object store is objectstore:9000",
+  AWS_SECRET_ACCESS_KEY_FILE: "the lake user's secret key, the compose secret lake_secret_key",
 };
 
 /** Variables a worker reads but compose leaves unset, on purpose. */
 const UNSET_ON_PURPOSE: Record<string, string> = {
   CHECKPOINT_DIR: "STATE_STORE=kafka: the aggregator's state is in its changelog topic, not in files",
   CHANGELOG_TOPIC: "the default <AGGREGATE_GROUP>-<ORDERS_TOPIC>-changelog",
-  INFLUX_TOKEN_FILE: "INFLUX_TOKEN is set instead",
+  INFLUX_TOKEN: "a token in the environment shows in docker inspect; INFLUX_TOKEN_FILE is set instead",
   INFLUX_DB: "InfluxDB 1.x only; the stack runs 2.7 (INFLUX_API=v2)",
   INFLUX_RP: "InfluxDB 1.x only",
   INFLUX_USER: "InfluxDB 1.x only",
   INFLUX_PASSWORD: "InfluxDB 1.x only",
   INFLUX_PASSWORD_FILE: "InfluxDB 1.x only",
-  AWS_SECRET_ACCESS_KEY_FILE: "AWS_SECRET_ACCESS_KEY is set instead, as INFLUX_TOKEN is (the stack uses no compose secrets)",
-  AWS_SESSION_TOKEN: "the object store's root keys are long-lived; there is no session",
+  AWS_SECRET_ACCESS_KEY: "a key in the environment shows in docker inspect; AWS_SECRET_ACCESS_KEY_FILE is set instead",
+  AWS_SESSION_TOKEN: "the lake user's keys are long-lived; there is no session",
   ORDERPULSE_PARENT_PID: "set by bun run pipeline for its children, which watch it; compose has no such supervisor",
   // The stack's broker speaks PLAINTEXT on its compose network (KAFKA_SECURITY_PROTOCOL's default).
   KAFKA_SASL_USERNAME: "SASL applies only with KAFKA_SECURITY_PROTOCOL=SASL_*; the stack's broker is PLAINTEXT",
@@ -230,15 +273,73 @@ describe("infra/compose.yaml", () => {
     expect(dotEnvExample.get("COMPOSE_FILE")).toBe("infra/compose.yaml");
   });
 
-  test("secrets have no default in the compose file: a missing one stops compose with its name", () => {
-    for (const secret of ["INFLUX_TOKEN", "INFLUX_ADMIN_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD", "MINIO_ROOT_PASSWORD"]) {
-      const refs = [...composeText.matchAll(new RegExp(`\\$\\{${secret}([^}]*)\\}`, "g"))].map((m) => m[1]!);
-      expect(refs.length).toBeGreaterThan(0);
-      for (const ref of refs) expect(ref).toStartWith(":?");
+  test("no password, token or secret key is in an environment variable: each service reads it from a file", () => {
+    const secretName = /PASSWORD|TOKEN|SECRET/;
+    for (const [name, s] of Object.entries(raw.services)) {
+      for (const [variable, value] of Object.entries(s.environment ?? {})) {
+        // A *_FILE or *_DIR variable holds a path; anything else named like a secret would hold one.
+        if (secretName.test(variable)) expect({ name, variable }).toEqual({ name, variable: expect.stringMatching(/_(FILE|DIR)$/) });
+        // Nor does a value take one from .env.
+        const used = interpolate(String(value), Object.fromEntries(dotEnvExample)).variables;
+        expect({ name, variable, fromEnv: used.filter((v) => secretName.test(v)) }).toEqual({ name, variable, fromEnv: [] });
+      }
     }
-    const env = Object.fromEntries(dotEnvExample);
-    delete env.INFLUX_TOKEN;
-    expect(() => interpolateAll(raw, env)).toThrow(/INFLUX_TOKEN/);
+    for (const [key] of dotEnvExample) expect({ key, secretLike: /PASSWORD|TOKEN|SECRET/.test(key) }).toEqual({ key, secretLike: false });
+  });
+
+  test("each secret goes to the services that need it, and to no other", () => {
+    const readers = new Map<string, string[]>();
+    for (const [name, s] of Object.entries(compose.services)) {
+      const listed = new Set(s.secrets ?? []);
+      // A service lists exactly the secrets it reads: no grant goes unused, none is missing.
+      expect({ name, listed: [...listed].sort() }).toEqual({ name, listed: [...secretsNamed(s)].sort() });
+      for (const secret of listed) readers.set(secret, [...(readers.get(secret) ?? []), name]);
+    }
+    expect(Object.fromEntries([...readers].map(([secret, names]) => [secret, names.sort()]))).toEqual(SECRET_READERS);
+    // The *_FILE variables of third-party images are ones each image reads.
+    for (const [name, s] of Object.entries(compose.services)) {
+      if (isWorker(s)) continue;
+      for (const variable of Object.keys(s.environment ?? {}).filter((v) => v.endsWith("_FILE"))) {
+        expect({ name, variable, readByImage: variable in (IMAGE_FILE_VARIABLES[s.image!] ?? {}) }).toEqual({ name, variable, readByImage: true });
+      }
+    }
+  });
+
+  test("every secret is a file in infra/secrets that infra/make-secrets.sh creates", () => {
+    const made = /^names="([^"]+)"$/m.exec(read("infra/make-secrets.sh"))?.[1]?.split(" ");
+    expect(made?.sort()).toEqual(Object.keys(SECRET_READERS).sort());
+    expect(raw.secrets).toEqual(Object.fromEntries(Object.keys(SECRET_READERS).map((n) => [n, { file: `./secrets/${n}` }])));
+    // Never committed.
+    expect(read(".gitignore").split("\n")).toContain("/infra/secrets/");
+  });
+
+  test("the aggregator writes with the write-only token and Grafana reads with the read-only one, each from its own volume", () => {
+    const mounts = (service: string) => (compose.services[service]!.volumes ?? []).filter((v) => v.startsWith("influx-"));
+    const init = compose.services["influxdb-init"]!;
+    expect(mounts("influxdb-init").sort()).toEqual(["influx-reader-token:/tokens/reader", "influx-writer-token:/tokens/writer"]);
+    expect([init.environment!.WRITER_TOKEN_DIR, init.environment!.READER_TOKEN_DIR]).toEqual(["/tokens/writer", "/tokens/reader"]);
+    expect(mounts("aggregator")).toEqual(["influx-writer-token:/run/orderpulse/influx-writer:ro"]);
+    expect(compose.services.aggregator!.environment!.INFLUX_TOKEN_FILE).toBe("/run/orderpulse/influx-writer/token");
+    expect(mounts("grafana")).toEqual(["influx-reader-token:/run/orderpulse/influx-reader:ro"]);
+    const datasource = read("infra/grafana/provisioning/datasources/influxdb.yaml");
+    expect(datasource).toContain('httpHeaderValue1: "Token $__file{/run/orderpulse/influx-reader/token}"');
+    // Nobody else mounts a token volume.
+    for (const name of Object.keys(compose.services).filter((n) => !["influxdb-init", "aggregator", "grafana"].includes(n))) {
+      expect({ name, mounts: mounts(name) }).toEqual({ name, mounts: [] });
+    }
+    // The script makes a write permission for the writer's directory and a read one for the reader's.
+    const script = read("infra/influxdb/ensure-tokens.sh");
+    expect(script).toContain('ensure writer "$WRITER_TOKEN_DIR" --write-bucket ');
+    expect(script).toContain('ensure reader "$READER_TOKEN_DIR" --read-bucket ');
+    // And runs on the image's bash, mounted read-only from the repository.
+    expect(asArgv(init.entrypoint as string[])).toEqual(["/bin/bash", "/orderpulse/ensure-tokens.sh"]);
+    expect(init.volumes).toContain("./influxdb/ensure-tokens.sh:/orderpulse/ensure-tokens.sh:ro");
+    expect(Bun.spawnSync(["bash", "-n", join(repoRoot, "infra/influxdb/ensure-tokens.sh")]).exitCode).toBe(0);
+    // Every variable it requires is set for it, and the org and bucket are the aggregator's.
+    const required = /for variable in ([A-Z_ ]+); do/.exec(script)![1]!.trim().split(/\s+/);
+    expect(Object.keys(init.environment!).sort()).toEqual(required.sort());
+    const agg = compose.services.aggregator!.environment!;
+    expect([init.environment!.INFLUX_ORG, init.environment!.INFLUX_BUCKET, init.environment!.INFLUX_HOST]).toEqual([agg.INFLUX_ORG, agg.INFLUX_BUCKET, agg.INFLUX_URL]);
   });
 
   test("every image is pinned by tag, and the third-party ones are the documented ones", () => {
@@ -263,6 +364,8 @@ describe("infra/compose.yaml", () => {
     const shell = asArgv(bucketInit.entrypoint as string[])[0]!;
     expect(IMAGE_COMMANDS[imageKey(bucketInit)]).toHaveProperty([shell]);
     expect(IMAGE_COMMANDS[imageKey(bucketInit)]).toHaveProperty(["mc"]);
+    const tokenInit = compose.services["influxdb-init"]!;
+    expect(IMAGE_COMMANDS[imageKey(tokenInit)]).toHaveProperty([asArgv(tokenInit.entrypoint as string[])[0]!]);
   });
 
   test("the object store's health check asks MinIO whether it can take writes, not only whether it runs", () => {
@@ -321,12 +424,13 @@ describe("infra/compose.yaml", () => {
       if ("KAFKA_BROKERS" in env) {
         expect({ name, deps: Object.keys(s.depends_on ?? {}).sort() }).toEqual({ name, deps: expect.arrayContaining(["kafka", "kafka-init"]) });
       }
-      if ("INFLUX_URL" in env) expect(Object.keys(s.depends_on ?? {})).toContain("influxdb");
+      if ("INFLUX_URL" in env) expect(Object.keys(s.depends_on ?? {})).toEqual(expect.arrayContaining(["influxdb", "influxdb-init"]));
       if (String(env.LAKE_URI ?? "").startsWith("s3://")) {
         expect({ name, deps: Object.keys(s.depends_on ?? {}) }).toEqual({ name, deps: expect.arrayContaining(["objectstore", "objectstore-init"]) });
       }
     }
-    expect(Object.keys(compose.services.grafana!.depends_on ?? {})).toEqual(["influxdb"]);
+    expect(Object.keys(compose.services.grafana!.depends_on ?? {})).toEqual(["influxdb", "influxdb-init"]);
+    expect(compose.services["influxdb-init"]!.depends_on).toEqual({ influxdb: { condition: "service_healthy" } });
     // The bucket exists before the lake writer or the compactor starts: its init runs once the
     // store is healthy, and they wait for the init to have finished with 0.
     expect(compose.services["objectstore-init"]!.depends_on).toEqual({ objectstore: { condition: "service_healthy" } });
@@ -340,6 +444,7 @@ describe("infra/compose.yaml", () => {
     const store = compose.services.objectstore!;
     const storeEnv = store.environment!;
     const script = asArgv(compose.services["objectstore-init"]!.command as string[]).join("\n");
+    const initEnv = compose.services["objectstore-init"]!.environment!;
     const uris = new Set<string>();
     for (const name of ["lake-writer", "compactor"]) {
       const env = compose.services[name]!.environment!;
@@ -349,14 +454,17 @@ describe("infra/compose.yaml", () => {
       // The store by its service name and the port its S3 API listens on inside the network.
       const endpoint = new URL(String(env.AWS_ENDPOINT_URL));
       expect({ name, protocol: endpoint.protocol, host: endpoint.hostname, port: endpoint.port }).toEqual({ name, protocol: "http:", host: "objectstore", port: "9000" });
-      expect({ name, keys: [env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY] }).toEqual({ name, keys: [storeEnv.MINIO_ROOT_USER, storeEnv.MINIO_ROOT_PASSWORD] });
+      // The lake's own user, which objectstore-init makes with the same key and secret; not root.
+      expect({ name, keys: [env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY_FILE] }).toEqual({ name, keys: [initEnv.LAKE_ACCESS_KEY, "/run/secrets/lake_secret_key"] });
+      expect({ name, root: env.AWS_ACCESS_KEY_ID === storeEnv.MINIO_ROOT_USER }).toEqual({ name, root: false });
       expect({ name, region: env.AWS_REGION }).toEqual({ name, region: "us-east-1" });
       // LAKE_DIR is refused by the workers now (lib/lake/open-store.ts).
       expect({ name, lakeDir: "LAKE_DIR" in env }).toEqual({ name, lakeDir: false });
     }
     expect(uris.size).toBe(1);
     const bucket = new URL([...uris][0]!).hostname;
-    expect(script).toContain(`mc mb --ignore-existing "lake/${bucket}"`);
+    expect(script).toContain(`bucket="${bucket}"`);
+    expect(script).toContain('mc mb --ignore-existing "lake/$bucket"');
     expect(script).toContain("mc alias set lake http://objectstore:9000");
     // 9000 is also the port the host reaches the API on, bound like every other published port.
     expect(store.ports).toEqual([
@@ -469,13 +577,22 @@ describe("infra/compose.yaml", () => {
     expect(mounts("influxdb")).toEqual(expect.arrayContaining(["influxdb-data:/var/lib/influxdb2", "influxdb-config:/etc/influxdb2"]));
     expect(mounts("grafana")).toContain("grafana-data:/var/lib/grafana");
     expect(mounts("objectstore")).toEqual(["objectstore-data:/data"]);
-    expect([mounts("aggregator"), compose.services.aggregator!.environment!.STATE_STORE]).toEqual([[], "kafka"]);
-    for (const [name] of workers) expect({ name, mounts: mounts(name) }).toEqual({ name, mounts: [] });
+    // The aggregator's one mount is its read-only token (checked above); its state is in Kafka.
+    expect([mounts("aggregator"), compose.services.aggregator!.environment!.STATE_STORE]).toEqual([["influx-writer-token:/run/orderpulse/influx-writer"], "kafka"]);
+    for (const [name] of workers.filter(([n]) => n !== "aggregator")) expect({ name, mounts: mounts(name) }).toEqual({ name, mounts: [] });
     // The lake volume is gone: nothing mounts a volume named lake.
     for (const name of Object.keys(compose.services)) {
       expect({ name, lake: mounts(name).some((m) => m.split(":")[0] === "lake") }).toEqual({ name, lake: false });
     }
-    expect(Object.keys(compose.volumes).sort()).toEqual(["grafana-data", "influxdb-config", "influxdb-data", "kafka-data", "objectstore-data"]);
+    expect(Object.keys(compose.volumes).sort()).toEqual([
+      "grafana-data",
+      "influx-reader-token",
+      "influx-writer-token",
+      "influxdb-config",
+      "influxdb-data",
+      "kafka-data",
+      "objectstore-data",
+    ]);
   });
 
   test("Grafana gets the provisioning mounts and the variables infra/grafana/README.md asks for", () => {
@@ -485,15 +602,16 @@ describe("infra/compose.yaml", () => {
     );
     expect(existsSync(join(repoRoot, "infra/grafana/provisioning/datasources/influxdb.yaml"))).toBe(true);
     const env = g.environment!;
+    expect(Object.keys(env).filter((v) => v.startsWith("INFLUX_")).sort()).toEqual(["INFLUX_BUCKET", "INFLUX_URL"]);
     expect(env.INFLUX_URL).toBe(compose.services.aggregator!.environment!.INFLUX_URL);
     expect(env.INFLUX_BUCKET).toBe(compose.services.aggregator!.environment!.INFLUX_BUCKET);
-    expect(env.INFLUX_TOKEN).toBe(compose.services.aggregator!.environment!.INFLUX_TOKEN);
-    // InfluxDB's automated setup creates the org, bucket and token the aggregator uses.
+    // InfluxDB's automated setup creates the org and bucket the aggregator writes to, and the
+    // operator token influxdb-init makes the two narrow tokens with.
     const influx = compose.services.influxdb!.environment!;
-    expect([influx.DOCKER_INFLUXDB_INIT_ORG, influx.DOCKER_INFLUXDB_INIT_BUCKET, influx.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN]).toEqual([
+    expect([influx.DOCKER_INFLUXDB_INIT_ORG, influx.DOCKER_INFLUXDB_INIT_BUCKET, influx.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE]).toEqual([
       compose.services.aggregator!.environment!.INFLUX_ORG,
       env.INFLUX_BUCKET,
-      env.INFLUX_TOKEN,
+      compose.services["influxdb-init"]!.environment!.INFLUX_ADMIN_TOKEN_FILE,
     ]);
   });
 
@@ -521,11 +639,83 @@ describe("infra/compose.yaml", () => {
     }
     expect(peakMiB).toBeLessThanOrEqual(4096);
     // The bound is not vacuous: the inits do run beside the services nothing makes wait.
-    expect(oneShots.sort()).toEqual(["kafka-init", "objectstore-init"]);
+    expect(oneShots.sort()).toEqual(["influxdb-init", "kafka-init", "objectstore-init"]);
     expect([...waitsFor("compactor")].sort()).toEqual(["kafka", "kafka-init", "lake-writer", "objectstore", "objectstore-init"]);
     // The broker's heap fits its container with room for the JVM's other memory and the health check.
     const heapMiB = memoryMiB(dotEnvExample.get("KAFKA_HEAP")!.toUpperCase());
     expect(heapMiB).toBeLessThanOrEqual(memoryMiB(compose.services.kafka!.deploy!.resources!.limits!.memory!) * 0.6);
+  });
+});
+
+describe("infra/make-secrets.sh", () => {
+  const script = join(repoRoot, "infra/make-secrets.sh");
+  const run = (...args: string[]) => {
+    const r = Bun.spawnSync(["sh", script, ...args]);
+    return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  };
+  const scratch = () => mkdtempSync(join(tmpdir(), "orderpulse-secrets-"));
+  const names = Object.keys(SECRET_READERS).sort();
+
+  test("creates every secret compose needs: 64 random hex digits each, files 0644 in a 0700 directory", () => {
+    const root = scratch();
+    try {
+      const dir = join(root, "secrets");
+      const { code, stdout } = run(dir);
+      expect(code).toBe(0);
+      expect(readdirSync(dir).sort()).toEqual(names);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      const values = names.map((n) => readFileSync(join(dir, n), "utf8"));
+      for (const [i, n] of names.entries()) {
+        expect({ n, value: values[i] }).toEqual({ n, value: expect.stringMatching(/^[0-9a-f]{64}$/) });
+        expect({ n, mode: statSync(join(dir, n)).mode & 0o777 }).toEqual({ n, mode: 0o644 });
+      }
+      expect(new Set(values).size).toBe(names.length);
+      expect(stdout.trim().split("\n").map((l) => l.split(/\s+/)[0])).toEqual(names.map(() => "created"));
+      // A second directory gets other values.
+      const other = join(root, "other");
+      expect(run(other).code).toBe(0);
+      expect(names.filter((n) => readFileSync(join(other, n), "utf8") === readFileSync(join(dir, n), "utf8"))).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("keeps every file that exists, a chosen value included, and makes only the missing ones", () => {
+    const dir = scratch();
+    try {
+      writeFileSync(join(dir, "grafana_admin_password"), "chosen-by-me\n", { mode: 0o600 });
+      expect(run(dir).code).toBe(0);
+      const first = names.map((n) => readFileSync(join(dir, n), "utf8"));
+      rmSync(join(dir, "lake_secret_key"));
+      const { code, stdout } = run(dir);
+      expect(code).toBe(0);
+      expect(stdout).toContain(`created ${join(dir, "lake_secret_key")}`);
+      expect(stdout).toContain(`kept    ${join(dir, "grafana_admin_password")}`);
+      const second = names.map((n) => readFileSync(join(dir, n), "utf8"));
+      expect(second.filter((v, i) => names[i] !== "lake_secret_key" && v !== first[i])).toEqual([]);
+      expect(readFileSync(join(dir, "grafana_admin_password"), "utf8")).toBe("chosen-by-me\n");
+      // Readable by the container user compose mounts it for.
+      expect(statSync(join(dir, "grafana_admin_password")).mode & 0o777).toBe(0o644);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an empty secret file stops it with what to do; --help explains, a bad option exits 2", () => {
+    const dir = scratch();
+    try {
+      writeFileSync(join(dir, "influx_admin_token"), "");
+      const empty = run(dir);
+      expect(empty.code).toBe(1);
+      expect(empty.stderr).toContain(`${join(dir, "influx_admin_token")} is empty: write a value into it, or delete it to get a random one`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const help = run("--help");
+    expect(help.code).toBe(0);
+    for (const n of names) expect(help.stdout).toContain(n);
+    const bad = run("--force");
+    expect([bad.code, bad.stderr]).toEqual([2, "infra/make-secrets.sh: unknown option '--force' (see --help)\n"]);
   });
 });
 

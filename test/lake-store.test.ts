@@ -5,7 +5,9 @@
  * one everything else rests on: of many writers racing a conditional write of one path, exactly
  * one wins, and the object holds its bytes. The S3 cases run once more on a moto server that
  * checks every request's signature (botocore recomputes it), which proves lib/lake/sigv4.ts signs
- * what S3 verifies, keys that need encoding included.
+ * what S3 verifies, keys that need encoding included. And once more as the compose stack's lake
+ * user, whom objectstore-init allows only the lake bucket's objects: the policy it gives MinIO
+ * (infra/compose.yaml) is evaluated by moto's IAM, so a missing permission fails the contract here.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,15 +16,22 @@ import { join } from "node:path";
 import { FileLakeStore } from "../lib/lake/file-store.ts";
 import { freePort } from "../lib/kafka/local-broker.ts";
 import { S3ErrorCode, S3LakeStore, S3RequestError } from "../lib/lake/s3-store.ts";
+import { sha256Hex, signRequest } from "../lib/lake/sigv4.ts";
 import type { LakeStore } from "../lib/lake/store.ts";
+import { lakePolicyFromCompose } from "./support/compose-file.ts";
+import { repoRoot } from "./support/pipeline-harness.ts";
 import { S3_TEST_CREDENTIALS, s3ServerForSuite } from "./support/s3-server.ts";
 
 const s3 = s3ServerForSuite("lake");
 /** A second server, checking signatures: moto's authentication is server-wide. */
 const signedS3 = s3ServerForSuite("lake");
 let signedKey: { accessKeyId: string; secretAccessKey: string };
+/** A third, checking signatures and the stack's lake policy for the bucket "lake" (another bucket: "other"). */
+const policyS3 = s3ServerForSuite("lake");
+let lakeUserKey: { accessKeyId: string; secretAccessKey: string };
 beforeAll(async () => {
-  signedKey = await signedS3.requireSignatures();
+  await policyS3.createBucket("other");
+  [signedKey, lakeUserKey] = await Promise.all([signedS3.requireSignatures(), policyS3.requireSignatures(lakePolicyFromCompose(repoRoot, "lake"))]);
 }, 60_000);
 const scratch = mkdtempSync(join(tmpdir(), "orderpulse-lake-store-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -39,6 +48,7 @@ const stores: [string, () => Promise<LakeStore>][] = [
     return s3.store(bucket, "");
   }],
   ["S3 (moto checking signatures)", () => Promise.resolve(signedS3.store("lake", `signed/${crypto.randomUUID()}`, signedKey))],
+  ["S3 (moto) as the stack's lake user, under objectstore-init's policy", () => Promise.resolve(policyS3.store("lake", `orders-${crypto.randomUUID()}`, lakeUserKey))],
 ];
 
 /** Names that need encoding in a URL, a signature or a list response, each a directory and a file. */
@@ -106,6 +116,29 @@ for (const [name, make] of stores) {
     });
   });
 }
+
+describe("the stack's lake user (objectstore-init's policy)", () => {
+  test("is allowed the lake bucket's objects and nothing in another bucket", async () => {
+    const ok = policyS3.store("lake", `scope-${crypto.randomUUID()}`, lakeUserKey);
+    await ok.checkConditionalWrites();
+    await ok.writeAtomic("a.txt", utf8("a"));
+    expect(text(await ok.read("a.txt"))).toBe("a");
+    const elsewhere = policyS3.store("other", "orders", lakeUserKey);
+    for (const attempt of [() => elsewhere.list(""), () => elsewhere.read("a.txt"), () => elsewhere.writeAtomic("a.txt", utf8("a")), () => elsewhere.remove("a.txt")]) {
+      const error = await attempt().then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(S3RequestError);
+      expect((error as S3RequestError).message).toContain("403");
+    }
+    // Nor make a bucket: a CreateBucket signed with its key.
+    const url = `${policyS3.url}/another-${crypto.randomUUID().slice(0, 8)}`;
+    const signed = await signRequest(
+      { method: "PUT", url, headers: {}, payloadSha256: await sha256Hex("") },
+      { credentials: lakeUserKey, region: S3_TEST_CREDENTIALS.region, service: "s3", date: new Date() },
+    );
+    const created = await fetch(url, { method: "PUT", headers: signed.headers });
+    expect([created.status, await created.text()]).toEqual([403, expect.stringContaining("AccessDenied")]);
+  });
+});
 
 describe("S3LakeStore", () => {
   test("checkConditionalWrites() passes on a store that honours If-None-Match, leaving nothing behind", async () => {

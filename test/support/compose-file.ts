@@ -203,3 +203,18 @@ export function packagesInImportGraph(entry: string): Set<string> {
   }
   return packages;
 }
+
+/**
+ * The S3 policy objectstore-init gives the lake workers' user for `bucket`: the `printf` line of
+ * its script in infra/compose.yaml, run by sh as the container would run it (compose's `$$` is `$`).
+ */
+export function lakePolicyFromCompose(repoRoot: string, bucket: string): unknown {
+  const compose = Bun.YAML.parse(readFileSync(join(repoRoot, "infra/compose.yaml"), "utf8")) as { services: Record<string, { command?: string[] }> };
+  const script = (compose.services["objectstore-init"]?.command ?? []).join("\n");
+  const line = script.split("\n").find((l) => l.trim().startsWith(`printf '{"Version"`));
+  if (!line) throw new Error("objectstore-init's script in infra/compose.yaml no longer writes the lake policy with printf; update lakePolicyFromCompose()");
+  const command = line.trim().replaceAll("$$", "$").replace(/\s*>\s*\S+$/, "");
+  const run = Bun.spawnSync(["sh", "-c", `bucket="$1"; ${command}`, "sh", bucket]);
+  if (run.exitCode !== 0) throw new Error(`the lake policy's printf failed: ${run.stderr.toString()}`);
+  return JSON.parse(run.stdout.toString());
+}

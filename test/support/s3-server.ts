@@ -48,13 +48,15 @@ export class S3Server extends LocalServer {
 
   /**
    * Turns on moto's authentication for the rest of this server's life and returns the key of an
-   * IAM user allowed every S3 action: from then on a request must be signed with that key. Create
-   * the buckets first (createBucket sends no signature). Server-wide, so use a server of its own.
+   * IAM user allowed what `policy` allows (default: every S3 action): from then on a request must
+   * be signed with that key, and moto evaluates the policy for it as AWS does. Create the buckets
+   * first (createBucket sends no signature). Server-wide, so use a server of its own.
    */
-  async requireSignatures(): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  async requireSignatures(
+    policy: unknown = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }] },
+  ): Promise<{ accessKeyId: string; secretAccessKey: string }> {
     const user = `lake-${crypto.randomUUID().slice(0, 8)}`;
     await this.#iam({ Action: "CreateUser", UserName: user });
-    const policy = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }] };
     await this.#iam({ Action: "PutUserPolicy", UserName: user, PolicyName: "lake", PolicyDocument: JSON.stringify(policy) });
     const created = await this.#iam({ Action: "CreateAccessKey", UserName: user });
     const accessKeyId = /<AccessKeyId>([^<]+)<\/AccessKeyId>/.exec(created)?.[1];
