@@ -4,7 +4,9 @@
 # READER_TOKEN_DIR/token. InfluxDB 2.x chooses a token's value, so a token is made once and kept:
 # a file whose token InfluxDB still has is left alone (the running aggregator and Grafana keep
 # working across `docker compose up`), and a token is made again only when its file is missing
-# or InfluxDB no longer has it (a new InfluxDB volume, or an operator who deleted it).
+# or InfluxDB no longer has it (a new InfluxDB volume, or an operator who deleted it); a token
+# with the same description that the new one replaces is deleted.
+# Checked against a real InfluxDB 2.7.12: bun run scripts/influxdb2/check-tokens.ts
 #
 # Runs in the influxdb image with its influx CLI (2.7.5), which reads INFLUX_HOST, INFLUX_ORG and
 # INFLUX_TOKEN from the environment. The operator token comes from INFLUX_ADMIN_TOKEN_FILE and
@@ -32,12 +34,21 @@ fi
 
 # The `"token": "..."` values in the CLI's JSON output, one per line.
 tokens_in() { grep -o '"token": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'; }
+# `id<TAB>description<TAB>token` of every authorization in `influx auth list --json` (flat
+# objects, one field per line; the permissions are a list of strings).
+authorizations() {
+  influx auth list --json | awk '
+    /"id":/          { id = $0; sub(/^[^:]*: *"/, "", id); sub(/".*$/, "", id) }
+    /"description":/ { d = $0; sub(/^[^:]*: *"/, "", d); sub(/",? *$/, "", d) }
+    /"token":/       { t = $0; sub(/^[^:]*: *"/, "", t); sub(/".*$/, "", t) }
+    /^[[:space:]]*},?[[:space:]]*$/ { if (id != "") print id "\t" d "\t" t; id = ""; d = ""; t = "" }'
+}
 
 # ensure <role> <dir> <permission flag> <description>
 ensure() {
   local role=$1 dir=$2 flag=$3 description=$4
   local file=$dir/token
-  if [ -s "$file" ] && influx auth list --json | tokens_in | grep -qxF -- "$(<"$file")"; then
+  if [ -s "$file" ] && authorizations | cut -f 3 | grep -qxF -- "$(<"$file")"; then
     echo "kept the $role token ($description)"
     return
   fi
@@ -54,6 +65,14 @@ ensure() {
   chmod 0444 "$file.new"
   mv -f "$file.new" "$file"
   echo "made the $role token ($description)"
+  # A token this one replaces (its file was lost) is deleted, so no copy of it stays valid.
+  local id old_description old_token
+  while IFS=$'\t' read -r id old_description old_token; do
+    if [ "$old_description" = "$description" ] && [ "$old_token" != "$token" ]; then
+      influx auth delete --id "$id" >/dev/null
+      echo "deleted the $role token it replaces (id $id)"
+    fi
+  done < <(authorizations)
 }
 
 ensure writer "$WRITER_TOKEN_DIR" --write-bucket "orderpulse aggregator: write $INFLUX_BUCKET"
