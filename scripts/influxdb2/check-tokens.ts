@@ -22,6 +22,7 @@ import { influxTarget } from "../../lib/hot/influx-config.ts";
 import { queryInfluxql, seriesRows } from "../../lib/hot/influxql-client.ts";
 import { InfluxSink, type InfluxTarget } from "../../lib/hot/influx-sink.ts";
 import { freePort } from "../../lib/kafka/local-broker.ts";
+import { interpolateAll, parseDotEnv } from "../../test/support/compose-file.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..", "..");
 if (Bun.argv.includes("--help") || Bun.argv.includes("-h")) {
@@ -43,9 +44,11 @@ function check(what: string, ok: boolean, detail = ""): void {
 }
 
 // influxdb-init's environment as compose gives it, with .env.example's values.
-const compose = Bun.YAML.parse(readFileSync(join(repoRoot, "infra/compose.yaml"), "utf8")) as { services: Record<string, { environment: Record<string, string> }> };
-const defaults = (value: string) => value.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, "$1");
-const initEnv = Object.fromEntries(Object.entries(compose.services["influxdb-init"]!.environment).map(([k, v]) => [k, defaults(String(v))]));
+const compose = interpolateAll(
+  Bun.YAML.parse(readFileSync(join(repoRoot, "infra/compose.yaml"), "utf8")) as { services: Record<string, { environment: Record<string, string> }> },
+  Object.fromEntries(parseDotEnv(readFileSync(join(repoRoot, ".env.example"), "utf8"))),
+);
+const initEnv = Object.fromEntries(Object.entries(compose.services["influxdb-init"]!.environment).map(([k, v]) => [k, String(v)]));
 const org = initEnv.INFLUX_ORG!;
 const bucket = initEnv.INFLUX_BUCKET!;
 
