@@ -4,8 +4,9 @@
  *
  * It fails when anything was skipped or left as todo, or when a suite file under test/ ran no
  * test at all: a service-backed suite that quietly did not run must not look like a pass.
- * Extra arguments go to `bun test` (e.g. a path filter); `--allow-skips` relaxes the skip rule
- * for a local run.
+ * Each failed test's failure is repeated above that line, where a log's tail shows it. Extra
+ * arguments go to `bun test` (e.g. a path filter); `--allow-skips` relaxes the skip rule for a
+ * local run.
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -13,6 +14,8 @@ import { type Tally, tallyJunit } from "./support/junit.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const reportPath = join(repoRoot, "test-results", "junit.xml");
+/** How much of each failure the closing summary repeats. */
+const FAILURE_LINES = 40;
 
 const args = Bun.argv.slice(2);
 const allowSkips = args.includes("--allow-skips");
@@ -54,6 +57,13 @@ if (bunArgs.length === 0) {
 }
 if (tally.passed + tally.failed === 0) problems.push("no test ran");
 
+// Again at the end, where a log's tail shows it: why each failed test failed (bun prints it
+// only where the test ran, hundreds of lines up in a full run).
+for (const failure of tally.failures) {
+  const lines = failure.text.trimEnd().split("\n");
+  const shown = lines.length > FAILURE_LINES ? [...lines.slice(0, FAILURE_LINES), `... (${lines.length - FAILURE_LINES} more lines in ${relative(repoRoot, reportPath)})`] : lines;
+  console.error(`\nfailed: ${failure.file} > ${failure.name}\n${shown.map((line) => `  ${line}`).join("\n")}`);
+}
 for (const problem of problems) console.error(`test run: ${problem}`);
 const skippedPart = tally.skipped > 0 ? `, ${tally.skipped} skipped` : "";
 console.log(`${tally.passed} passed, ${tally.failed} failed${skippedPart}`);
