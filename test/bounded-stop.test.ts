@@ -63,6 +63,19 @@ async function liveTopic(prefix: string, partitions = 3): Promise<string> {
   return topic;
 }
 
+/** `during()` while the suite's broker is stopped with SIGSTOP (it neither answers nor closes a connection); then SIGCONT. */
+async function whileBrokerHangs<T>(during: () => Promise<T>): Promise<T> {
+  const pid = broker.pid;
+  if (pid === undefined) throw new Error("the suite's broker is not running");
+  // The broker runs in its own process group (lib/runtime/spawn-guarded.ts): stop all of it.
+  process.kill(-pid, "SIGSTOP");
+  try {
+    return await during();
+  } finally {
+    process.kill(-pid, "SIGCONT");
+  }
+}
+
 /** A loopback address where nothing listens: a broker that never answers. */
 async function noBroker(): Promise<string> {
   return `127.0.0.1:${await freePort()}`;
@@ -193,6 +206,21 @@ test("17.13 aggregate stops within its shutdown timeout when the broker is down"
   expect(aggregator.log()).toMatch(/error: the aggregator stopped on an error: .*checkpoint/);
 }, 90_000);
 
+test("17.13 aggregate stops within its shutdown timeout when the broker hangs (SIGSTOP)", async () => {
+  const topic = await liveTopic("bounded-agg-hung");
+  await produceSimulated(broker.connection("bounded-agg-hung"), topic, 300, recentStream(132));
+  const jsonl = join(scratch, `${topic}.jsonl`);
+  const aggregator = start(
+    "workers/aggregate.ts",
+    ["--sink", `jsonl:${jsonl}`, "--emit-interval", "200ms", "--checkpoint-interval", "1h", "--shutdown-timeout", SHUTDOWN_TIMEOUT],
+    aggregatorEnv(topic),
+  );
+  await aggregator.waitForLog(/records 300:/);
+  const stop = await whileBrokerHangs(() => sigterm(aggregator));
+  expect(stop).toMatchObject({ withinBound: true, code: 1 });
+  expect(aggregator.log()).toMatch(/error: the aggregator stopped on an error: .*checkpoint/);
+}, 90_000);
+
 test("17.13 aggregate stops within its shutdown timeout when no broker answers at start", async () => {
   const aggregator = start("workers/aggregate.ts", ["--sink", "console", "--shutdown-timeout", SHUTDOWN_TIMEOUT], {
     ...aggregatorEnv("bounded-agg-none"),
@@ -268,6 +296,18 @@ test("17.13 lake-writer stops within its shutdown timeout when the broker is dow
   const stop = await sigterm(writer);
   expect(stop).toMatchObject({ withinBound: true, code: 0 });
   expect(writer.log()).toContain("stopping: final flush");
+}, 90_000);
+
+test("17.13 lake-writer stops within its shutdown timeout when the broker hangs (SIGSTOP): the fetch round waiting on it ends at the stop", async () => {
+  const topic = await liveTopic("bounded-lake-hung");
+  await produceSimulated(broker.connection("bounded-lake-hung"), topic, 300, recentStream(143));
+  const writer = start("workers/lake-writer.ts", ["--flush-rows", "1000000", "--flush-interval", "1h", "--shutdown-timeout", SHUTDOWN_TIMEOUT], lakeEnv(topic, join(scratch, topic)));
+  await writer.waitForLog(/records 300:/);
+  // A broker that neither answers nor closes its connections: the writer's fetch round waits on
+  // it until the client's request timeout, far beyond the shutdown timeout.
+  const stop = await whileBrokerHangs(() => sigterm(writer));
+  expect(stop).toMatchObject({ withinBound: true, code: 0 });
+  expect(writer.log()).toMatch(/stopping: final flush[\s\S]*stopped; read 300 records: valid 300, invalid 0; wrote 1 files/);
 }, 90_000);
 
 test("17.13 lake-writer stops within its shutdown timeout when no broker answers at start", async () => {

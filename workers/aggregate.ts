@@ -85,7 +85,7 @@ const command = {
       describe: "comma-separated: console, jsonl:PATH, influx (default: console, plus influx when INFLUX_URL is set)",
     },
     "influx-buffer": { type: "string", value: "N", describe: "lines the InfluxDB sink holds while its server is away before fetching pauses (default 200000)" },
-    "shutdown-timeout": { type: "string", value: "DURATION", describe: "on stop, how long to wait for sinks to take the last results (default 30s)" },
+    "shutdown-timeout": { type: "string", value: "DURATION", describe: "on stop, how long the whole stop may take, from the request to the exit: the sinks taking the last results, the final checkpoint, closing the clients (default 30s)" },
     "no-late-topic": { type: "boolean", describe: "count late events but do not forward them" },
     "latency-sample": { type: "string", value: "N", describe: "measure created_at-to-emission latency on every Nth counted event; report p50/p99 at exit (default off; 100 when metrics are served)" },
     "metrics-port": { type: "string", value: "PORT", describe: "serve /metrics, /healthz and /readyz on this port (overrides METRICS_PORT)" },

@@ -53,6 +53,8 @@ export class AssignedFeed {
     return this.#paused;
   }
   #stopped = false;
+  /** Aborted by stop(): a fetch round still waiting on a broker that is away ends at once. */
+  readonly #stopping = new AbortController();
   #wake: (() => void) | undefined;
   /** Partitions the broker did not serve in the latest round, and why (logged when it changes). */
   #unserved = new Map<number, string>();
@@ -95,6 +97,7 @@ export class AssignedFeed {
     // event (bench/results/aggregate-live.md); the latency it adds (p99 1.36 s at 20,000 events/s
     // and a 1 s emit interval) stays under 1.5 s. A backlog fills a request at once either way.
     this.#fetcher = new GroupFetcher(consumer, this.topic, {
+      signal: this.#stopping.signal,
       maxBytes: 16 * 1024 * 1024,
       partitionMaxBytes: 2 * 1024 * 1024,
       minBytes: 2 * 1024 * 1024,
@@ -112,6 +115,7 @@ export class AssignedFeed {
 
   stop(): void {
     this.#stopped = true;
+    this.#stopping.abort();
     this.#wake?.();
   }
 

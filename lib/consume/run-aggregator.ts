@@ -2,8 +2,9 @@
  * The aggregator's run, from the first fetch to the last checkpoint: update-mode emissions, idle
  * watermarks, periodic checkpoints and a progress line on timers between fetches, then the stop
  * protocol. A checkpoint is taken only after every sink took the results it covers; on stop, one
- * deadline (`shutdownTimeoutMs`) bounds the wait for the sinks, including a checkpoint still in
- * flight, and when it passes the checkpoint stays at the previous one (a restart emits again).
+ * deadline (`shutdownTimeoutMs`, from the stop request) bounds the wait for the sinks, including a
+ * checkpoint still in flight, and the closing of the clients; when it passes the checkpoint stays
+ * at the previous one (a restart emits again).
  */
 import { describeError, peakRssBytes } from "../runtime/worker-runtime.ts";
 import type { AggregatorEngine } from "../window/aggregator-engine.ts";
@@ -11,6 +12,8 @@ import { CheckpointError } from "../window/checkpoint.ts";
 import type { ResultSink } from "../window/result-sink.ts";
 import { StateWriteError } from "../window/state-store.ts";
 import type { AssignedFeed } from "./assigned-feed.ts";
+
+const TIMED_OUT = Symbol("timed out");
 
 export interface AggregatorRun {
   engine: AggregatorEngine;
@@ -113,7 +116,16 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
       feed.stop();
     }
   }, exitWhenIdleMs === undefined ? 5_000 : Math.min(5_000, Math.max(250, exitWhenIdleMs / 4)));
-  signal.addEventListener("abort", () => feed.stop(), { once: true });
+  // The stop's deadline counts from the request (SIGINT/SIGTERM), not from the end of the fetch loop.
+  let stopRequestedAt: number | undefined;
+  signal.addEventListener(
+    "abort",
+    () => {
+      stopRequestedAt ??= performance.now();
+      feed.stop();
+    },
+    { once: true },
+  );
 
   try {
     await feed.run();
@@ -124,31 +136,44 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
   clearInterval(checkpointTimer);
   clearInterval(metricsTimer);
 
-  // One deadline for the whole stop, including a periodic checkpoint still in flight: that one
-  // waits for the sinks too, and a sink whose server is away would otherwise hold the stop forever.
+  // One deadline for the whole stop, including a periodic checkpoint still in flight (it waits
+  // for the sinks too) and the closing of the clients: a sink's server or a broker that is away,
+  // or that hangs without closing its connections, would otherwise hold the stop forever.
+  stopRequestedAt ??= performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      abandoned = true;
-      reject(
-        new Error(
-          `the last checkpoint did not finish within ${shutdownTimeoutMs} ms (the sinks did not take the last results, or the state store did not take the state); ` +
-            "the checkpoint stays at the previous one, so a restart emits them again",
-        ),
-      );
-    }, shutdownTimeoutMs);
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, stopRequestedAt! + shutdownTimeoutMs - performance.now()));
   });
-  timedOut.catch(() => {});
-  await Promise.race([checkpointing, timedOut]).catch((error) => (fatal ??= error));
+  const checkpointTimedOut = () => {
+    abandoned = true;
+    return new Error(
+      `the last checkpoint did not finish within ${shutdownTimeoutMs} ms (the sinks did not take the last results, or the state store did not take the state); ` +
+        "the checkpoint stays at the previous one, so a restart emits them again",
+    );
+  };
+  try {
+    if ((await Promise.race([checkpointing, deadline])) === TIMED_OUT) fatal ??= checkpointTimedOut();
+  } catch (error) {
+    fatal ??= error;
+  }
   if (fatal === undefined) {
     log("stopping: final checkpoint");
-    await Promise.race([takeCheckpoint(), timedOut]).catch((error) => (fatal = error));
+    try {
+      if ((await Promise.race([takeCheckpoint(), deadline])) === TIMED_OUT) fatal = checkpointTimedOut();
+    } catch (error) {
+      fatal = error;
+    }
+  }
+  const closing = (async () => {
+    await Promise.all(sinks.map((s) => s.close().catch(() => {})));
+    await feed.close();
+    await producer.close().catch(() => {});
+    await stateProducer?.close().catch(() => {});
+  })();
+  if ((await Promise.race([closing, deadline])) === TIMED_OUT) {
+    log("the sinks and Kafka clients did not all close within the shutdown timeout (is a server away?); the group notices this member is gone after its session timeout");
   }
   clearTimeout(timer);
-  await Promise.all(sinks.map((s) => s.close().catch(() => {})));
-  await feed.close();
-  await producer.close().catch(() => {});
-  await stateProducer?.close().catch(() => {});
   const t = engine.totals;
   log(`stopped; read ${t.records} records: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, invalid ${t.invalid}`);
   const latency = engine.latency();

@@ -92,6 +92,12 @@ export interface FetchOptions {
    * spoken to in the newest of them it serves. Default all; narrowed by tests of older versions.
    */
   versions?: VersionRange;
+  /**
+   * A stop: once aborted, a round in flight throws the signal's reason at once, without waiting
+   * for its responses (a broker that is away keeps a round in the client's metadata retries for
+   * seconds), and no further round is sent. Its responses, should they come, are dropped.
+   */
+  signal?: AbortSignal;
 }
 
 /** Returning `false` stops the fetch's delivery after this record (see `fetchOnce`). */
@@ -205,10 +211,13 @@ export class GroupFetcher {
    */
   async fetchRanges(positions: ReadonlyMap<number, bigint>, onRecord: RecordRangeHandler): Promise<FetchResult> {
     if (positions.size === 0) return { records: 0, nextPositions: new Map(), highWatermarks: new Map(), unread: new Map() };
+    const signal = this.options.signal;
+    signal?.throwIfAborted();
     const prefetched = this.#prefetched;
     this.#prefetched = undefined;
-    const round = prefetched && samePositions(prefetched.positions, positions) ? await prefetched.responses : await this.#request(positions);
-    if (this.options.prefetch !== false) {
+    const pending = prefetched && samePositions(prefetched.positions, positions) ? prefetched.responses : this.#request(positions);
+    const round = await (signal ? untilAborted(pending, signal) : pending);
+    if (this.options.prefetch !== false && !signal?.aborted) {
       const next = nextPositionsOf(round.responses, positions);
       if (next) {
         const request = this.#request(next);
@@ -472,3 +481,13 @@ export const crc32cOf: (bytes: Uint8Array) => number = (() => {
     return (bytes: Uint8Array) => crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 })();
+
+/** `promise`, or a rejection with `signal`'s reason as soon as it aborts (`promise` is then left to settle unheard). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
