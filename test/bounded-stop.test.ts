@@ -76,6 +76,19 @@ async function whileBrokerHangs<T>(during: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * How the broker fails before a worker's SIGTERM: stopped (it refuses connections), or stopped
+ * with SIGSTOP (it neither answers nor closes a connection: a request in flight waits for the
+ * client's request timeout, far beyond the shutdown timeout). Each with a seed for its stream.
+ */
+const BROKER_FAULTS: [string, (worker: WorkerProcess) => Promise<Stop>, number][] = [
+  ["is down", async (worker) => {
+    await broker.stop();
+    return sigterm(worker);
+  }, 1],
+  ["hangs (SIGSTOP)", (worker) => whileBrokerHangs(() => sigterm(worker)), 2],
+];
+
 /** A loopback address where nothing listens: a broker that never answers. */
 async function noBroker(): Promise<string> {
   return `127.0.0.1:${await freePort()}`;
@@ -188,38 +201,24 @@ function aggregatorEnv(topic: string, extra: Record<string, string> = {}): Recor
   return { KAFKA_BROKERS: broker.bootstrap, ORDERS_TOPIC: topic, DLQ_TOPIC: `${topic}.dlq`, LATE_TOPIC: `${topic}.late`, AGGREGATE_GROUP: topic, KAFKA_SESSION_TIMEOUT: "6s", ...extra };
 }
 
-test("17.13 aggregate stops within its shutdown timeout when the broker is down", async () => {
-  const topic = await liveTopic("bounded-agg");
-  await produceSimulated(broker.connection("bounded-agg"), topic, 300, recentStream(131));
-  const jsonl = join(scratch, `${topic}.jsonl`);
-  // No checkpoint before the stop: the final one, into the changelog topic, is all there is to save.
-  const aggregator = start(
-    "workers/aggregate.ts",
-    ["--sink", `jsonl:${jsonl}`, "--emit-interval", "200ms", "--checkpoint-interval", "1h", "--shutdown-timeout", SHUTDOWN_TIMEOUT],
-    aggregatorEnv(topic),
-  );
-  // Its metrics line (every 5 s) reports the records read; 300 is the whole topic.
-  await aggregator.waitForLog(/records 300:/);
-  await broker.stop();
-  const stop = await sigterm(aggregator);
-  expect(stop).toMatchObject({ withinBound: true, code: 1 });
-  expect(aggregator.log()).toMatch(/error: the aggregator stopped on an error: .*checkpoint/);
-}, 90_000);
-
-test("17.13 aggregate stops within its shutdown timeout when the broker hangs (SIGSTOP)", async () => {
-  const topic = await liveTopic("bounded-agg-hung");
-  await produceSimulated(broker.connection("bounded-agg-hung"), topic, 300, recentStream(132));
-  const jsonl = join(scratch, `${topic}.jsonl`);
-  const aggregator = start(
-    "workers/aggregate.ts",
-    ["--sink", `jsonl:${jsonl}`, "--emit-interval", "200ms", "--checkpoint-interval", "1h", "--shutdown-timeout", SHUTDOWN_TIMEOUT],
-    aggregatorEnv(topic),
-  );
-  await aggregator.waitForLog(/records 300:/);
-  const stop = await whileBrokerHangs(() => sigterm(aggregator));
-  expect(stop).toMatchObject({ withinBound: true, code: 1 });
-  expect(aggregator.log()).toMatch(/error: the aggregator stopped on an error: .*checkpoint/);
-}, 90_000);
+for (const [fault, stopWith, seed] of BROKER_FAULTS) {
+  test(`17.13 aggregate stops within its shutdown timeout when the broker ${fault}`, async () => {
+    const topic = await liveTopic("bounded-agg");
+    await produceSimulated(broker.connection("bounded-agg"), topic, 300, recentStream(130 + seed));
+    const jsonl = join(scratch, `${topic}.jsonl`);
+    // No checkpoint before the stop: the final one, into the changelog topic, is all there is to save.
+    const aggregator = start(
+      "workers/aggregate.ts",
+      ["--sink", `jsonl:${jsonl}`, "--emit-interval", "200ms", "--checkpoint-interval", "1h", "--shutdown-timeout", SHUTDOWN_TIMEOUT],
+      aggregatorEnv(topic),
+    );
+    // Its metrics line (every 5 s) reports the records read; 300 is the whole topic.
+    await aggregator.waitForLog(/records 300:/);
+    const stop = await stopWith(aggregator);
+    expect(stop).toMatchObject({ withinBound: true, code: 1 });
+    expect(aggregator.log()).toMatch(/error: the aggregator stopped on an error: .*checkpoint/);
+  }, 90_000);
+}
 
 test("17.13 aggregate stops within its shutdown timeout when no broker answers at start", async () => {
   const aggregator = start("workers/aggregate.ts", ["--sink", "console", "--shutdown-timeout", SHUTDOWN_TIMEOUT], {
@@ -286,29 +285,18 @@ function lakeEnv(topic: string, lakeDir: string): Record<string, string> {
   return { KAFKA_BROKERS: broker.bootstrap, ORDERS_TOPIC: topic, LAKE_URI: lakeDir, LAKE_GROUP: topic, KAFKA_SESSION_TIMEOUT: "6s" };
 }
 
-test("17.13 lake-writer stops within its shutdown timeout when the broker is down", async () => {
-  const topic = await liveTopic("bounded-lake");
-  await produceSimulated(broker.connection("bounded-lake"), topic, 300, recentStream(141));
-  // Nothing flushes before the stop: the final flush must write what was read, broker or not.
-  const writer = start("workers/lake-writer.ts", ["--flush-rows", "1000000", "--flush-interval", "1h", "--shutdown-timeout", SHUTDOWN_TIMEOUT], lakeEnv(topic, join(scratch, topic)));
-  await writer.waitForLog(/records 300:/);
-  await broker.stop();
-  const stop = await sigterm(writer);
-  expect(stop).toMatchObject({ withinBound: true, code: 0 });
-  expect(writer.log()).toContain("stopping: final flush");
-}, 90_000);
-
-test("17.13 lake-writer stops within its shutdown timeout when the broker hangs (SIGSTOP): the fetch round waiting on it ends at the stop", async () => {
-  const topic = await liveTopic("bounded-lake-hung");
-  await produceSimulated(broker.connection("bounded-lake-hung"), topic, 300, recentStream(143));
-  const writer = start("workers/lake-writer.ts", ["--flush-rows", "1000000", "--flush-interval", "1h", "--shutdown-timeout", SHUTDOWN_TIMEOUT], lakeEnv(topic, join(scratch, topic)));
-  await writer.waitForLog(/records 300:/);
-  // A broker that neither answers nor closes its connections: the writer's fetch round waits on
-  // it until the client's request timeout, far beyond the shutdown timeout.
-  const stop = await whileBrokerHangs(() => sigterm(writer));
-  expect(stop).toMatchObject({ withinBound: true, code: 0 });
-  expect(writer.log()).toMatch(/stopping: final flush[\s\S]*stopped; read 300 records: valid 300, invalid 0; wrote 1 files/);
-}, 90_000);
+for (const [fault, stopWith, seed] of BROKER_FAULTS) {
+  test(`17.13 lake-writer stops within its shutdown timeout when the broker ${fault}`, async () => {
+    const topic = await liveTopic("bounded-lake");
+    await produceSimulated(broker.connection("bounded-lake"), topic, 300, recentStream(140 + seed));
+    // Nothing flushes before the stop: the final flush must write what was read, broker or not.
+    const writer = start("workers/lake-writer.ts", ["--flush-rows", "1000000", "--flush-interval", "1h", "--shutdown-timeout", SHUTDOWN_TIMEOUT], lakeEnv(topic, join(scratch, topic)));
+    await writer.waitForLog(/records 300:/);
+    const stop = await stopWith(writer);
+    expect(stop).toMatchObject({ withinBound: true, code: 0 });
+    expect(writer.log()).toMatch(/stopping: final flush[\s\S]*stopped; read 300 records: valid 300, invalid 0; wrote [1-9]\d* files/);
+  }, 90_000);
+}
 
 test("17.13 lake-writer stops within its shutdown timeout when no broker answers at start", async () => {
   const writer = start("workers/lake-writer.ts", ["--shutdown-timeout", SHUTDOWN_TIMEOUT], { ...lakeEnv("bounded-lake-none", join(scratch, "lake-none")), KAFKA_BROKERS: await noBroker() });
