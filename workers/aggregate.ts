@@ -94,7 +94,7 @@ const command = {
   settings,
 } as const;
 
-runMain(async (signal) => {
+runMain(async (signal, { stopWithin }) => {
   const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
   if (parsed.kind !== "run") return parsed;
   const { config, flags } = parsed;
@@ -113,6 +113,8 @@ runMain(async (signal) => {
   const idleTimeoutMs = duration("idle-timeout", 30_000);
   const checkpointIntervalMs = duration("checkpoint-interval", 5_000);
   const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
+  const shutdownTimeoutMs = duration("shutdown-timeout", 30_000);
+  stopWithin(shutdownTimeoutMs);
   const reset: ResetPolicy | undefined = flagValue("reset", flags.reset, undefined, oneOf(["earliest", "latest"] as const));
   const maxDimensionValues = flagValue("max-dimension-values", flags["max-dimension-values"], 50, intParser(0, 10_000));
   const topic = parseTopic(config.ORDERS_TOPIC);
@@ -189,7 +191,7 @@ runMain(async (signal) => {
       emitIntervalMs,
       checkpointIntervalMs,
       exitWhenIdleMs,
-      shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
+      shutdownTimeoutMs,
       signal,
       log: (line, fields) => log(WORKER, line, fields && { fields }),
     });

@@ -58,7 +58,7 @@ const command = {
   settings,
 } as const;
 
-runMain(async (signal) => {
+runMain(async (signal, { stopWithin }) => {
   const parsed = parseCommand(command, Bun.argv.slice(2), process.env);
   if (parsed.kind !== "run") return parsed;
   const { config, flags } = parsed;
@@ -83,6 +83,8 @@ runMain(async (signal) => {
   const flushIntervalMs = duration("flush-interval", 30_000);
   const flushRows = count("flush-rows", 100_000);
   const exitWhenIdleMs = flags["exit-when-idle"] === undefined ? undefined : duration("exit-when-idle", 0);
+  const shutdownTimeoutMs = duration("shutdown-timeout", 30_000);
+  stopWithin(shutdownTimeoutMs);
   const metricsPort = flagValue("metrics-port", flags["metrics-port"], config.METRICS_PORT, intParser(0, 65_535));
   const topic = parseTopic(config.ORDERS_TOPIC);
   const conn = connectionFromConfig(config);
@@ -123,7 +125,7 @@ runMain(async (signal) => {
     flushRows,
     exitWhenIdleMs,
     skipLostRecords: flags["skip-lost-records"] === true,
-    shutdownTimeoutMs: duration("shutdown-timeout", 30_000),
+    shutdownTimeoutMs,
     signal,
     log: (line, fields) => log(WORKER, line, fields && { fields }),
     progress,

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { STOP_BACKSTOP_GRACE_MS } from "./worker-runtime.ts";
 
 const MB = 1e6;
 
@@ -31,4 +32,49 @@ test("peakRssBytes() is the process's own peak, not the one Linux carries over f
   // The child's own 300 MB shows, and its peak is at least what it holds.
   expect(large.peak).toBeGreaterThan(300 * MB);
   expect(large.peak - small.peak).toBeGreaterThan(250 * MB);
+});
+
+/** A child Bun process running `body` as runMain's main; its exit code, stderr and the ms from SIGTERM to exit. */
+async function stoppedMain(body: string): Promise<{ code: number; stderr: string; stopMs: number }> {
+  const runtime = join(import.meta.dir, "worker-runtime.ts");
+  const script = `
+    import { runMain } from ${JSON.stringify(runtime)};
+    runMain(async (signal, { stopWithin }) => { ${body} });
+  `;
+  const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  const reader = child.stdout.getReader();
+  // "ready" on stdout: the signal handlers are in place.
+  for (let out = ""; !out.includes("ready"); ) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the child exited before it was ready");
+    out += new TextDecoder().decode(value);
+  }
+  const started = performance.now();
+  child.kill("SIGTERM");
+  const code = await child.exited;
+  return { code, stderr: await new Response(child.stderr).text(), stopMs: performance.now() - started };
+}
+
+test("runMain() ends a stop that outlasts its declared shutdown timeout: exit 1, saying so, not before the grace", async () => {
+  // A cleanup waiting on something that never answers, with a timer keeping the process alive.
+  const hung = await stoppedMain(`
+    stopWithin(300);
+    console.log("ready");
+    await new Promise((resolve) => signal.addEventListener("abort", resolve));
+    setInterval(() => {}, 1_000);
+    await new Promise(() => {});
+  `);
+  expect(hung.code).toBe(1);
+  expect(hung.stderr).toContain("error: the stop did not finish within its 300 ms shutdown timeout (and 2000 ms more); exiting without the rest of its cleanup");
+  expect(hung.stopMs).toBeGreaterThanOrEqual(300 + STOP_BACKSTOP_GRACE_MS - 50);
+});
+
+test("runMain() lets a stop that finishes within its shutdown timeout exit as it chooses", async () => {
+  const clean = await stoppedMain(`
+    stopWithin(300);
+    console.log("ready");
+    await new Promise((resolve) => signal.addEventListener("abort", resolve));
+    await Bun.sleep(100);
+  `);
+  expect(clean).toMatchObject({ code: 0, stderr: "" });
 });

@@ -45,15 +45,30 @@ export function log(worker: string, message: string, options?: { level?: LogLeve
 /** What `main` may return: nothing when it ran, or the outcome of argument parsing. */
 export type MainOutcome = void | { kind: "help" | "version"; text: string } | { kind: "error"; message: string };
 
-/**
- * Runs `main` with a signal that aborts on the first SIGINT or SIGTERM; the process then exits
- * 0 once `main` returns. Help goes to stdout (exit 0); a usage or configuration error to stderr
- * (exit 2); a thrown error to stderr with its causes (exit 1).
- */
 /** Signals this soon after the first one are the same request delivered twice, not a second one. */
 const REPEAT_SIGNAL_GRACE_MS = 1_000;
 
-export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): void {
+/** What `main` gets besides its stop signal. */
+export interface MainContext {
+  /**
+   * Declares how long a stop may take (the worker's --shutdown-timeout). The worker bounds its
+   * own stop; this is the backstop for what it cannot bound (a client call that neither answers
+   * nor fails): a process still running {@link STOP_BACKSTOP_GRACE_MS} after that, counted from
+   * the stop request, exits 1 with a line saying so.
+   */
+  stopWithin(ms: number): void;
+}
+
+/** How long past its shutdown timeout a stopping worker may run before runMain ends it. */
+export const STOP_BACKSTOP_GRACE_MS = 2_000;
+
+/**
+ * Runs `main` with a signal that aborts on the first SIGINT or SIGTERM; the process then exits
+ * 0 once `main` returns. Help goes to stdout (exit 0); a usage or configuration error to stderr
+ * (exit 2); a thrown error to stderr with its causes (exit 1); a stop that outlasts what `main`
+ * declared with `stopWithin()` exits 1 (see {@link MainContext}).
+ */
+export function runMain(main: (signal: AbortSignal, context: MainContext) => Promise<MainOutcome>): void {
   const controller = new AbortController();
   const worker = (process.argv[1] ?? "worker").replace(/^.*\//, "").replace(/\.ts$/, "");
   let format: LogFormat;
@@ -81,6 +96,29 @@ export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): vo
     }
     firstSignalAtMs = now;
     controller.abort(new Error(`received ${name}`));
+    armBackstop();
+  };
+  let stopWithinMs: number | undefined;
+  let backstop: ReturnType<typeof setTimeout> | undefined;
+  const armBackstop = () => {
+    if (stopWithinMs === undefined || firstSignalAtMs === undefined || backstop !== undefined) return;
+    const limitMs = stopWithinMs;
+    backstop = setTimeout(
+      () =>
+        fail(
+          `the stop did not finish within its ${limitMs} ms shutdown timeout (and ${STOP_BACKSTOP_GRACE_MS} ms more); exiting without the rest of its cleanup. ` +
+            "What it had not saved is saved by the next run from its last checkpoint or commit; if this repeats, look for a server that stopped answering",
+          1,
+        ),
+      Math.max(0, firstSignalAtMs + limitMs + STOP_BACKSTOP_GRACE_MS - performance.now()),
+    );
+    backstop.unref();
+  };
+  const context: MainContext = {
+    stopWithin(ms) {
+      stopWithinMs = ms;
+      armBackstop();
+    },
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
@@ -100,7 +138,7 @@ export function runMain(main: (signal: AbortSignal) => Promise<MainOutcome>): vo
     watch.unref();
   }
 
-  main(controller.signal).then(
+  main(controller.signal, context).then(
     (outcome) => {
       if (outcome?.kind === "help" || outcome?.kind === "version") {
         process.stdout.write(outcome.text);
