@@ -34,25 +34,39 @@ test("peakRssBytes() is the process's own peak, not the one Linux carries over f
   expect(large.peak - small.peak).toBeGreaterThan(250 * MB);
 });
 
-/** A child Bun process running `body` as runMain's main; its exit code, stderr and the ms from SIGTERM to exit. */
-async function stoppedMain(body: string): Promise<{ code: number; stderr: string; stopMs: number }> {
+/**
+ * A child Bun process running `body` as runMain's main: its exit code, its stdout after "ready",
+ * its stderr and the ms from SIGTERM to exit. A timer keeps the child alive until `body` clears
+ * `alive`, as a worker's open sockets do: without it, a child waiting only for the signal would
+ * find its event loop empty and exit 0 before the SIGTERM arrives.
+ */
+async function stoppedMain(body: string): Promise<{ code: number; stdout: string; stderr: string; stopMs: number }> {
   const runtime = join(import.meta.dir, "worker-runtime.ts");
   const script = `
     import { runMain } from ${JSON.stringify(runtime)};
+    const alive = setInterval(() => {}, 1_000);
     runMain(async (signal, { stopWithin }) => { ${body} });
   `;
   const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
   const reader = child.stdout.getReader();
+  const decoder = new TextDecoder();
   // "ready" on stdout: the signal handlers are in place.
-  for (let out = ""; !out.includes("ready"); ) {
+  let out = "";
+  while (!out.includes("ready\n")) {
     const { value, done } = await reader.read();
-    if (done) throw new Error("the child exited before it was ready");
-    out += new TextDecoder().decode(value);
+    if (done) throw new Error(`the child exited before it was ready: ${await new Response(child.stderr).text()}`);
+    out += decoder.decode(value, { stream: true });
   }
   const started = performance.now();
   child.kill("SIGTERM");
   const code = await child.exited;
-  return { code, stderr: await new Response(child.stderr).text(), stopMs: performance.now() - started };
+  const stopMs = performance.now() - started;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += decoder.decode(value, { stream: true });
+  }
+  return { code, stdout: out.slice(out.indexOf("ready\n") + "ready\n".length), stderr: await new Response(child.stderr).text(), stopMs };
 }
 
 test("runMain() ends a stop that outlasts its declared shutdown timeout: exit 1, saying so, not before the grace", async () => {
@@ -61,9 +75,10 @@ test("runMain() ends a stop that outlasts its declared shutdown timeout: exit 1,
     stopWithin(300);
     console.log("ready");
     await new Promise((resolve) => signal.addEventListener("abort", resolve));
-    setInterval(() => {}, 1_000);
+    console.log("stopping");
     await new Promise(() => {});
   `);
+  expect(hung.stdout).toBe("stopping\n");
   expect(hung.code).toBe(1);
   expect(hung.stderr).toContain("error: the stop did not finish within its 300 ms shutdown timeout (and 2000 ms more); exiting without the rest of its cleanup");
   expect(hung.stopMs).toBeGreaterThanOrEqual(300 + STOP_BACKSTOP_GRACE_MS - 50);
@@ -75,6 +90,9 @@ test("runMain() lets a stop that finishes within its shutdown timeout exit as it
     console.log("ready");
     await new Promise((resolve) => signal.addEventListener("abort", resolve));
     await Bun.sleep(100);
+    console.log("stopped");
+    clearInterval(alive);
   `);
-  expect(clean).toMatchObject({ code: 0, stderr: "" });
+  expect(clean).toMatchObject({ code: 0, stdout: "stopped\n", stderr: "" });
+  expect(clean.stopMs).toBeLessThan(300 + STOP_BACKSTOP_GRACE_MS);
 });
