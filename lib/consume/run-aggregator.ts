@@ -6,14 +6,13 @@
  * checkpoint still in flight, and the closing of the clients; when it passes the checkpoint stays
  * at the previous one (a restart emits again).
  */
+import { beforeDeadline, TIMED_OUT } from "../runtime/deadline.ts";
 import { describeError, peakRssBytes } from "../runtime/worker-runtime.ts";
 import type { AggregatorEngine } from "../window/aggregator-engine.ts";
 import { CheckpointError } from "../window/checkpoint.ts";
 import type { ResultSink } from "../window/result-sink.ts";
 import { StateWriteError } from "../window/state-store.ts";
 import type { AssignedFeed } from "./assigned-feed.ts";
-
-const TIMED_OUT = Symbol("timed out");
 
 export interface AggregatorRun {
   engine: AggregatorEngine;
@@ -139,11 +138,7 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
   // One deadline for the whole stop, including a periodic checkpoint still in flight (it waits
   // for the sinks too) and the closing of the clients: a sink's server or a broker that is away,
   // or that hangs without closing its connections, would otherwise hold the stop forever.
-  stopRequestedAt ??= performance.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, stopRequestedAt! + shutdownTimeoutMs - performance.now()));
-  });
+  const deadline = (stopRequestedAt ?? performance.now()) + shutdownTimeoutMs;
   const checkpointTimedOut = () => {
     abandoned = true;
     return new Error(
@@ -152,14 +147,14 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
     );
   };
   try {
-    if ((await Promise.race([checkpointing, deadline])) === TIMED_OUT) fatal ??= checkpointTimedOut();
+    if (checkpointing && (await beforeDeadline(checkpointing, deadline)) === TIMED_OUT) fatal ??= checkpointTimedOut();
   } catch (error) {
     fatal ??= error;
   }
   if (fatal === undefined) {
     log("stopping: final checkpoint");
     try {
-      if ((await Promise.race([takeCheckpoint(), deadline])) === TIMED_OUT) fatal = checkpointTimedOut();
+      if ((await beforeDeadline(takeCheckpoint(), deadline)) === TIMED_OUT) fatal = checkpointTimedOut();
     } catch (error) {
       fatal = error;
     }
@@ -170,10 +165,9 @@ export async function runAggregator(run: AggregatorRun): Promise<void> {
     await producer.close().catch(() => {});
     await stateProducer?.close().catch(() => {});
   })();
-  if ((await Promise.race([closing, deadline])) === TIMED_OUT) {
+  if ((await beforeDeadline(closing, deadline)) === TIMED_OUT) {
     log("the sinks and Kafka clients did not all close within the shutdown timeout (is a server away?); the group notices this member is gone after its session timeout");
   }
-  clearTimeout(timer);
   const t = engine.totals;
   log(`stopped; read ${t.records} records: counted ${t.counted}, late ${t.late}, duplicates ${t.duplicates}, invalid ${t.invalid}`);
   const latency = engine.latency();

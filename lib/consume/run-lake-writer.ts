@@ -20,9 +20,8 @@ import { UnsupportedBrokerError } from "../kafka/api-versions.ts";
 import { GroupFetcher, OffsetOutOfRangeError, type RecordRangeHandler, UnreadablePartitionError } from "../kafka/group-fetcher.ts";
 import type { LakeWriter } from "../lake/writer.ts";
 import { transientLakeProblem } from "../lake/writer-errors.ts";
+import { beforeDeadline, TIMED_OUT } from "../runtime/deadline.ts";
 import { describeError, peakRssBytes } from "../runtime/worker-runtime.ts";
-
-const TIMED_OUT = Symbol("timed out");
 
 export interface LakeWriterRun {
   consumer: OrderConsumer;
@@ -101,12 +100,7 @@ export async function runLakeWriter(run: LakeWriterRun): Promise<void> {
     wake?.();
   };
   /** `promise`, or TIMED_OUT once the stop's deadline passes (no bound before a stop). */
-  const bounded = <T>(promise: Promise<T>): Promise<T | typeof TIMED_OUT> => {
-    if (stopDeadline === undefined) return promise;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, stopDeadline! - performance.now()))));
-    return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-  };
+  const bounded = <T>(promise: Promise<T>): Promise<T | typeof TIMED_OUT> => (stopDeadline === undefined ? promise : beforeDeadline(promise, stopDeadline));
   signal.addEventListener("abort", stop, { once: true });
   consumer.on("consumer:group:join", () => {
     reassignNeeded = true;
